@@ -1,0 +1,217 @@
+// core/eventpoll.hpp - the structures of uepoll's eventpoll engine and its
+// entry points.  Twin of the top of fs/eventpoll.c (struct epoll_filefd,
+// struct epitem, struct eventpoll) plus the parts of struct file that epoll
+// uses (f_ep, f_count, private_data).  The locking rules and object
+// lifetimes are in the big comment at the top of core/eventpoll.cpp.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <vector>
+
+#include <boost/intrusive/list.hpp>
+#include <boost/intrusive/rbtree.hpp>
+
+#include "core/slab.hpp"
+#include "core/spinlock.hpp"
+#include "interpose/sys.hpp"
+
+namespace uepoll::core {
+
+namespace bi = boost::intrusive;
+
+struct eventpoll;
+struct epfile;
+
+// Twin of EP_MAX_NESTS: maximum nesting of epoll instances.
+constexpr int EP_MAX_NESTS = 4;
+// Twin of EP_PRIVATE_BITS: the bits that are flags, not events.
+constexpr uint32_t EP_PRIVATE_BITS = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE;
+// Twin of EPOLLINOUT_BITS.
+constexpr uint32_t EPOLLINOUT_BITS = EPOLLIN | EPOLLOUT;
+// Twin of EPOLLEXCLUSIVE_OK_BITS.
+constexpr uint32_t EPOLLEXCLUSIVE_OK_BITS =
+	EPOLLINOUT_BITS | EPOLLERR | EPOLLHUP | EPOLLWAKEUP | EPOLLET | EPOLLEXCLUSIVE;
+
+// The two halves of readiness, for edge-triggered re-arming: an I/O call
+// on the read side re-arms the first set, one on the write side the other.
+constexpr uint32_t EP_READ_SIDE = EPOLLIN | EPOLLRDNORM | EPOLLRDBAND | EPOLLPRI | EPOLLRDHUP | EPOLLMSG;
+constexpr uint32_t EP_WRITE_SIDE = EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND;
+
+// What kind of kernel object a file is, as far as uepoll cares.
+enum class file_kind : uint8_t {
+	other,
+	pipe_read,
+	pipe_write,
+	socket,
+	eventfd,
+	epoll, // one of ours: a fake epoll fd (an eventfd underneath)
+};
+
+// Twin of struct epoll_filefd: the key of an item, (file, fd).
+struct epoll_filefd {
+	epfile *file;
+	int fd;
+	friend bool operator<(const epoll_filefd &a, const epoll_filefd &b)
+	{
+		return a.file != b.file ? a.file < b.file : a.fd < b.fd;
+	}
+};
+
+// Twin of struct epitem: one (file, fd) watched by one instance.
+struct epitem {
+	bi::set_member_hook<> rbn;      // twin of rbn: in ep->rbr, under ep->mtx
+	bi::list_member_hook<> rdllink; // twin of rdllink: on ep->rdllist or a txlist, under ep->lock
+	epitem *next;                   // twin of next: ep->ovflist chain, under ep->lock
+	epoll_filefd ffd;               // twin of ffd: the tree key, constant
+	bi::list_member_hook<> fllink;  // twin of fllink: in ffd.file's f_ep, under f_lock
+	eventpoll *ep;                  // twin of ep: the owner, constant
+	epoll_event event;              // twin of event: under ep->mtx to write, ep->lock to read
+
+	// Below: uepoll's own state, all under ep->lock.
+	// Edge-triggered over poll(2): after a report, stop polling the bits
+	// that were reported until an I/O call or a MOD re-arms them.
+	uint32_t et_suppressed = 0;
+	bool et_off = false;        // ERR/HUP reported: poll(2) cannot mask those, so stop entirely
+	bool excl_skipped = false;  // EXCLUSIVE: a wake-up walk stopped before us
+	bool on_list = false;       // linked on rdllist or a txlist
+	int pidx = -1;              // our slot in ep->pfds / ep->pitems
+};
+
+using epitem_rbtree = bi::rbtree<epitem, bi::member_hook<epitem, bi::set_member_hook<>, &epitem::rbn>,
+				 bi::key_of_value<struct epitem_key>, bi::constant_time_size<true>>;
+struct epitem_key {
+	using type = epoll_filefd;
+	const type &operator()(const epitem &epi) const { return epi.ffd; }
+};
+using epitem_list = bi::list<epitem, bi::member_hook<epitem, bi::list_member_hook<>, &epitem::rdllink>,
+			     bi::constant_time_size<false>>;
+using file_item_list = bi::list<epitem, bi::member_hook<epitem, bi::list_member_hook<>, &epitem::fllink>,
+				bi::constant_time_size<false>>;
+
+// Twin of the epoll part of struct file: one per open file description the
+// process watches or that is one of our instances.  Created by the fd table
+// (interpose/fdtable.cpp), shared by every fd number that refers to it,
+// freed when f_count drops to zero.
+struct epfile {
+	std::atomic<long> f_count{1}; // twin of f_count: fd slots + in-flight users
+	spinlock f_lock;              // protects f_ep, poll_fd, nfds, peer
+	file_item_list f_ep;          // twin of f_ep: items watching this file, in ADD order
+	eventpoll *ep = nullptr;      // twin of private_data when is_file_epoll()
+	int poll_fd = -1;             // an fd number of this file open now; -1 once all are closed
+	int nfds = 0;                 // fd numbers of this process that refer to it
+	bool can_poll = true;         // twin of file_can_poll()
+	bool origin_known = false;    // we saw it created, so we saw every dup of it
+	file_kind kind = file_kind::other;
+	uint64_t dev = 0, ino = 0;    // identity hint: the same file has the same (dev, ino)
+	epfile *peer = nullptr;       // the other end, when created in-process (pipe, socketpair)
+	uint32_t last_revents = 0;    // readiness at the last wake-up walk (its key is what is new)
+	std::atomic<int> et_items{0}; // EPOLLET items watching it: the I/O hooks look only here
+	std::atomic<bool> dead{false};// every fd closed: never poll it again
+};
+
+// One thread blocked in epoll_wait on an instance: twin of the
+// wait_queue_entry that ep_poll() puts on ep->wq.
+struct ep_waiter {
+	bi::list_member_hook<> link;
+	int wake_fd = -1;     // this thread's eventfd, in its ppoll set
+	bool woken = false;   // someone wrote wake_fd and we have not read it yet
+};
+using waiter_list = bi::list<ep_waiter, bi::member_hook<ep_waiter, bi::list_member_hook<>, &ep_waiter::link>,
+			     bi::constant_time_size<true>>;
+
+// Twin of struct eventpoll: one per fake epoll fd.
+struct eventpoll {
+	sleeping_mutex mtx;   // twin of ep->mtx: ctl, ep_send_events, the tree
+	spinlock lock;        // twin of ep->lock: rdllist, ovflist, wq, item poll state, pfds
+	waiter_list wq;       // twin of ep->wq: threads in epoll_wait (the first polls)
+	epitem_list rdllist;  // twin of rdllist
+	epitem_rbtree rbr;    // twin of rbr
+	epitem *ovflist;      // twin of ovflist: EP_UNACTIVE_PTR unless a scan runs
+	epfile *file = nullptr; // twin of ep->file (our file; file->ep == this)
+	uint64_t gen = 0;     // twin of ep->gen: loop_check_gen at our last visit
+	bool loop_check_depth_visited = false;
+
+	// The poll set: slot i polls pitems[i]; a disarmed item has fd < 0
+	// there (poll(2) skips negative fds), so arming is O(1).
+	std::vector<pollfd, slab_allocator<pollfd>> pfds;
+	std::vector<epitem *, slab_allocator<epitem *>> pitems;
+	uint64_t pset_gen = 0;   // bumped when a slot changes meaning (insert/remove)
+	int narmed = 0;          // slots with fd >= 0
+
+	ep_waiter *leader = nullptr;       // the waiter that polls the set now
+	std::atomic<uint32_t> poll_seq{0}; // odd while the leader is inside ppoll
+	std::atomic<uint32_t> closers{0};  // close() callers waiting for poll_seq to move
+
+	bool observed = false;  // someone else looks at us: the helper keeps our eventfd right
+	bool efd_set = false;   // our eventfd's counter is non-zero (readable)
+
+	bi::list_member_hook<> all_link; // in the process-wide list (fork, the helper)
+};
+using eventpoll_list = bi::list<eventpoll, bi::member_hook<eventpoll, bi::list_member_hook<>, &eventpoll::all_link>,
+				bi::constant_time_size<false>>;
+
+// Twin of EP_UNACTIVE_PTR.
+inline epitem *const EP_UNACTIVE_PTR = reinterpret_cast<epitem *>(-1L);
+
+// ---- set-up ---------------------------------------------------------------
+
+// Installs the kernel-call table and the fd table.  Called once, before any
+// other entry point, by whoever links the core.
+void core_init(const interpose::sys_ops *sys, const interpose::file_ops *files);
+const interpose::sys_ops &sys();
+
+// ---- struct file twins (called by the fd table) -----------------------------
+
+epfile *epfile_alloc();
+inline void epfile_get(epfile *f) { f->f_count.fetch_add(1, std::memory_order_relaxed); }
+// Twin of fput(): the last reference runs ep_free / eventpoll_release_file.
+void epfile_put(epfile *f);
+// The fd layer tells us that fd `fd` of `f` is going away (closed, or
+// replaced by dup2): pick another fd to poll through, or, if it was the
+// last one, make the file dead and remove its items from every instance
+// (twin of eventpoll_release_file, run at last close rather than at the
+// last fput because our pollers need an fd number to see the file).
+// Waits until no poller holds the number in a ppoll in flight.
+void epfile_fd_closing(epfile *f, int fd, int other_fd);
+
+// ---- the syscalls (negative errno on failure; never touch errno) -----------
+
+// Twin of do_epoll_create: returns the new fake epoll fd.
+int do_epoll_create(int flags);
+// Twin of do_epoll_ctl, including copying *event from the caller.
+int do_epoll_ctl(int epfd, int op, int fd, const epoll_event *uevent);
+// Twin of do_epoll_wait/do_epoll_pwait: timeout is in ns (-1 forever).
+int do_epoll_wait(int epfd, epoll_event *uevents, int maxevents, int64_t timeout_ns, const sigset_t *sigmask);
+// Is this file one of our instances?
+inline bool is_file_epoll(const epfile *f) { return f && f->ep != nullptr; }
+
+// Twin of ep_eventpoll_poll: the readiness of an instance as poll(2) sees
+// it (POLLIN|POLLRDNORM or 0).  The poll(2)/select(2) hooks call it for
+// fake epoll fds, and mark the instance observed so that from now on the
+// helper keeps its eventfd readable exactly while this would say so.
+uint32_t ep_eventpoll_poll_observe(epfile *f);
+
+// ---- hints from the I/O hooks (edge-triggered re-arming) --------------------
+
+enum class io_side : uint8_t { read, write };
+// An I/O call on a file with EPOLLET watchers returned `result`: re-arm the
+// bits that a new edge could now bring (see docs/design.md, "ET over poll").
+void ep_io_hint(epfile *f, io_side side, long result, long requested);
+
+// ---- fork ------------------------------------------------------------------
+
+void ep_fork_prepare();
+void ep_fork_parent();
+void ep_fork_child();
+
+// ---- diagnostics -----------------------------------------------------------
+
+struct core_stats {
+	uint64_t instances, items, helper_wakeups, helper_polls, waits, sync_polls, callbacks;
+};
+core_stats stats();
+
+} // namespace uepoll::core
