@@ -47,7 +47,8 @@ enum class file_kind : uint8_t {
 	pipe_write,
 	socket,
 	eventfd,
-	epoll, // one of ours: a fake epoll fd (an eventfd underneath)
+	epoll,        // one of ours: a fake epoll fd (an eventfd underneath)
+	native_epoll, // the kernel's epoll (made before the shim was loaded)
 };
 
 // Twin of struct epoll_filefd: the key of an item, (file, fd).
@@ -132,7 +133,7 @@ struct eventpoll {
 	epitem *ovflist;      // twin of ovflist: EP_UNACTIVE_PTR unless a scan runs
 	epfile *file = nullptr; // twin of ep->file (our file; file->ep == this)
 	uint64_t gen = 0;     // twin of ep->gen: loop_check_gen at our last visit
-	bool loop_check_depth_visited = false;
+	int loop_check_depth = 0; // twin of ep->loop_check_depth
 
 	// The poll set: slot i polls pitems[i]; a disarmed item has fd < 0
 	// there (poll(2) skips negative fds), so arming is O(1).
@@ -166,7 +167,12 @@ const interpose::sys_ops &sys();
 // ---- struct file twins (called by the fd table) -----------------------------
 
 epfile *epfile_alloc();
+// Records that a and b are the two ends of one pipe or socketpair, so that
+// a write on one is an edge on the other.
+void epfile_link_peers(epfile *a, epfile *b);
 inline void epfile_get(epfile *f) { f->f_count.fetch_add(1, std::memory_order_relaxed); }
+// Twin of get_file_rcu(): a reference unless the file is already going away.
+bool epfile_tryget(epfile *f);
 // Twin of fput(): the last reference runs ep_free / eventpoll_release_file.
 void epfile_put(epfile *f);
 // The fd layer tells us that fd `fd` of `f` is going away (closed, or

@@ -57,6 +57,8 @@ struct sys_ops {
 	long (*getuid)();
 	// clock_gettime(CLOCK_MONOTONIC).
 	long (*monotonic)(struct timespec *ts);
+	// The soft RLIMIT_NOFILE.
+	long (*nofile_limit)();
 };
 
 // Raw syscall() implementations: what the preloaded shim uses.
@@ -82,6 +84,11 @@ struct file_ops {
 	core::epfile *(*fget)(int fd, long *err);
 	// Publishes a new fd (a fake epoll fd) with its file.
 	void (*fd_install)(int fd, core::epfile *file);
+	// Marks an fd as uepoll's own (a wake-up eventfd): the program's
+	// calls treat it as not open, so it never closes or reuses it.
+	void (*fd_internal)(int fd, bool internal);
+	// Runs close() for an fd whose close a signal handler deferred.
+	void (*close_deferred)(int fd);
 };
 
 } // namespace uepoll::interpose

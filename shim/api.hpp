@@ -13,6 +13,7 @@
 #pragma once
 
 #include <csignal>
+#include <cstdio>
 #include <ctime>
 #include <poll.h>
 #include <sys/epoll.h>
@@ -41,6 +42,7 @@ int dup2(int oldfd, int newfd);
 int dup3(int oldfd, int newfd, int flags);
 int fcntl(int fd, int cmd, long arg);
 pid_t fork();
+int fclose(FILE *f);
 
 // creators
 int socket(int domain, int type, int protocol);
@@ -72,5 +74,9 @@ int poll(struct pollfd *fds, nfds_t n, int timeout);
 int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask);
 int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv);
 int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts, const sigset_t *mask);
+
+// syscall(2): io_uring_setup is refused with ENOSYS (libuv would submit
+// its epoll_ctl calls through an io_uring); everything else goes through.
+long syscall(long nr, long a, long b, long c, long d, long e, long f);
 
 } // namespace uepoll::api

@@ -1,0 +1,112 @@
+// core/deferred.cpp - per-thread state: the lock depth, closes deferred by
+// signal handlers, and each thread's wake-up eventfd.
+//
+// A signal handler may call close() on a watched fd at any moment,
+// including while its thread holds one of uepoll's locks (the kernel's
+// callbacks have the same problem with IRQs, and solve it by disabling
+// them).  We cannot take the lock again, and we must not let the number
+// be reused before its items are gone, so such a close is queued here and
+// the real close() happens when the thread drops its last lock, a few
+// instructions later.  Nothing here allocates.
+#include <cerrno>
+#include <fcntl.h>
+#include <sys/eventfd.h>
+
+#include "core/internal.hpp"
+
+namespace uepoll::core {
+
+thread_local int tls_lock_depth;
+thread_local bool tls_deferred_pending;
+
+namespace {
+constexpr int MAX_DEFERRED = 64;
+thread_local int tls_deferred[MAX_DEFERRED];
+thread_local int tls_ndeferred;
+
+// Closes this thread's wake-up eventfd when the thread exits.
+struct wake_fd_holder {
+	int fd = -1;
+	~wake_fd_holder()
+	{
+		if (fd >= 0 && g_sys) {
+			g_files->fd_internal(fd, false);
+			g_sys->close(fd);
+		}
+	}
+};
+thread_local wake_fd_holder tls_wake;
+} // namespace
+
+bool defer_close(int fd)
+{
+	if (tls_ndeferred == MAX_DEFERRED)
+		return false;
+	tls_deferred[tls_ndeferred++] = fd;
+	tls_deferred_pending = true;
+	return true;
+}
+
+void run_deferred_closes()
+{
+	while (tls_ndeferred > 0) {
+		int fd = tls_deferred[--tls_ndeferred];
+		g_files->close_deferred(fd);
+	}
+	tls_deferred_pending = false;
+}
+
+int internal_fd(long fd)
+{
+	if (fd < 0)
+		return static_cast<int>(fd);
+	// Far from the numbers the program gets (the lowest free ones), and not
+	// so high that the kernel must grow the fd table a lot.
+	long limit = g_sys->nofile_limit();
+	long low = limit > 128 ? limit - 64 : limit / 2;
+	if (low > 65536)
+		low = 65536;
+	long hi = g_sys->fcntl(static_cast<int>(fd), F_DUPFD_CLOEXEC, low);
+	if (hi >= 0) {
+		g_sys->close(static_cast<int>(fd));
+		fd = hi;
+	}
+	g_files->fd_internal(static_cast<int>(fd), true);
+	return static_cast<int>(fd);
+}
+
+int tls_wake_fd()
+{
+	if (tls_wake.fd >= 0)
+		return tls_wake.fd;
+	long fd = g_sys->eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0)
+		return static_cast<int>(fd);
+	tls_wake.fd = internal_fd(fd);
+	return tls_wake.fd;
+}
+
+// After fork() the forking thread's eventfd is shared with the parent's
+// thread: give the child its own on the same number.
+void tls_fork_child()
+{
+	tls_ndeferred = 0;
+	tls_deferred_pending = false;
+	if (tls_wake.fd < 0)
+		return;
+	long fd = g_sys->eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd >= 0) {
+		g_sys->dup3(static_cast<int>(fd), tls_wake.fd, O_CLOEXEC);
+		g_sys->close(static_cast<int>(fd));
+	}
+}
+
+bool user_range_ok(const void *p, size_t len)
+{
+	// Twin of access_ok() on x86-64 with 4-level page tables.
+	constexpr uintptr_t TASK_SIZE_MAX = (uintptr_t(1) << 47) - 4096;
+	uintptr_t a = reinterpret_cast<uintptr_t>(p);
+	return len <= TASK_SIZE_MAX && a <= TASK_SIZE_MAX - len;
+}
+
+} // namespace uepoll::core

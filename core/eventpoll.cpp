@@ -1,0 +1,1340 @@
+// core/eventpoll.cpp - uepoll's eventpoll engine: the userspace twin of
+// fs/eventpoll.c, built on poll(2) instead of wait queues.
+//
+// THE INTERRUPT
+// The kernel learns that a file became ready from the file itself: its wake
+// queue calls ep_poll_callback().  We only have poll(2), so somebody must
+// sit in ppoll() on the watched fds and, when it returns, run the callback
+// for each ready file (file_wakeup() below, the twin of __wake_up() on the
+// file's wait queue).  That somebody is, in order of preference:
+//   1. the LEADER: the first thread blocked in epoll_wait() on an instance
+//      polls that instance's armed items itself, with the caller's signal
+//      mask installed by ppoll().  Data arrives -> the kernel wakes the
+//      leader -> it runs the callbacks and returns: one thread switch, as
+//      with native epoll.  Other threads waiting on the same instance
+//      (FOLLOWERS) sleep on their own eventfd and are woken one at a time,
+//      like the kernel's exclusive waiters on ep->wq.
+//   2. the HELPER thread (core/helper.cpp): one per process, started the
+//      first time an instance is OBSERVED, i.e. watched by another epoll
+//      instance or polled through poll()/select().  It polls the armed
+//      items of observed instances so that their fake epoll fd (an eventfd)
+//      becomes readable while nobody calls epoll_wait on them.
+//   3. epoll_wait itself, synchronously: before reporting, ep_send_events()
+//      polls the armed items with a zero timeout, so an fd that became
+//      ready before the call is seen even with timeout 0 and even if no
+//      poller ran in between.
+// An item is ARMED (in the poll set) while it is enabled and not queued:
+// queued items need no polling, ep_send_events re-polls them.  Arming is
+// O(1): each item owns one slot of ep->pfds and a disarmed slot has fd -1.
+//
+// EDGE-TRIGGERED ITEMS over a level-triggered poll(2): after an item is
+// reported, the bits reported are SUPPRESSED (no longer polled) until the
+// program does I/O on the file (ep_io_hint(), called by interpose/'s I/O
+// hooks), or MODs the item, or a callback reaches it directly (a nested
+// instance's wake-up).  Draining to EAGAIN then re-arming gives exactly the
+// kernel's edges; a partial read may report again (docs/deviations.md).
+//
+// LOCKING
+// Five locks, always taken in this order (from 1 to 5):
+//   1) epnested_mutex  - global; only ADDs that need ep_loop_check() or
+//                        reverse_path_check() (twin of epnested_mutex).
+//   2) ep->mtx         - sleeping; ctl, ep_send_events(), ep_eventpoll_poll(),
+//                        the tree.  Nested instances are taken outer before
+//                        inner; ep_loop_check() keeps that order acyclic.
+//   3) file->f_lock    - spin; the file's item list f_ep, poll_fd, nfds.
+//   4) ep->lock        - spin; rdllist, ovflist, wq, the poll set and the
+//                        per-item poll state (twin of ep->lock).
+//   5) all_lock        - spin; the list of every instance (fork, helper).
+// The wake-up path (file_wakeup -> ep_poll_callback) takes only 3 then 4,
+// never a sleeping lock, as the kernel's callback runs in IRQ context; the
+// nested wake-up (ep_poll_safewake) runs after 3 is dropped.
+// No lock is held across a blocking call: ppoll() with a timeout is only
+// ever made with no lock held.  ep->mtx is held across zero-timeout poll()
+// and the copy to the caller, which never block.
+// Every lock raises the thread's lock depth (core/spinlock.hpp): a signal
+// handler that calls close() while its thread holds one defers the close
+// (core/deferred.cpp) instead of deadlocking.
+//
+// LIFETIMES
+// An epfile (struct file) lives while f_count > 0: one reference per fd
+// number in the fd table, one per in-flight user (fget in ctl/wait, a
+// poller's snapshot, a walk).  When its last fd number is closed it is
+// DEAD: no fd to poll it through, its items are removed from every
+// instance at once (eventpoll_release_file) and it is never polled again.
+// An eventpoll lives as long as its epfile; a thread in epoll_wait holds a
+// reference, so closing the epoll fd under it is safe, as in the kernel.
+// An epitem lives from ep_insert() to __ep_remove(), both under ep->mtx; a
+// poller that copied the poll set without ep->mtx checks ep->pset_gen
+// before it maps a slot back to an item.
+#include "core/eventpoll.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/eventfd.h>
+
+#include "core/internal.hpp"
+
+namespace uepoll::core {
+
+const interpose::sys_ops *g_sys;
+const interpose::file_ops *g_files;
+
+static sleeping_mutex epnested_mutex; // twin of epnested_mutex
+static spinlock all_lock;
+static eventpoll_list all_eps;        // every instance, for fork and the helper
+static std::atomic<long> epoll_watches{0}; // twin of user->epoll_watches (per process here)
+static std::atomic<long> max_user_watches{LONG_MAX};
+static std::atomic<uint64_t> stat_waits, stat_sync_polls, stat_callbacks;
+
+thread_local eventpoll *tls_polling_ep; // the instance this thread leads a ppoll for
+
+const interpose::sys_ops &sys() { return *g_sys; }
+
+void core_init(const interpose::sys_ops *s, const interpose::file_ops *f)
+{
+	g_sys = s;
+	g_files = f;
+}
+
+// ---- small helpers ----------------------------------------------------------
+
+static inline bool ep_is_linked(const epitem *epi) { return epi->on_list; }
+
+// The events an item wants, as poll(2) takes them.  Every defined epoll bit
+// below 1<<16 is the poll bit of the same value on Linux.
+static inline short ep_poll_events(const epitem *epi)
+{
+	return static_cast<short>((epi->event.events & ~epi->et_suppressed) & 0xffff);
+}
+
+bool epfile_tryget(epfile *f)
+{
+	long c = f->f_count.load(std::memory_order_relaxed);
+	while (c > 0) {
+		if (f->f_count.compare_exchange_weak(c, c + 1, std::memory_order_acquire))
+			return true;
+	}
+	return false;
+}
+
+// Writes one 8-byte value to an eventfd we own; retries EINTR only.
+static void efd_signal(int fd)
+{
+	uint64_t one = 1;
+	while (g_sys->write(fd, &one, sizeof one) == -EINTR) {
+	}
+}
+
+static void efd_drain(int fd)
+{
+	uint64_t v;
+	while (g_sys->read(fd, &v, sizeof v) == -EINTR) {
+	}
+}
+
+// Keeps an observed instance's eventfd readable exactly while its ready
+// list is not empty.  Must be called with ep->lock held.
+static void ep_sync_efd(eventpoll *ep)
+{
+	if (!ep->observed)
+		return;
+	bool want = !ep->rdllist.empty() || ep->ovflist != EP_UNACTIVE_PTR;
+	int fd = ep->file->poll_fd;
+	if (fd < 0 || want == ep->efd_set)
+		return;
+	if (want)
+		efd_signal(fd);
+	else
+		efd_drain(fd);
+	ep->efd_set = want;
+}
+
+// Recomputes an item's slot in the poll set.  Must be called with ep->lock held.
+void ep_slot_update(eventpoll *ep, epitem *epi)
+{
+	pollfd &p = ep->pfds[epi->pidx];
+	epfile *f = epi->ffd.file;
+	bool armed = !epi->on_list && epi->next == EP_UNACTIVE_PTR && (epi->event.events & ~EP_PRIVATE_BITS) &&
+		     !epi->et_off && !epi->excl_skipped && !f->dead.load(std::memory_order_relaxed);
+	int fd = armed ? f->poll_fd : -1;
+	if ((p.fd >= 0) != (fd >= 0))
+		ep->narmed += fd >= 0 ? 1 : -1;
+	p.fd = fd;
+	p.events = ep_poll_events(epi);
+	if (ep->observed)
+		helper_kick();
+}
+
+// Wakes one thread waiting on ep (twin of wake_up(&ep->wq) on an exclusive
+// queue).  The leader is the first waiter; waking it makes its ppoll return
+// so it harvests.  Must be called with ep->lock held.
+static void ep_wake_one(eventpoll *ep)
+{
+	for (ep_waiter &w : ep->wq) {
+		if (w.woken)
+			return; // one wake-up is already on its way
+		if (tls_polling_ep == ep && &w == ep->leader)
+			return; // we are that leader, about to harvest
+		w.woken = true;
+		efd_signal(w.wake_fd);
+		return;
+	}
+}
+
+// ---- the callback -------------------------------------------------------------
+
+// Twin of ep_poll_callback(): file `epi->ffd.file` woke up with `key`.
+// Queues the item (on the ovflist while a scan runs), wakes one waiter.
+// Returns ewake as the kernel does (for the EXCLUSIVE walk) and sets *pwake
+// when the instance itself is watched (ep_poll_safewake must follow, with
+// no lock held).
+static int ep_poll_callback(epitem *epi, uint32_t key, bool *pwake)
+{
+	eventpoll *ep = epi->ep;
+	int ewake = 0;
+	stat_callbacks.fetch_add(1, std::memory_order_relaxed);
+
+	std::lock_guard g(ep->lock);
+	// A disabled (fired EPOLLONESHOT) item gets nothing until MOD.
+	if (!(epi->event.events & ~EP_PRIVATE_BITS))
+		goto out;
+	// Wake-ups that do not concern this item's interest are ignored.
+	if (key && !(key & epi->event.events))
+		goto out;
+
+	if (ep->ovflist != EP_UNACTIVE_PTR) {
+		// A scan is running: chain on the ovflist, ep_done_scan() requeues.
+		if (epi->next == EP_UNACTIVE_PTR) {
+			epi->next = ep->ovflist;
+			ep->ovflist = epi;
+		}
+	} else if (!ep_is_linked(epi)) {
+		ep->rdllist.push_back(*epi);
+		epi->on_list = true;
+	}
+	ep_slot_update(ep, epi);
+
+	if (!ep->wq.empty()) {
+		if (epi->event.events & EPOLLEXCLUSIVE) {
+			switch (key & EPOLLINOUT_BITS) {
+			case EPOLLIN:
+				if (epi->event.events & EPOLLIN)
+					ewake = 1;
+				break;
+			case EPOLLOUT:
+				if (epi->event.events & EPOLLOUT)
+					ewake = 1;
+				break;
+			case 0:
+				ewake = 1;
+				break;
+			}
+		}
+		ep_wake_one(ep);
+	}
+	ep_sync_efd(ep);
+	if (!ep->file->f_ep.empty())
+		*pwake = true;
+out:
+	if (!(epi->event.events & EPOLLEXCLUSIVE))
+		ewake = 1;
+	return ewake;
+}
+
+// Twin of __wake_up() on a file's wait queue: run the callback of every item
+// watching f.  Non-exclusive items always; exclusive ones in ADD order until
+// one of them woke a waiter (the kernel's nr_exclusive = 1).  Exclusive
+// items passed over are parked (excl_skipped) until the file is seen idle,
+// otherwise poll(2)'s level would call them again at once.
+void file_wakeup(epfile *f, uint32_t revents, int depth)
+{
+	if (depth > EP_MAX_NESTS || f->dead.load(std::memory_order_acquire))
+		return;
+	epfile *wake[16];
+	int nwake = 0;
+	{
+		std::lock_guard g(f->f_lock);
+		// The key of a wake-up is what changed; poll(2) only shows levels, so
+		// take the bits that are new since the last walk (or all of them).
+		uint32_t fresh = revents & ~f->last_revents;
+		uint32_t key = fresh ? fresh : revents;
+		f->last_revents = revents;
+
+		for (epitem &epi : f->f_ep) {
+			if (epi.event.events & EPOLLEXCLUSIVE)
+				continue;
+			bool pw = false;
+			ep_poll_callback(&epi, key, &pw);
+			if (pw && nwake < 16 && epfile_tryget(epi.ep->file))
+				wake[nwake++] = epi.ep->file;
+		}
+		bool stopped = false;
+		for (epitem &epi : f->f_ep) {
+			if (!(epi.event.events & EPOLLEXCLUSIVE))
+				continue;
+			if (stopped) {
+				std::lock_guard g2(epi.ep->lock);
+				if (!ep_is_linked(&epi)) {
+					epi.excl_skipped = true;
+					ep_slot_update(epi.ep, &epi);
+				}
+				continue;
+			}
+			bool pw = false;
+			if (ep_poll_callback(&epi, key, &pw))
+				stopped = true;
+			if (pw && nwake < 16 && epfile_tryget(epi.ep->file))
+				wake[nwake++] = epi.ep->file;
+		}
+	}
+	// Twin of ep_poll_safewake(): instances watching the woken instances.
+	for (int i = 0; i < nwake; i++) {
+		file_wakeup(wake[i], EPOLLIN | EPOLLRDNORM, depth + 1);
+		epfile_put(wake[i]);
+	}
+}
+
+// The file was seen not ready: exclusive items parked by a walk may poll it
+// again (the next readiness is a new wake-up).
+static void file_unpark_exclusive(epfile *f)
+{
+	std::lock_guard g(f->f_lock);
+	f->last_revents = 0;
+	for (epitem &epi : f->f_ep) {
+		if (!epi.excl_skipped)
+			continue;
+		std::lock_guard g2(epi.ep->lock);
+		epi.excl_skipped = false;
+		ep_slot_update(epi.ep, &epi);
+	}
+}
+
+// ---- polling items ------------------------------------------------------------
+
+// Twin of ep_item_poll() for n items at once: one poll(2) for the plain
+// files, ep_eventpoll_poll() for nested instances.  out[i] gets the
+// readiness of items[i] filtered by its interest.
+static void ep_items_poll(epitem **items, int n, uint32_t *out, int depth)
+{
+	pollfd stackbuf[64];
+	std::vector<pollfd, slab_allocator<pollfd>> heapbuf;
+	pollfd *pfd = stackbuf;
+	if (n > 64) {
+		heapbuf.resize(n);
+		pfd = heapbuf.data();
+	}
+	int nplain = 0;
+	for (int i = 0; i < n; i++) {
+		epfile *f = items[i]->ffd.file;
+		pfd[i].fd = -1;
+		pfd[i].events = ep_poll_events(items[i]) | static_cast<short>(items[i]->event.events & 0xffff);
+		pfd[i].revents = 0;
+		if (is_file_epoll(f) || f->dead.load(std::memory_order_relaxed))
+			continue;
+		pfd[i].fd = f->poll_fd;
+		pfd[i].events = static_cast<short>(items[i]->event.events & 0xffff);
+		nplain++;
+	}
+	if (nplain) {
+		struct timespec zero = {0, 0};
+		while (g_sys->ppoll(pfd, n, &zero, nullptr) == -EINTR) {
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		epfile *f = items[i]->ffd.file;
+		uint32_t r;
+		if (is_file_epoll(f))
+			r = ep_eventpoll_poll(f->ep, depth + 1);
+		else
+			r = pfd[i].fd >= 0 ? static_cast<uint16_t>(pfd[i].revents) : 0;
+		if (r & POLLNVAL)
+			r = 0; // the fd went away under us: the close path removes the item
+		out[i] = r & items[i]->event.events;
+	}
+}
+
+static uint32_t ep_item_poll(epitem *epi, int depth)
+{
+	uint32_t r;
+	ep_items_poll(&epi, 1, &r, depth);
+	return r;
+}
+
+// Polls the armed slots of ep with a zero timeout and runs the callbacks
+// for what is ready: what the kernel's wake-ups would already have done.
+// Must be called with ep->mtx held (which keeps pset_gen stable).
+static void ep_sync_poll(eventpoll *ep, int depth)
+{
+	thread_local std::vector<pollfd, slab_allocator<pollfd>> buf;
+	{
+		std::lock_guard g(ep->lock);
+		if (ep->narmed == 0)
+			return;
+		buf.assign(ep->pfds.begin(), ep->pfds.end());
+	}
+	stat_sync_polls.fetch_add(1, std::memory_order_relaxed);
+	struct timespec zero = {0, 0};
+	long n;
+	while ((n = g_sys->ppoll(buf.data(), buf.size(), &zero, nullptr)) == -EINTR) {
+	}
+	if (n <= 0)
+		return;
+	for (size_t i = 0; i < buf.size(); i++) {
+		if (!buf[i].revents || buf[i].fd < 0 || (buf[i].revents & POLLNVAL))
+			continue;
+		epfile *f = ep->pitems[i]->ffd.file;
+		if (!epfile_tryget(f))
+			continue;
+		file_wakeup(f, static_cast<uint16_t>(buf[i].revents), depth);
+		epfile_put(f);
+	}
+}
+
+// ---- scanning the ready list --------------------------------------------------
+
+// Twin of ep_start_scan(): take the ready list, route new callbacks to the
+// ovflist.  Must be called with ep->mtx held.
+static void ep_start_scan(eventpoll *ep, epitem_list &txlist)
+{
+	std::lock_guard g(ep->lock);
+	txlist.splice(txlist.end(), ep->rdllist);
+	ep->ovflist = nullptr;
+}
+
+// Twin of ep_done_scan(): requeue what the callbacks chained on the
+// ovflist, put back what the scan left, wake another waiter if work remains.
+static void ep_done_scan(eventpoll *ep, epitem_list &txlist)
+{
+	std::lock_guard g(ep->lock);
+	for (epitem *nepi = ep->ovflist, *epi; (epi = nepi) != nullptr;) {
+		nepi = epi->next;
+		epi->next = EP_UNACTIVE_PTR;
+		if (!ep_is_linked(epi)) {
+			// The kernel's list_add(): at the head, which undoes the
+			// chain's LIFO order.
+			ep->rdllist.push_front(*epi);
+			epi->on_list = true;
+		}
+		ep_slot_update(ep, epi);
+	}
+	ep->ovflist = EP_UNACTIVE_PTR;
+	ep->rdllist.splice(ep->rdllist.begin(), txlist);
+	if (!ep->rdllist.empty() && !ep->wq.empty())
+		ep_wake_one(ep);
+	ep_sync_efd(ep);
+}
+
+// An item left the lists without being reported: poll it again.
+static void ep_item_unqueue(eventpoll *ep, epitem *epi)
+{
+	std::lock_guard g(ep->lock);
+	epi->on_list = false;
+	ep_slot_update(ep, epi);
+}
+
+// Twin of ep_send_events(): re-poll the ready items and copy out up to
+// maxevents of them; LT items go back to the tail, ONESHOT ones are
+// disabled, ET ones wait for their next edge.  Returns how many events were
+// copied, or -EFAULT if not even the first could be.
+static int ep_send_events(eventpoll *ep, epoll_event *uevents, int maxevents)
+{
+	std::lock_guard m(ep->mtx);
+	ep_sync_poll(ep, 0);
+
+	epitem_list txlist;
+	ep_start_scan(ep, txlist);
+
+	thread_local std::vector<epoll_event, slab_allocator<epoll_event>> kev;
+	thread_local std::vector<epitem *, slab_allocator<epitem *>> reported, batch, idle;
+	thread_local std::vector<uint32_t, slab_allocator<uint32_t>> rev;
+	kev.clear();
+	reported.clear();
+	idle.clear();
+
+	// Re-poll in batches no larger than the room left, in list order.
+	auto it = txlist.begin();
+	while (it != txlist.end() && static_cast<int>(reported.size()) < maxevents) {
+		batch.clear();
+		int room = maxevents - static_cast<int>(reported.size());
+		for (auto j = it; j != txlist.end() && static_cast<int>(batch.size()) < room; ++j)
+			batch.push_back(&*j);
+		rev.resize(batch.size());
+		ep_items_poll(batch.data(), static_cast<int>(batch.size()), rev.data(), 0);
+		for (size_t i = 0; i < batch.size(); i++) {
+			epitem *epi = batch[i];
+			it = std::next(txlist.iterator_to(*epi));
+			if (!rev[i]) {
+				// Not ready any more: off the list, polled again (the
+				// kernel drops it the same way and waits for a wake-up).
+				txlist.erase(txlist.iterator_to(*epi));
+				ep_item_unqueue(ep, epi);
+				idle.push_back(epi);
+				continue;
+			}
+			epoll_event e;
+			e.events = rev[i];
+			e.data = epi->event.data;
+			kev.push_back(e);
+			reported.push_back(epi);
+			if (static_cast<int>(reported.size()) == maxevents)
+				break;
+		}
+	}
+
+	int res = 0;
+	if (!kev.empty()) {
+		long copied = g_sys->copy_to_user(uevents, kev.data(), kev.size() * sizeof(epoll_event));
+		res = copied > 0 ? static_cast<int>(copied / sizeof(epoll_event)) : 0;
+		if (res == 0)
+			res = -EFAULT;
+	}
+	// What was copied changes state; what was not stays queued, in order.
+	for (int i = 0; i < res; i++) {
+		epitem *epi = reported[i];
+		txlist.erase(txlist.iterator_to(*epi));
+		std::lock_guard g(ep->lock);
+		if (epi->event.events & EPOLLONESHOT) {
+			epi->event.events &= EP_PRIVATE_BITS;
+			epi->on_list = false;
+		} else if (!(epi->event.events & EPOLLET)) {
+			// LT: back to the tail; callbacks use the ovflist meanwhile.
+			ep->rdllist.push_back(*epi);
+		} else {
+			uint32_t r = kev[i].events;
+			if (r & (EPOLLERR | EPOLLHUP))
+				epi->et_off = true;
+			if (r & EP_READ_SIDE)
+				epi->et_suppressed |= EP_READ_SIDE;
+			if (r & EP_WRITE_SIDE)
+				epi->et_suppressed |= EP_WRITE_SIDE;
+			epi->on_list = false;
+		}
+		ep_slot_update(ep, epi);
+	}
+	ep_done_scan(ep, txlist);
+	for (epitem *epi : idle)
+		file_unpark_exclusive(epi->ffd.file);
+	return res;
+}
+
+// Twin of __ep_eventpoll_poll(): POLLIN|POLLRDNORM if an item on the ready
+// list is still ready; items that are not are dropped (and polled again).
+uint32_t ep_eventpoll_poll(eventpoll *ep, int depth)
+{
+	if (depth > EP_MAX_NESTS)
+		return 0;
+	std::lock_guard m(ep->mtx);
+	ep_sync_poll(ep, depth);
+	epitem_list txlist;
+	ep_start_scan(ep, txlist);
+	uint32_t res = 0;
+	for (auto it = txlist.begin(); it != txlist.end();) {
+		epitem *epi = &*it++;
+		if (ep_item_poll(epi, depth)) {
+			res = EPOLLIN | EPOLLRDNORM;
+			break;
+		}
+		txlist.erase(txlist.iterator_to(*epi));
+		ep_item_unqueue(ep, epi);
+	}
+	ep_done_scan(ep, txlist);
+	return res;
+}
+
+uint32_t ep_eventpoll_poll_observe(epfile *f)
+{
+	eventpoll *ep = f->ep;
+	if (!ep)
+		return 0;
+	ep_set_observed(ep);
+	return ep_eventpoll_poll(ep, 0);
+}
+
+void for_each_observed(void (*fn)(eventpoll *, void *), void *arg)
+{
+	std::lock_guard g(all_lock);
+	for (eventpoll &ep : all_eps)
+		if (ep.observed)
+			fn(&ep, arg);
+}
+
+// From now on the helper keeps ep's eventfd right (sticky).
+void ep_set_observed(eventpoll *ep)
+{
+	{
+		std::lock_guard g(ep->lock);
+		if (ep->observed)
+			return;
+		ep->observed = true;
+		ep_sync_efd(ep);
+	}
+	helper_start();
+	helper_kick();
+}
+
+// ---- insert, modify, remove ---------------------------------------------------
+
+// Twin of __ep_remove(): unlink epi from its file, the tree, the lists and
+// the poll set, and free it.  Must be called with ep->mtx held.
+static void __ep_remove(eventpoll *ep, epitem *epi)
+{
+	epfile *f = epi->ffd.file;
+	{
+		std::lock_guard g(f->f_lock);
+		f->f_ep.erase(f->f_ep.iterator_to(*epi));
+		if (epi->event.events & EPOLLET)
+			f->et_items.fetch_sub(1, std::memory_order_relaxed);
+	}
+	ep->rbr.erase(ep->rbr.iterator_to(*epi));
+	{
+		std::lock_guard g(ep->lock);
+		if (ep_is_linked(epi))
+			ep->rdllist.erase(ep->rdllist.iterator_to(*epi));
+		// Swap-remove the slot; the item that moves keeps its meaning, but
+		// a poller's copy of the set does not: bump the generation.
+		int last = static_cast<int>(ep->pfds.size()) - 1;
+		if (ep->pfds[epi->pidx].fd >= 0)
+			ep->narmed--;
+		if (epi->pidx != last) {
+			ep->pfds[epi->pidx] = ep->pfds[last];
+			ep->pitems[epi->pidx] = ep->pitems[last];
+			ep->pitems[epi->pidx]->pidx = epi->pidx;
+		}
+		ep->pfds.pop_back();
+		ep->pitems.pop_back();
+		ep->pset_gen++;
+		ep_sync_efd(ep);
+		if (ep->observed)
+			helper_kick();
+	}
+	epoll_watches.fetch_sub(1, std::memory_order_relaxed);
+	slab_delete(epi);
+}
+
+// Twin of ep_insert().  Must be called with ep->mtx held.
+static int ep_insert(eventpoll *ep, const epoll_event *event, epfile *tf, int fd, bool full_check)
+{
+	if (epoll_watches.load(std::memory_order_relaxed) >= max_user_watches.load(std::memory_order_relaxed))
+		return -ENOSPC;
+	epitem *epi = slab_new<epitem>();
+	if (!epi)
+		return -ENOMEM;
+	epi->ffd = {tf, fd};
+	epi->ep = ep;
+	epi->event = *event;
+	epi->next = EP_UNACTIVE_PTR;
+	{
+		std::lock_guard g(tf->f_lock);
+		if (tf->dead.load(std::memory_order_relaxed)) {
+			slab_delete(epi);
+			return -EBADF; // closed by another thread since fget
+		}
+		tf->f_ep.push_back(*epi); // twin of attach_epitem(): ADD order
+		if (epi->event.events & EPOLLET)
+			tf->et_items.fetch_add(1, std::memory_order_relaxed);
+	}
+	ep->rbr.insert_unique(*epi);
+	epoll_watches.fetch_add(1, std::memory_order_relaxed);
+	{
+		std::lock_guard g(ep->lock);
+		epi->pidx = static_cast<int>(ep->pfds.size());
+		ep->pfds.push_back(pollfd{-1, 0, 0});
+		ep->pitems.push_back(epi);
+		ep->pset_gen++;
+	}
+
+	if (full_check && !is_file_epoll(tf))
+		list_file(tf);
+	// Now check if we've created too many backpaths.
+	if (full_check && reverse_path_check()) {
+		__ep_remove(ep, epi);
+		return -EINVAL;
+	}
+	if (is_file_epoll(tf))
+		ep_set_observed(tf->ep);
+
+	uint32_t revents = ep_item_poll(epi, 1);
+	bool pwake = false;
+	{
+		std::lock_guard g(ep->lock);
+		if (revents && !ep_is_linked(epi)) {
+			ep->rdllist.push_back(*epi);
+			epi->on_list = true;
+			if (!ep->wq.empty())
+				ep_wake_one(ep);
+			ep_sync_efd(ep);
+			pwake = !ep->file->f_ep.empty();
+		}
+		ep_slot_update(ep, epi);
+	}
+	if (pwake)
+		file_wakeup(ep->file, EPOLLIN | EPOLLRDNORM, 1);
+	return 0;
+}
+
+// Twin of ep_modify().  Must be called with ep->mtx held.
+static int ep_modify(eventpoll *ep, epitem *epi, const epoll_event *event)
+{
+	{
+		std::lock_guard g(ep->lock);
+		bool was_et = epi->event.events & EPOLLET;
+		epi->event = *event;
+		bool is_et = epi->event.events & EPOLLET;
+		if (was_et != is_et)
+			epi->ffd.file->et_items.fetch_add(is_et ? 1 : -1, std::memory_order_relaxed);
+		// MOD is a new start: every edge may be reported again.
+		epi->et_suppressed = 0;
+		epi->et_off = false;
+		epi->excl_skipped = false;
+		ep_slot_update(ep, epi);
+	}
+	uint32_t revents = ep_item_poll(epi, 1);
+	bool pwake = false;
+	{
+		std::lock_guard g(ep->lock);
+		if (revents && !ep_is_linked(epi) && epi->next == EP_UNACTIVE_PTR) {
+			ep->rdllist.push_back(*epi);
+			epi->on_list = true;
+			if (!ep->wq.empty())
+				ep_wake_one(ep);
+			ep_sync_efd(ep);
+			pwake = !ep->file->f_ep.empty();
+		}
+		ep_slot_update(ep, epi);
+	}
+	if (pwake)
+		file_wakeup(ep->file, EPOLLIN | EPOLLRDNORM, 1);
+	return 0;
+}
+
+// Twin of ep_find().  Must be called with ep->mtx held.
+static epitem *ep_find(eventpoll *ep, epfile *f, int fd)
+{
+	auto it = ep->rbr.find(epoll_filefd{f, fd});
+	return it == ep->rbr.end() ? nullptr : &*it;
+}
+
+// ---- create and free ----------------------------------------------------------
+
+static long read_max_user_watches()
+{
+	char buf[32];
+	long fd = g_sys->open("/proc/sys/fs/epoll/max_user_watches", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return LONG_MAX;
+	long n = g_sys->read(static_cast<int>(fd), buf, sizeof buf - 1);
+	g_sys->close(static_cast<int>(fd));
+	if (n <= 0)
+		return LONG_MAX;
+	buf[n] = 0;
+	long v = 0;
+	for (char *p = buf; *p >= '0' && *p <= '9'; p++)
+		v = v * 10 + (*p - '0');
+	return v > 0 ? v : LONG_MAX;
+}
+
+// Twin of do_epoll_create() (ep_alloc + anon_inode_getfile + fd_install).
+// The fake epoll fd is an eventfd: a real kernel fd that poll(2), select(2)
+// and native epoll can watch; we make it readable while the ready list is.
+int do_epoll_create(int flags)
+{
+	if (flags & ~EPOLL_CLOEXEC)
+		return -EINVAL;
+	max_user_watches.store(read_max_user_watches(), std::memory_order_relaxed);
+	long fd = g_sys->eventfd(0, (flags & EPOLL_CLOEXEC) ? EFD_CLOEXEC : 0);
+	if (fd < 0)
+		return static_cast<int>(fd);
+	epfile *f = epfile_alloc();
+	eventpoll *ep = f ? slab_new<eventpoll>() : nullptr;
+	if (!ep) {
+		if (f)
+			epfile_put(f);
+		g_sys->close(static_cast<int>(fd));
+		return -ENOMEM;
+	}
+	ep->ovflist = EP_UNACTIVE_PTR;
+	ep->file = f;
+	f->ep = ep;
+	f->kind = file_kind::epoll;
+	f->poll_fd = static_cast<int>(fd);
+	f->nfds = 1;
+	f->origin_known = true;
+	{
+		std::lock_guard g(all_lock);
+		all_eps.push_back(*ep);
+	}
+	g_files->fd_install(static_cast<int>(fd), f); // takes over our reference
+	return static_cast<int>(fd);
+}
+
+// Twin of ep_clear_and_put()/ep_free(): the instance's file is gone.
+static void ep_free(eventpoll *ep)
+{
+	{
+		std::lock_guard m(ep->mtx);
+		while (!ep->rbr.empty())
+			__ep_remove(ep, &*ep->rbr.begin());
+	}
+	{
+		std::lock_guard g(all_lock);
+		all_eps.erase(all_eps.iterator_to(*ep));
+	}
+	helper_kick();
+	slab_delete(ep);
+}
+
+epfile *epfile_alloc() { return slab_new<epfile>(); }
+
+// The peer links of pipes and socketpairs (ET hints); a leaf lock.
+static spinlock peer_lock;
+
+void epfile_link_peers(epfile *a, epfile *b)
+{
+	std::lock_guard g(peer_lock);
+	a->peer = b;
+	b->peer = a;
+}
+
+static void epfile_unlink_peer(epfile *f)
+{
+	std::lock_guard g(peer_lock);
+	if (f->peer)
+		f->peer->peer = nullptr;
+	f->peer = nullptr;
+}
+
+static epfile *epfile_get_peer(epfile *f)
+{
+	std::lock_guard g(peer_lock);
+	epfile *p = f->peer;
+	return p && epfile_tryget(p) ? p : nullptr;
+}
+
+// Twin of eventpoll_release_file(): remove every item watching f.
+static void eventpoll_release_file(epfile *f)
+{
+	for (;;) {
+		eventpoll *ep = nullptr;
+		{
+			std::lock_guard g(f->f_lock);
+			if (f->f_ep.empty())
+				return;
+			ep = f->f_ep.front().ep;
+			if (!epfile_tryget(ep->file))
+				ep = nullptr; // being freed: ep_free() removes the item
+		}
+		if (!ep) {
+			sched_yield();
+			continue;
+		}
+		{
+			std::lock_guard m(ep->mtx);
+			// Remove every item of f in this instance (there may be several
+			// fd numbers of f); re-read the list under f_lock each time.
+			for (;;) {
+				epitem *victim = nullptr;
+				{
+					std::lock_guard g(f->f_lock);
+					for (epitem &epi : f->f_ep)
+						if (epi.ep == ep) {
+							victim = &epi;
+							break;
+						}
+				}
+				if (!victim)
+					break;
+				__ep_remove(ep, victim);
+			}
+		}
+		epfile_put(ep->file);
+	}
+}
+
+void epfile_put(epfile *f)
+{
+	if (f->f_count.fetch_sub(1, std::memory_order_acq_rel) != 1)
+		return;
+	// Twin of __fput(): the last reference.
+	epfile_unlink_peer(f);
+	eventpoll_release_file(f);
+	if (f->ep)
+		ep_free(f->ep);
+	slab_delete(f);
+}
+
+// Waits until ep's leader is no longer inside a ppoll() that may hold a
+// file we are closing.  Called with no lock held and a reference on ep->file.
+static void ep_wait_poller_leaves(eventpoll *ep)
+{
+	uint32_t seq;
+	{
+		std::lock_guard g(ep->lock);
+		seq = ep->poll_seq.load(std::memory_order_acquire);
+		if (!(seq & 1) || tls_polling_ep == ep)
+			return;
+		ep->closers.fetch_add(1, std::memory_order_acq_rel);
+		if (ep->leader && !ep->leader->woken) {
+			ep->leader->woken = true;
+			efd_signal(ep->leader->wake_fd);
+		}
+	}
+	while (ep->poll_seq.load(std::memory_order_acquire) == seq)
+		g_sys->futex_wait(reinterpret_cast<const uint32_t *>(&ep->poll_seq), seq);
+	ep->closers.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+void epfile_fd_closing(epfile *f, int fd, int other_fd)
+{
+	bool release = false;
+	eventpoll *eps[32];
+	int neps = 0;
+	bool observed_any = false;
+	{
+		std::lock_guard g(f->f_lock);
+		f->nfds--;
+		if (f->poll_fd == fd) {
+			if (other_fd >= 0) {
+				f->poll_fd = other_fd;
+			} else {
+				f->poll_fd = -1;
+				f->dead.store(true, std::memory_order_release);
+				release = true;
+			}
+		}
+		if (f->ep && f->poll_fd != fd) {
+			std::lock_guard g2(f->ep->lock);
+			if (f->poll_fd < 0)
+				f->ep->efd_set = false;
+		}
+		// Every instance that may poll the number: fix its slots, then make
+		// sure its leader has let go of the number.
+		for (epitem &epi : f->f_ep) {
+			eventpoll *ep = epi.ep;
+			bool seen = false;
+			for (int i = 0; i < neps; i++)
+				seen |= eps[i] == ep;
+			if (seen || neps == 32 || !epfile_tryget(ep->file))
+				continue;
+			eps[neps++] = ep;
+		}
+		for (int i = 0; i < neps; i++) {
+			std::lock_guard g2(eps[i]->lock);
+			for (epitem &epi : f->f_ep)
+				if (epi.ep == eps[i])
+					ep_slot_update(eps[i], &epi);
+			observed_any |= eps[i]->observed;
+		}
+	}
+	for (int i = 0; i < neps; i++)
+		ep_wait_poller_leaves(eps[i]);
+	if (observed_any)
+		helper_wait_poll_leaves();
+	if (release) {
+		epfile_unlink_peer(f);
+		eventpoll_release_file(f);
+	}
+	for (int i = 0; i < neps; i++)
+		epfile_put(eps[i]->file);
+}
+
+// ---- edge-triggered hints -----------------------------------------------------
+
+static void ep_rearm_side(epfile *f, uint32_t bits, bool clear_off)
+{
+	std::lock_guard g(f->f_lock);
+	for (epitem &epi : f->f_ep) {
+		if (!(epi.event.events & EPOLLET))
+			continue;
+		eventpoll *ep = epi.ep;
+		std::lock_guard g2(ep->lock);
+		if (!(epi.et_suppressed & bits) && !(clear_off && epi.et_off))
+			continue;
+		epi.et_suppressed &= ~bits;
+		if (clear_off)
+			epi.et_off = false;
+		ep_slot_update(ep, &epi);
+		// A leader blocked in ppoll without this slot must poll it now.
+		if (ep->leader && tls_polling_ep != ep && !ep->leader->woken) {
+			ep->leader->woken = true;
+			efd_signal(ep->leader->wake_fd);
+		}
+	}
+}
+
+void ep_io_hint(epfile *f, io_side side, long result, long requested)
+{
+	bool consumed = result > 0 || result == -EAGAIN;
+	if (side == io_side::read) {
+		// Reading made room or emptied the buffer: the next arrival is an edge.
+		if (consumed && f->et_items.load(std::memory_order_relaxed))
+			ep_rearm_side(f, EP_READ_SIDE, result > 0);
+		// The writer on the other end may write again: its OUT edge.
+		if (result > 0) {
+			if (epfile *p = epfile_get_peer(f)) {
+				if (p->et_items.load(std::memory_order_relaxed))
+					ep_rearm_side(p, EP_WRITE_SIDE, false);
+				epfile_put(p);
+			}
+		}
+	} else {
+		// A full buffer (EAGAIN or a short write): the next room is an edge.
+		bool full = result == -EAGAIN || (result >= 0 && result < requested);
+		if (full && f->et_items.load(std::memory_order_relaxed))
+			ep_rearm_side(f, EP_WRITE_SIDE, false);
+		// Data for the other end (or for ourselves: an eventfd) is an edge there.
+		if (result > 0 && f->kind == file_kind::eventfd && f->et_items.load(std::memory_order_relaxed))
+			ep_rearm_side(f, EP_READ_SIDE, true);
+		if (result > 0) {
+			if (epfile *p = epfile_get_peer(f)) {
+				if (p->et_items.load(std::memory_order_relaxed))
+					ep_rearm_side(p, EP_READ_SIDE, true);
+				epfile_put(p);
+			}
+		}
+	}
+}
+
+// ---- the syscalls -------------------------------------------------------------
+
+// Twin of ep_op_has_event().
+static inline bool ep_op_has_event(int op) { return op != EPOLL_CTL_DEL; }
+
+// Twin of ep_take_care_of_epollwakeup(): this kernel has no
+// CONFIG_PM_SLEEP, so EPOLLWAKEUP is dropped for everyone.
+static inline void ep_take_care_of_epollwakeup(epoll_event *epev) { epev->events &= ~EPOLLWAKEUP; }
+
+namespace {
+struct file_ref {
+	epfile *f = nullptr;
+	~file_ref()
+	{
+		if (f)
+			epfile_put(f);
+	}
+};
+} // namespace
+
+// Twin of do_epoll_ctl(): the checks in the kernel's order.
+int do_epoll_ctl(int epfd, int op, int fd, const epoll_event *uevent)
+{
+	epoll_event epds{};
+	if (ep_op_has_event(op) && g_sys->copy_from_user(&epds, uevent, sizeof epds) != sizeof epds)
+		return -EFAULT;
+
+	long err = 0;
+	file_ref f, tf;
+	f.f = g_files->fget(epfd, &err);
+	if (!f.f)
+		return static_cast<int>(err);
+	tf.f = g_files->fget(fd, &err);
+	if (!tf.f)
+		return static_cast<int>(err);
+
+	// The target file must support poll.
+	if (!tf.f->can_poll)
+		return -EPERM;
+	// Check if EPOLLWAKEUP is allowed.
+	if (ep_op_has_event(op))
+		ep_take_care_of_epollwakeup(&epds);
+	// We do not permit adding an epoll file descriptor inside itself, and
+	// epfd must be one of ours.
+	if (f.f == tf.f || !is_file_epoll(f.f))
+		return -EINVAL;
+	// epoll adds to the wakeup queue at EPOLL_CTL_ADD time only, so
+	// EPOLLEXCLUSIVE is not allowed for MOD, nor on nested epoll fds, nor
+	// with bits that make no sense for an exclusive wake-up.
+	if (ep_op_has_event(op) && (epds.events & EPOLLEXCLUSIVE)) {
+		if (op == EPOLL_CTL_MOD)
+			return -EINVAL;
+		if (op == EPOLL_CTL_ADD && (is_file_epoll(tf.f) || (epds.events & ~EPOLLEXCLUSIVE_OK_BITS)))
+			return -EINVAL;
+	}
+
+	eventpoll *ep = f.f->ep;
+	bool full_check = false;
+	std::unique_lock<sleeping_mutex> nested;
+	std::unique_lock<sleeping_mutex> m(ep->mtx);
+	// When adding an epoll fd, or to an instance that is itself watched, we
+	// must check for loops and wake-up storms under the global mutex.
+	if (op == EPOLL_CTL_ADD) {
+		bool watched;
+		{
+			std::lock_guard g(f.f->f_lock);
+			watched = !f.f->f_ep.empty();
+		}
+		if (watched || ep->gen == loop_check_gen_now() || is_file_epoll(tf.f)) {
+			m.unlock();
+			nested = std::unique_lock<sleeping_mutex>(epnested_mutex);
+			loop_check_begin();
+			if (is_file_epoll(tf.f) && ep_loop_check(ep, tf.f->ep) != 0) {
+				loop_check_done();
+				return -ELOOP;
+			}
+			m.lock();
+			full_check = true;
+		}
+	}
+
+	int error = -EINVAL;
+	epitem *epi = ep_find(ep, tf.f, fd);
+	switch (op) {
+	case EPOLL_CTL_ADD:
+		if (!epi) {
+			epds.events |= EPOLLERR | EPOLLHUP;
+			error = ep_insert(ep, &epds, tf.f, fd, full_check);
+		} else {
+			error = -EEXIST;
+		}
+		break;
+	case EPOLL_CTL_DEL:
+		if (epi) {
+			__ep_remove(ep, epi);
+			error = 0;
+		} else {
+			error = -ENOENT;
+		}
+		break;
+	case EPOLL_CTL_MOD:
+		if (epi) {
+			if (!(epi->event.events & EPOLLEXCLUSIVE)) {
+				epds.events |= EPOLLERR | EPOLLHUP;
+				error = ep_modify(ep, epi, &epds);
+			}
+		} else {
+			error = -ENOENT;
+		}
+		break;
+	}
+	m.unlock();
+	if (full_check)
+		loop_check_done();
+	return error;
+}
+
+// Twin of ep_poll(): harvest, or block until something is ready, the
+// timeout expires or a signal arrives.
+static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t timeout_ns, const sigset_t *sigmask)
+{
+	stat_waits.fetch_add(1, std::memory_order_relaxed);
+	struct timespec deadline{};
+	if (timeout_ns > 0) {
+		g_sys->monotonic(&deadline);
+		int64_t ns = deadline.tv_nsec + timeout_ns % 1000000000;
+		deadline.tv_sec += timeout_ns / 1000000000 + ns / 1000000000;
+		deadline.tv_nsec = ns % 1000000000;
+	}
+	ep_waiter w;
+	thread_local std::vector<pollfd, slab_allocator<pollfd>> set;
+
+	for (;;) {
+		int res = ep_send_events(ep, uevents, maxevents);
+		if (res != 0)
+			return res;
+
+		struct timespec rem{}, *tsp = nullptr;
+		if (timeout_ns == 0)
+			return 0;
+		if (timeout_ns > 0) {
+			struct timespec now;
+			g_sys->monotonic(&now);
+			int64_t left = (deadline.tv_sec - now.tv_sec) * 1000000000LL + (deadline.tv_nsec - now.tv_nsec);
+			if (left <= 0)
+				return 0;
+			rem.tv_sec = left / 1000000000;
+			rem.tv_nsec = left % 1000000000;
+			tsp = &rem;
+		}
+
+		w.wake_fd = tls_wake_fd();
+		if (w.wake_fd < 0)
+			return w.wake_fd;
+		bool leader = false;
+		uint64_t gen = 0;
+		{
+			std::lock_guard g(ep->lock);
+			if (!ep->rdllist.empty())
+				continue; // something arrived since the scan
+			w.woken = false;
+			ep->wq.push_back(w);
+			if (!ep->leader) {
+				ep->leader = &w;
+				leader = true;
+				set.assign(ep->pfds.begin(), ep->pfds.end());
+				gen = ep->pset_gen;
+				ep->poll_seq.fetch_add(1, std::memory_order_acq_rel); // odd: inside
+				tls_polling_ep = ep;
+			} else {
+				set.clear();
+			}
+			set.push_back(pollfd{w.wake_fd, POLLIN, 0});
+		}
+
+		long r = g_sys->ppoll(set.data(), set.size(), tsp, sigmask);
+
+		epfile *ready[64];
+		uint32_t ready_rev[64];
+		int nready = 0;
+		bool more = false;
+		{
+			std::lock_guard g(ep->lock);
+			if (leader) {
+				tls_polling_ep = nullptr;
+				ep->leader = nullptr;
+				ep->poll_seq.fetch_add(1, std::memory_order_acq_rel); // even: out
+				if (ep->closers.load(std::memory_order_acquire))
+					g_sys->futex_wake(reinterpret_cast<const uint32_t *>(&ep->poll_seq), INT_MAX);
+			}
+			ep->wq.erase(ep->wq.iterator_to(w));
+			if (w.woken || (set.back().revents & POLLIN)) {
+				efd_drain(w.wake_fd);
+				w.woken = false;
+			}
+			if (leader && r > 0 && gen == ep->pset_gen) {
+				for (size_t i = 0; i + 1 < set.size(); i++) {
+					if (!set[i].revents || set[i].fd < 0 || (set[i].revents & POLLNVAL))
+						continue;
+					if (nready == 64) {
+						more = true; // ep_send_events' sync poll finds the rest
+						break;
+					}
+					epfile *f = ep->pitems[i]->ffd.file;
+					if (!epfile_tryget(f))
+						continue;
+					ready[nready] = f;
+					ready_rev[nready++] = static_cast<uint16_t>(set[i].revents);
+				}
+			}
+			// Somebody must keep polling for the followers.
+			if (!ep->wq.empty() && !ep->leader)
+				ep_wake_one(ep);
+		}
+		(void)more;
+		for (int i = 0; i < nready; i++) {
+			file_wakeup(ready[i], ready_rev[i], 0);
+			epfile_put(ready[i]);
+		}
+		if (r == -EINTR)
+			return -EINTR;
+		if (r < 0 && r != -EAGAIN)
+			return static_cast<int>(r);
+	}
+}
+
+// Twin of do_epoll_wait() and the checks of epoll_pwait/epoll_pwait2 that
+// come after the signal mask (the shim checks the timespec and the mask).
+int do_epoll_wait(int epfd, epoll_event *uevents, int maxevents, int64_t timeout_ns, const sigset_t *sigmask)
+{
+	long err = 0;
+	file_ref f;
+	f.f = g_files->fget(epfd, &err);
+	if (!f.f)
+		return static_cast<int>(err);
+	// The maximum number of event must be greater than zero.
+	if (maxevents <= 0 || maxevents > static_cast<int>(INT_MAX / sizeof(epoll_event)))
+		return -EINVAL;
+	// Verify that the area passed by the user is writeable.
+	if (!user_range_ok(uevents, static_cast<size_t>(maxevents) * sizeof(epoll_event)))
+		return -EFAULT;
+	// We have to check that the file structure underneath the fd the user
+	// passed to us _is_ an eventpoll file.
+	if (!is_file_epoll(f.f))
+		return -EINVAL;
+	return ep_poll(f.f->ep, uevents, maxevents, timeout_ns, sigmask);
+}
+
+// ---- fork -----------------------------------------------------------------------
+
+// Before fork(): take every instance's locks so the child inherits
+// consistent structures.  Try-locks in a retry loop, because the list
+// order is not the nesting order ep_send_events() takes ep->mtx in.
+void ep_fork_prepare()
+{
+	epnested_mutex.lock();
+	for (;;) {
+		all_lock.lock();
+		bool ok = true;
+		eventpoll_list::iterator failed = all_eps.end();
+		for (auto it = all_eps.begin(); it != all_eps.end(); ++it) {
+			if (!it->mtx.try_lock()) {
+				ok = false;
+				failed = it;
+				break;
+			}
+		}
+		if (ok)
+			break;
+		for (auto it = all_eps.begin(); it != failed; ++it)
+			it->mtx.unlock();
+		all_lock.unlock();
+		sched_yield();
+	}
+	helper_fork_prepare();
+}
+
+void ep_fork_parent()
+{
+	helper_fork_parent();
+	for (eventpoll &ep : all_eps)
+		ep.mtx.unlock();
+	all_lock.unlock();
+	epnested_mutex.unlock();
+}
+
+// In the child: one thread, no helper, no waiter.  Every instance gets its
+// own eventfd (the parent's is shared with us by fork) on the same number.
+void ep_fork_child()
+{
+	helper_fork_child();
+	tls_fork_child();
+	for (eventpoll &ep : all_eps) {
+		ep.lock.reset();
+		ep.wq.clear();
+		ep.leader = nullptr;
+		ep.poll_seq.store(0);
+		ep.closers.store(0);
+		int fd = ep.file->poll_fd;
+		if (fd >= 0) {
+			long cloexec = g_sys->fcntl(fd, F_GETFD, 0);
+			long nfd = g_sys->eventfd(0, EFD_CLOEXEC);
+			if (nfd >= 0) {
+				g_sys->dup3(static_cast<int>(nfd), fd, (cloexec > 0 && (cloexec & FD_CLOEXEC)) ? O_CLOEXEC : 0);
+				g_sys->close(static_cast<int>(nfd));
+			}
+			ep.efd_set = false;
+			ep_sync_efd(&ep);
+		}
+		ep.mtx.reset();
+	}
+	all_lock.reset();
+	epnested_mutex.reset();
+	// The locks were reset rather than released: fix the depth we took.
+	tls_lock_depth = 0;
+	for (eventpoll &ep : all_eps)
+		if (ep.observed) {
+			helper_start();
+			break;
+		}
+}
+
+core_stats stats()
+{
+	core_stats s{};
+	{
+		std::lock_guard g(all_lock);
+		for (eventpoll &ep : all_eps) {
+			(void)ep;
+			s.instances++;
+		}
+	}
+	s.items = static_cast<uint64_t>(epoll_watches.load());
+	s.waits = stat_waits.load();
+	s.sync_polls = stat_sync_polls.load();
+	s.callbacks = stat_callbacks.load();
+	helper_stats(&s.helper_wakeups, &s.helper_polls);
+	return s;
+}
+
+} // namespace uepoll::core

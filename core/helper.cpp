@@ -1,0 +1,187 @@
+// core/helper.cpp - the helper thread: uepoll's stand-in for the interrupt.
+//
+// One per process, started the first time an instance is observed (watched
+// by another instance, or polled with poll()/select()).  It sits in ppoll()
+// on the armed items of every observed instance plus a control eventfd,
+// and runs the wake-up walk (file_wakeup -> ep_poll_callback) for what
+// becomes ready, so that an observed instance's fake epoll fd turns
+// readable even while no thread calls epoll_wait on it.  Instances nobody
+// observes are polled by their own waiters (see eventpoll.cpp): the helper
+// never touches the hot path, and with nothing ready it never wakes up.
+//
+// It blocks every signal (signals belong to the program's threads), and it
+// is rebuilt, not reused, in a forked child.
+#include <cerrno>
+#include <climits>
+#include <pthread.h>
+#include <sys/eventfd.h>
+
+#include "core/internal.hpp"
+
+namespace uepoll::core {
+
+namespace {
+
+struct helper_state {
+	spinlock lock;                     // started, ctl_fd
+	bool started = false;
+	int ctl_fd = -1;                   // the control eventfd: "rebuild your set"
+	std::atomic<bool> kick_pending{false};
+	std::atomic<uint32_t> poll_seq{0}; // odd while inside ppoll
+	std::atomic<uint32_t> closers{0};
+	std::atomic<uint64_t> wakeups{0}, polls{0};
+};
+
+helper_state helper;
+thread_local bool tls_is_helper;
+
+struct slot_ref {
+	eventpoll *ep;
+	int idx;
+	uint64_t gen;
+};
+
+void *helper_main(void *)
+{
+	tls_is_helper = true;
+	std::vector<pollfd, slab_allocator<pollfd>> set;
+	std::vector<slot_ref, slab_allocator<slot_ref>> refs;
+	std::vector<eventpoll *, slab_allocator<eventpoll *>> held;
+	for (;;) {
+		helper.kick_pending.store(false, std::memory_order_release);
+		set.clear();
+		refs.clear();
+		held.clear();
+		struct ctx {
+			decltype(set) *s;
+			decltype(refs) *r;
+			decltype(held) *h;
+		} c{&set, &refs, &held};
+		for_each_observed(
+			[](eventpoll *ep, void *arg) {
+				auto *c = static_cast<ctx *>(arg);
+				if (!epfile_tryget(ep->file))
+					return;
+				c->h->push_back(ep);
+				std::lock_guard g(ep->lock);
+				for (size_t i = 0; i < ep->pfds.size(); i++) {
+					if (ep->pfds[i].fd < 0)
+						continue;
+					c->s->push_back(ep->pfds[i]);
+					c->r->push_back(slot_ref{ep, static_cast<int>(i), ep->pset_gen});
+				}
+			},
+			&c);
+		set.push_back(pollfd{helper.ctl_fd, POLLIN, 0});
+
+		helper.poll_seq.fetch_add(1, std::memory_order_acq_rel);
+		long n = g_sys->ppoll(set.data(), set.size(), nullptr, nullptr);
+		helper.poll_seq.fetch_add(1, std::memory_order_acq_rel);
+		if (helper.closers.load(std::memory_order_acquire))
+			g_sys->futex_wake(reinterpret_cast<const uint32_t *>(&helper.poll_seq), INT_MAX);
+		helper.wakeups.fetch_add(1, std::memory_order_relaxed);
+		helper.polls.fetch_add(set.size(), std::memory_order_relaxed);
+
+		if (set.back().revents) {
+			uint64_t v;
+			g_sys->read(helper.ctl_fd, &v, sizeof v);
+		}
+		for (size_t i = 0; n > 0 && i + 1 < set.size(); i++) {
+			if (!set[i].revents || (set[i].revents & POLLNVAL))
+				continue;
+			eventpoll *ep = refs[i].ep;
+			epfile *f = nullptr;
+			{
+				std::lock_guard g(ep->lock);
+				if (ep->pset_gen == refs[i].gen && epfile_tryget(ep->pitems[refs[i].idx]->ffd.file))
+					f = ep->pitems[refs[i].idx]->ffd.file;
+			}
+			if (f) {
+				file_wakeup(f, static_cast<uint16_t>(set[i].revents), 0);
+				epfile_put(f);
+			}
+		}
+		for (eventpoll *ep : held)
+			epfile_put(ep->file);
+	}
+	return nullptr;
+}
+
+} // namespace
+
+void helper_start()
+{
+	std::lock_guard g(helper.lock);
+	if (helper.started)
+		return;
+	long fd = g_sys->eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0)
+		return;
+	helper.ctl_fd = internal_fd(fd);
+	// The thread inherits our mask: block everything while creating it.
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	pthread_t t;
+	if (pthread_create(&t, &attr, helper_main, nullptr) == 0)
+		helper.started = true;
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+// Makes the helper rebuild its poll set.  No-op until it runs, and from
+// the helper itself (it rebuilds after every wake-up anyway).
+void helper_kick()
+{
+	if (tls_is_helper || !helper.started)
+		return;
+	if (!helper.kick_pending.exchange(true, std::memory_order_acq_rel)) {
+		uint64_t one = 1;
+		g_sys->write(helper.ctl_fd, &one, sizeof one);
+	}
+}
+
+// Waits until the helper is out of any ppoll it entered before now (it may
+// hold a file the caller is closing).
+void helper_wait_poll_leaves()
+{
+	if (tls_is_helper || !helper.started)
+		return;
+	uint32_t seq = helper.poll_seq.load(std::memory_order_acquire);
+	if (!(seq & 1))
+		return;
+	helper.closers.fetch_add(1, std::memory_order_acq_rel);
+	uint64_t one = 1;
+	g_sys->write(helper.ctl_fd, &one, sizeof one);
+	while (helper.poll_seq.load(std::memory_order_acquire) == seq)
+		g_sys->futex_wait(reinterpret_cast<const uint32_t *>(&helper.poll_seq), seq);
+	helper.closers.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+void helper_fork_prepare() { helper.lock.lock(); }
+void helper_fork_parent() { helper.lock.unlock(); }
+
+// The child has no helper thread; it starts one when it needs one.
+void helper_fork_child()
+{
+	helper.lock.reset();
+	if (helper.ctl_fd >= 0)
+		g_sys->close(helper.ctl_fd);
+	helper.ctl_fd = -1;
+	helper.started = false;
+	helper.kick_pending.store(false);
+	helper.poll_seq.store(0);
+	helper.closers.store(0);
+}
+
+void helper_stats(uint64_t *wakeups, uint64_t *polls)
+{
+	*wakeups = helper.wakeups.load();
+	*polls = helper.polls.load();
+}
+
+} // namespace uepoll::core

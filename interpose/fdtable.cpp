@@ -1,0 +1,408 @@
+// interpose/fdtable.cpp - fd number -> open file, and how we know that two
+// fd numbers are the same open file.
+//
+// FILE IDENTITY.  The kernel keys epoll items by (struct file *, fd).  From
+// user space the only exact test that two fds share an open file
+// description is kcmp(KCMP_FILE); fstat's (st_dev, st_ino) is necessary but
+// not sufficient: both ends of a pipe share an inode, and every eventfd,
+// timerfd, signalfd and epoll fd shares the one anon_inode inode.  So:
+//   - a file we saw created (socket, accept4, pipe2, eventfd, ... hooks) is
+//     new: its slot says FD_FRESH, and every dup of it goes through our
+//     dup hooks, so we follow it exactly with no syscall at all;
+//   - a file first met at epoll_ctl (inherited, or made by a call we do
+//     not hook) is compared with kcmp() against the tracked files with
+//     the same (dev, ino); and when its last known fd is closed we look in
+//     /proc/self/fd for an untracked dup before declaring it released.
+#include "interpose/fdtable.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "interpose/hooks.hpp"
+
+namespace uepoll::interpose {
+
+namespace {
+
+constexpr int PAGE_SHIFT = 10;
+constexpr int PAGE_SLOTS = 1 << PAGE_SHIFT;
+constexpr int DIR_SIZE = 1 << 12; // 4M fd numbers
+std::atomic<std::atomic<uintptr_t> *> dir[DIR_SIZE];
+std::atomic<int> max_fd{-1};
+const sys_ops *g_sys;
+std::atomic<bool> ready{false};
+
+std::atomic<uintptr_t> *page_alloc()
+{
+	void *p = reinterpret_cast<void *>(syscall(SYS_mmap, nullptr, PAGE_SLOTS * sizeof(uintptr_t),
+						   PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+	return p == MAP_FAILED ? nullptr : static_cast<std::atomic<uintptr_t> *>(p);
+}
+
+// Twin of file_can_poll(): does the file have a ->poll?  We cannot ask the
+// kernel without epoll, so decide from the file type, as
+// docs/epoll-contract.md lists (regular files, directories, block devices,
+// memfd, /dev/null, /dev/zero, /dev/urandom and most of /proc have none).
+bool file_can_poll(int fd, const struct stat &st)
+{
+	switch (st.st_mode & S_IFMT) {
+	case S_IFSOCK:
+	case S_IFIFO:
+	case 0: // anon inodes: eventfd, timerfd, signalfd, epoll, inotify...
+		return true;
+	case S_IFDIR:
+	case S_IFBLK:
+		return false;
+	case S_IFCHR:
+		// The memory devices have no poll but for /dev/random and /dev/kmsg.
+		if (major(st.st_rdev) == 1)
+			return minor(st.st_rdev) == 8 || minor(st.st_rdev) == 11;
+		return true;
+	case S_IFREG:
+		break;
+	default:
+		return false;
+	}
+	struct statfs sf;
+	if (g_sys->fstatfs(fd, &sf) < 0)
+		return false;
+	switch (static_cast<unsigned long>(sf.f_type)) {
+	case SYSFS_MAGIC:
+	case CGROUP_SUPER_MAGIC:
+	case CGROUP2_SUPER_MAGIC:
+	case 0x74726163: // tracefs
+	case 0x50494446: // pidfs
+		return true;
+	case PROC_SUPER_MAGIC: {
+		// Of /proc's regular files, the mount tables, kmsg, sysctls and
+		// pressure files poll.
+		char path[32], name[256];
+		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+		long n = g_sys->readlink(path, name, sizeof name - 1);
+		if (n <= 0)
+			return false;
+		name[n] = 0;
+		auto ends = [&](const char *s) {
+			size_t l = strlen(s);
+			return static_cast<size_t>(n) >= l && strcmp(name + n - l, s) == 0;
+		};
+		return ends("/mounts") || ends("/mountinfo") || ends("/mountstats") || strcmp(name, "/proc/kmsg") == 0 ||
+		       strncmp(name, "/proc/sys/", 10) == 0 || strncmp(name, "/proc/pressure/", 15) == 0;
+	}
+	default:
+		return false;
+	}
+}
+
+core::file_kind kind_of(int fd, const struct stat &st, long flags)
+{
+	switch (st.st_mode & S_IFMT) {
+	case S_IFSOCK:
+		return core::file_kind::socket;
+	case S_IFIFO:
+		return (flags & O_ACCMODE) == O_WRONLY ? core::file_kind::pipe_write : core::file_kind::pipe_read;
+	case 0: {
+		// Anon inodes all share one inode; the link name tells them apart.
+		char path[32], name[64];
+		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+		long n = g_sys->readlink(path, name, sizeof name - 1);
+		if (n > 0) {
+			name[n] = 0;
+			if (strcmp(name, "anon_inode:[eventfd]") == 0)
+				return core::file_kind::eventfd;
+			if (strcmp(name, "anon_inode:[eventpoll]") == 0)
+				return core::file_kind::native_epoll;
+		}
+		return core::file_kind::other;
+	}
+	default:
+		return core::file_kind::other;
+	}
+}
+
+// Is fd the same open file as one we track?  Candidates share (dev, ino).
+core::epfile *find_same_file(int fd, const struct stat &st)
+{
+	int top = max_fd.load(std::memory_order_acquire);
+	for (int n = 0; n <= top; n++) {
+		if (n == fd)
+			continue;
+		core::epfile *f = fdt_file(fdt_peek(n));
+		if (!f || f->dev != st.st_dev || f->ino != st.st_ino || f->dead.load(std::memory_order_acquire))
+			continue;
+		if (g_sys->kcmp_file(n, fd) == 0 && core::epfile_tryget(f))
+			return f;
+	}
+	return nullptr;
+}
+
+// An fd of f that the table does not know (dup'ed by a call we do not
+// hook), found by scanning /proc/self/fd; -1 if there is none.
+int find_untracked_dup(core::epfile *f, int closing)
+{
+	long dfd = g_sys->open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	char buf[4096];
+	int found = -1;
+	for (;;) {
+		long n = syscall(SYS_getdents64, dfd, buf, sizeof buf);
+		if (n <= 0)
+			break;
+		for (long off = 0; off < n && found < 0;) {
+			auto *d = reinterpret_cast<struct dirent64 *>(buf + off);
+			off += d->d_reclen;
+			int num = 0;
+			bool digits = d->d_name[0] != 0;
+			for (const char *p = d->d_name; *p; p++) {
+				if (*p < '0' || *p > '9')
+					digits = false;
+				else
+					num = num * 10 + (*p - '0');
+			}
+			if (!digits || num == closing || num == dfd || fdt_peek(num) != FD_UNKNOWN)
+				continue;
+			struct stat st;
+			if (g_sys->fstat(num, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino &&
+			    g_sys->kcmp_file(num, closing) == 0)
+				found = num;
+		}
+		if (found >= 0)
+			break;
+	}
+	g_sys->close(static_cast<int>(dfd));
+	return found;
+}
+
+// Points slot `fd` at f (one more reference and fd number for f).
+void attach(int fd, core::epfile *f)
+{
+	std::atomic<uintptr_t> *s = fdt_slot(fd, true);
+	if (!s)
+		return;
+	core::epfile_get(f);
+	{
+		std::lock_guard g(f->f_lock);
+		f->nfds++;
+		if (f->poll_fd < 0)
+			f->poll_fd = fd;
+	}
+	uintptr_t old = s->exchange(reinterpret_cast<uintptr_t>(f), std::memory_order_acq_rel);
+	if (core::epfile *stale = fdt_file(old)) {
+		// A number we thought open was reused behind our back.
+		core::epfile_fd_closing(stale, fd, -1);
+		core::epfile_put(stale);
+	}
+}
+
+core::epfile *fget_op(int fd, long *err) { return fdt_get(fd, err); }
+
+void fd_install_op(int fd, core::epfile *f)
+{
+	std::atomic<uintptr_t> *s = fdt_slot(fd, true);
+	if (!s) {
+		core::epfile_put(f);
+		return;
+	}
+	uintptr_t old = s->exchange(reinterpret_cast<uintptr_t>(f), std::memory_order_acq_rel);
+	if (core::epfile *stale = fdt_file(old)) {
+		core::epfile_fd_closing(stale, fd, -1);
+		core::epfile_put(stale);
+	}
+}
+
+void fd_internal_op(int fd, bool internal)
+{
+	std::atomic<uintptr_t> *s = fdt_slot(fd, internal);
+	if (s)
+		s->store(internal ? FD_INTERNAL : FD_UNKNOWN, std::memory_order_release);
+}
+
+const file_ops table_ops = {fget_op, fd_install_op, fd_internal_op, hooks_close_deferred};
+
+} // namespace
+
+void fdtable_init(const sys_ops *sys)
+{
+	if (ready.load(std::memory_order_acquire))
+		return;
+	g_sys = sys;
+	core::core_init(sys, &table_ops);
+	ready.store(true, std::memory_order_release);
+}
+
+bool fdtable_ready() { return ready.load(std::memory_order_acquire); }
+const sys_ops &fdt_sys() { return *g_sys; }
+int fdt_max_fd() { return max_fd.load(std::memory_order_acquire); }
+
+std::atomic<uintptr_t> *fdt_slot(int fd, bool create)
+{
+	if (fd < 0 || fd >= DIR_SIZE * PAGE_SLOTS)
+		return nullptr;
+	std::atomic<uintptr_t> *page = dir[fd >> PAGE_SHIFT].load(std::memory_order_acquire);
+	if (!page) {
+		if (!create)
+			return nullptr;
+		std::atomic<uintptr_t> *fresh = page_alloc();
+		if (!fresh)
+			return nullptr;
+		if (!dir[fd >> PAGE_SHIFT].compare_exchange_strong(page, fresh, std::memory_order_acq_rel)) {
+			syscall(SYS_munmap, fresh, PAGE_SLOTS * sizeof(uintptr_t));
+		} else {
+			page = fresh;
+		}
+	}
+	if (create) {
+		int m = max_fd.load(std::memory_order_relaxed);
+		while (fd > m && !max_fd.compare_exchange_weak(m, fd, std::memory_order_acq_rel)) {
+		}
+	}
+	return &page[fd & (PAGE_SLOTS - 1)];
+}
+
+core::epfile *fdt_get(int fd, long *err)
+{
+	for (;;) {
+		std::atomic<uintptr_t> *s = fdt_slot(fd, fd >= 0);
+		if (!s) {
+			*err = -EBADF;
+			return nullptr;
+		}
+		uintptr_t v = s->load(std::memory_order_acquire);
+		if (v == FD_INTERNAL) {
+			*err = -EBADF;
+			return nullptr;
+		}
+		if (core::epfile *f = fdt_file(v)) {
+			if (core::epfile_tryget(f))
+				return f;
+			continue; // dying under a racing close: look again
+		}
+		// Not known yet: ask the kernel.  O_PATH fds cannot be used here,
+		// as fdget() ignores them.
+		long fl = g_sys->fcntl(fd, F_GETFL, 0);
+		if (fl < 0 || (fl & O_PATH)) {
+			*err = -EBADF;
+			return nullptr;
+		}
+		struct stat st;
+		if (g_sys->fstat(fd, &st) < 0) {
+			*err = -EBADF;
+			return nullptr;
+		}
+		if (v == FD_UNKNOWN) {
+			if (core::epfile *same = find_same_file(fd, st)) {
+				attach(fd, same);
+				return same;
+			}
+		}
+		core::epfile *f = core::epfile_alloc();
+		if (!f) {
+			*err = -ENOMEM;
+			return nullptr;
+		}
+		f->dev = st.st_dev;
+		f->ino = st.st_ino;
+		f->can_poll = file_can_poll(fd, st);
+		f->kind = kind_of(fd, st, fl);
+		f->origin_known = v == FD_FRESH;
+		f->poll_fd = fd;
+		f->nfds = 1;
+		if (!s->compare_exchange_strong(v, reinterpret_cast<uintptr_t>(f), std::memory_order_acq_rel)) {
+			core::epfile_put(f); // another thread installed one first
+			continue;
+		}
+		core::epfile_get(f); // the caller's reference; the slot keeps the first
+		return f;
+	}
+}
+
+void fd_internal_mark(int fd) { fd_internal_op(fd, true); }
+
+void fdt_note_fresh(int fd)
+{
+	std::atomic<uintptr_t> *s = fdt_slot(fd, true);
+	if (!s)
+		return;
+	uintptr_t old = s->exchange(FD_FRESH, std::memory_order_acq_rel);
+	if (core::epfile *stale = fdt_file(old)) {
+		// The number was closed behind our back (a raw syscall): the file
+		// we knew there is gone from it.
+		core::epfile_fd_closing(stale, fd, -1);
+		core::epfile_put(stale);
+	}
+}
+
+void fdt_note_pair(int a, int b, core::file_kind ka, core::file_kind kb)
+{
+	fdt_note_fresh(a);
+	fdt_note_fresh(b);
+	long err;
+	core::epfile *fa = fdt_get(a, &err);
+	core::epfile *fb = fdt_get(b, &err);
+	if (fa && fb) {
+		fa->kind = ka;
+		fb->kind = kb;
+		core::epfile_link_peers(fa, fb);
+	}
+	if (fa)
+		core::epfile_put(fa);
+	if (fb)
+		core::epfile_put(fb);
+}
+
+void fdt_closing(int fd)
+{
+	std::atomic<uintptr_t> *s = fdt_slot(fd, false);
+	if (!s)
+		return;
+	uintptr_t v = s->load(std::memory_order_acquire);
+	if (v == FD_UNKNOWN || v == FD_INTERNAL)
+		return;
+	v = s->exchange(FD_UNKNOWN, std::memory_order_acq_rel);
+	core::epfile *f = fdt_file(v);
+	if (!f)
+		return;
+	int other = -1;
+	int nfds;
+	{
+		std::lock_guard g(f->f_lock);
+		nfds = f->nfds;
+	}
+	if (nfds > 1) {
+		int top = max_fd.load(std::memory_order_acquire);
+		for (int n = 0; n <= top && other < 0; n++)
+			if (n != fd && fdt_peek(n) == reinterpret_cast<uintptr_t>(f))
+				other = n;
+	}
+	if (other < 0 && !f->origin_known && !f->f_ep.empty()) {
+		other = find_untracked_dup(f, fd);
+		if (other >= 0)
+			attach(other, f);
+	}
+	core::epfile_fd_closing(f, fd, other);
+	core::epfile_put(f);
+}
+
+void fdt_dup(int oldfd, int newfd)
+{
+	uintptr_t v = fdt_peek(oldfd);
+	if (v == FD_UNKNOWN || v == FD_INTERNAL)
+		return;
+	long err;
+	core::epfile *f = fdt_get(oldfd, &err); // makes a FRESH file real: it now has two fds
+	if (!f)
+		return;
+	attach(newfd, f);
+	core::epfile_put(f);
+}
+
+} // namespace uepoll::interpose

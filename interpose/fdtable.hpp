@@ -1,0 +1,56 @@
+// interpose/fdtable.hpp - the process's fd numbers as uepoll knows them:
+// the twin of the kernel's files_struct/fdtable.  fd -> the open file
+// (core::epfile) behind it, for the numbers that matter: watched fds, our
+// fake epoll fds, our own internal eventfds, and fds we saw created.
+//
+// A slot is read without a lock (one atomic load: the I/O hooks' hot path)
+// and changed with atomic exchanges, so the close path works inside a
+// signal handler.  Pages of slots come from mmap, never from malloc.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "core/eventpoll.hpp"
+#include "interpose/sys.hpp"
+
+namespace uepoll::interpose {
+
+// Slot values; anything larger is a core::epfile * holding one reference.
+constexpr uintptr_t FD_UNKNOWN = 0;  // never seen, or closed
+constexpr uintptr_t FD_FRESH = 1;    // created by a hooked call: a new file, no dup of it yet
+constexpr uintptr_t FD_INTERNAL = 2; // uepoll's own fd: the program must not see it
+
+// Installs the table and the kernel-call table into the core (once).
+void fdtable_init(const sys_ops *sys);
+const sys_ops &fdt_sys();
+bool fdtable_ready();
+
+// The slot of fd, or nullptr when it has none (and create is false).
+std::atomic<uintptr_t> *fdt_slot(int fd, bool create);
+
+inline uintptr_t fdt_peek(int fd)
+{
+	std::atomic<uintptr_t> *s = fdt_slot(fd, false);
+	return s ? s->load(std::memory_order_acquire) : FD_UNKNOWN;
+}
+inline bool fdt_is_internal(int fd) { return fdt_peek(fd) == FD_INTERNAL; }
+inline core::epfile *fdt_file(uintptr_t v) { return v > FD_INTERNAL ? reinterpret_cast<core::epfile *>(v) : nullptr; }
+
+// Twin of fdget(): the file behind fd with a reference, created on first use.
+core::epfile *fdt_get(int fd, long *err);
+
+// A hooked creator returned fd: it is a new open file.
+void fdt_note_fresh(int fd);
+// pipe2/socketpair returned a pair: new files, each the other's peer.
+void fdt_note_pair(int a, int b, core::file_kind ka, core::file_kind kb);
+// fd is about to be closed or replaced (close, dup2 onto it...): take it
+// out of the table and out of every instance, before the number can be
+// reused.
+void fdt_closing(int fd);
+// A dup made newfd refer to oldfd's file.
+void fdt_dup(int oldfd, int newfd);
+// The highest fd number the table has a slot for.
+int fdt_max_fd();
+
+} // namespace uepoll::interpose

@@ -1,0 +1,191 @@
+// interpose/hooks_fd.cpp - the fd life-cycle hooks: close, close_range,
+// closefrom, fclose, dup, dup2, dup3, fcntl(F_DUPFD*).  A watched fd that
+// goes away by any of these leaves every instance before the number can be
+// reused (the kernel's eventpoll_release_file, run at the right moment).
+#include <cstdarg>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/internal.hpp"
+#include "interpose/hooks.hpp"
+#include "shim/api.hpp"
+
+namespace uepoll::interpose {
+
+// Called before the real close of a tracked fd.  Inside a signal handler
+// that interrupted our own locked code, the close is deferred (the fd
+// stays open a few more instructions): returns true then.
+static bool before_close(int fd, uintptr_t slot)
+{
+	if (slot == FD_UNKNOWN)
+		return false;
+	if (core::tls_lock_depth > 0 && core::defer_close(fd))
+		return true;
+	fdt_closing(fd);
+	return false;
+}
+
+void hooks_close_deferred(int fd)
+{
+	fdt_closing(fd);
+	raw_syscall(SYS_close, fd);
+}
+
+} // namespace uepoll::interpose
+
+namespace uepoll::api {
+
+using namespace uepoll::interpose;
+
+int close(int fd)
+{
+	ensure_init();
+	uintptr_t v = fdt_peek(fd);
+	if (v == FD_INTERNAL)
+		return errno_ret(-EBADF);
+	if (v != FD_UNKNOWN && core::tls_lock_depth > 0) {
+		if (raw_syscall(SYS_fcntl, fd, F_GETFD) < 0)
+			return errno_ret(-EBADF);
+	}
+	if (before_close(fd, v))
+		return 0;
+	return UEPOLL_CALL_NEXT(int, close, SYS_close, fd);
+}
+
+// Runs the real close_range over [first, last] minus our internal fds.
+static int close_range_skipping_internal(unsigned first, unsigned last, int flags)
+{
+	unsigned top = static_cast<unsigned>(fdt_max_fd());
+	unsigned a = first;
+	for (unsigned fd = first; fd <= last && fd <= top; fd++) {
+		if (!fdt_is_internal(static_cast<int>(fd)))
+			continue;
+		if (fd > a) {
+			int r = UEPOLL_CALL_NEXT(int, close_range, SYS_close_range, a, fd - 1, flags);
+			if (r < 0)
+				return r;
+		}
+		a = fd + 1;
+		if (fd == ~0U)
+			return 0;
+	}
+	if (a > last)
+		return 0;
+	return UEPOLL_CALL_NEXT(int, close_range, SYS_close_range, a, last, flags);
+}
+
+int close_range(unsigned first, unsigned last, int flags)
+{
+	ensure_init();
+	if (first > last || (flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)))
+		return UEPOLL_CALL_NEXT(int, close_range, SYS_close_range, first, last, flags);
+	if (!(flags & CLOSE_RANGE_CLOEXEC)) {
+		unsigned top = static_cast<unsigned>(fdt_max_fd());
+		for (unsigned fd = first; fd <= last && fd <= top && static_cast<int>(fd) >= 0; fd++) {
+			uintptr_t v = fdt_peek(static_cast<int>(fd));
+			if (v != FD_UNKNOWN && v != FD_INTERNAL)
+				fdt_closing(static_cast<int>(fd));
+			if (fd == ~0U)
+				break;
+		}
+	}
+	return close_range_skipping_internal(first, last, flags);
+}
+
+void closefrom(int lowfd)
+{
+	if (lowfd < 0)
+		lowfd = 0;
+	int saved = errno;
+	close_range(static_cast<unsigned>(lowfd), ~0U, 0);
+	errno = saved;
+}
+
+int dup(int oldfd)
+{
+	ensure_init();
+	if (fdt_is_internal(oldfd))
+		return errno_ret(-EBADF);
+	int r = UEPOLL_CALL_NEXT(int, dup, SYS_dup, oldfd);
+	if (r >= 0)
+		fdt_dup(oldfd, r);
+	return r;
+}
+
+// dup2/dup3 close newfd first, but only if oldfd is valid.
+static int dup_onto(int oldfd, int newfd, int flags, bool is_dup3)
+{
+	ensure_init();
+	if (fdt_is_internal(oldfd))
+		return errno_ret(-EBADF);
+	if (fdt_is_internal(newfd))
+		return errno_ret(-EBUSY); // docs/deviations.md: our own fds near RLIMIT_NOFILE
+	if (oldfd == newfd || raw_syscall(SYS_fcntl, oldfd, F_GETFD) < 0 || (is_dup3 && (flags & ~O_CLOEXEC))) {
+		if (is_dup3)
+			return UEPOLL_CALL_NEXT(int, dup3, SYS_dup3, oldfd, newfd, flags);
+		return UEPOLL_CALL_NEXT(int, dup2, SYS_dup2, oldfd, newfd);
+	}
+	uintptr_t v = fdt_peek(newfd);
+	if (v != FD_UNKNOWN)
+		fdt_closing(newfd);
+	int r = is_dup3 ? UEPOLL_CALL_NEXT(int, dup3, SYS_dup3, oldfd, newfd, flags)
+			: UEPOLL_CALL_NEXT(int, dup2, SYS_dup2, oldfd, newfd);
+	if (r >= 0)
+		fdt_dup(oldfd, newfd);
+	return r;
+}
+
+int dup2(int oldfd, int newfd) { return dup_onto(oldfd, newfd, 0, false); }
+int dup3(int oldfd, int newfd, int flags) { return dup_onto(oldfd, newfd, flags, true); }
+
+int fcntl(int fd, int cmd, long arg)
+{
+	ensure_init();
+	if (fdt_is_internal(fd))
+		return errno_ret(-EBADF);
+	int r = UEPOLL_CALL_NEXT(int, fcntl, SYS_fcntl, fd, cmd, arg);
+	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+		fdt_dup(fd, r);
+	return r;
+}
+
+pid_t fork()
+{
+	ensure_init();
+	return UEPOLL_CALL_NEXT(pid_t, fork, SYS_fork);
+}
+
+} // namespace uepoll::api
+
+namespace uepoll::api {
+
+using namespace uepoll::interpose;
+
+int fclose(FILE *f)
+{
+	ensure_init();
+	int fd = f ? ::fileno(f) : -1;
+	// fclose() closes through glibc's internal close, which we never see:
+	// take the fd out of every instance first.
+	if (fd >= 0) {
+		uintptr_t v = fdt_peek(fd);
+		if (v != FD_UNKNOWN && v != FD_INTERNAL)
+			fdt_closing(fd);
+	}
+	if (next_resolve() && real.fclose)
+		return real.fclose(f);
+	return EOF;
+}
+
+long syscall(long nr, long a, long b, long c, long d, long e, long f)
+{
+	if (nr == SYS_io_uring_setup)
+		return errno_ret<long>(-ENOSYS);
+	if (next_resolve() && real.syscall)
+		return real.syscall(nr, a, b, c, d, e, f);
+	return errno_ret<long>(raw_syscall(nr, a, b, c, d, e, f));
+}
+
+} // namespace uepoll::api

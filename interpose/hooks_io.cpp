@@ -1,0 +1,140 @@
+// interpose/hooks_io.cpp - the I/O hooks.  After the real call, an fd whose
+// file is watched with EPOLLET (or whose peer's is) gives the core an edge
+// hint: "this file was read/written, re-arm what a new edge could bring"
+// (core/eventpoll.cpp, ep_io_hint).  For every other fd the cost is one
+// table load.  What the call returns, its errno and its data are never
+// changed; read/write on one of our fake epoll fds fail with EINVAL as on
+// a real epoll fd.
+#include <sys/sendfile.h>
+#include <sys/syscall.h>
+
+#include "interpose/hooks.hpp"
+#include "shim/api.hpp"
+
+namespace uepoll::interpose {
+
+void io_hint(int fd, uintptr_t slot, bool read_side, long result, long requested)
+{
+	core::epfile *f = fdt_file(slot);
+	if (!f || (!f->et_items.load(std::memory_order_relaxed) && !f->peer && f->kind != core::file_kind::eventfd))
+		return;
+	int saved = errno;
+	long err;
+	if (core::epfile *ref = fdt_get(fd, &err)) {
+		core::ep_io_hint(ref, read_side ? core::io_side::read : core::io_side::write, result, requested);
+		core::epfile_put(ref);
+	}
+	errno = saved;
+}
+
+// The slot of fd, or -1 with errno when the call must fail as on the kernel.
+static inline bool io_refused(uintptr_t v)
+{
+	if (v == FD_INTERNAL) {
+		errno = EBADF;
+		return true;
+	}
+	core::epfile *f = fdt_file(v);
+	if (f && f->kind == core::file_kind::epoll) {
+		errno = EINVAL; // an epoll fd has no read or write
+		return true;
+	}
+	return false;
+}
+
+static size_t iov_len(const struct iovec *iov, int n)
+{
+	size_t total = 0;
+	for (int i = 0; iov && i < n; i++)
+		total += iov[i].iov_len;
+	return total;
+}
+
+} // namespace uepoll::interpose
+
+namespace uepoll::api {
+
+using namespace uepoll::interpose;
+
+#define IO_HOOK(side, requested, call)                         \
+	uintptr_t v = fdt_peek(fd);                            \
+	if (io_refused(v))                                 \
+		return -1;                                     \
+	auto r = call;                                         \
+	if (v != FD_UNKNOWN)                                   \
+		io_hint(fd, v, side, io_result(r), static_cast<long>(requested)); \
+	return r
+
+ssize_t read(int fd, void *buf, size_t len) { IO_HOOK(true, len, UEPOLL_CALL_NEXT(ssize_t, read, SYS_read, fd, buf, len)); }
+ssize_t readv(int fd, const struct iovec *iov, int n)
+{
+	IO_HOOK(true, iov_len(iov, n), UEPOLL_CALL_NEXT(ssize_t, readv, SYS_readv, fd, iov, n));
+}
+ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	IO_HOOK(true, len, UEPOLL_CALL_NEXT(ssize_t, recvfrom, SYS_recvfrom, fd, buf, len, flags, nullptr, nullptr));
+}
+ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr, socklen_t *alen)
+{
+	IO_HOOK(true, len, UEPOLL_CALL_NEXT(ssize_t, recvfrom, SYS_recvfrom, fd, buf, len, flags, addr, alen));
+}
+ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	IO_HOOK(true, msg ? iov_len(msg->msg_iov, static_cast<int>(msg->msg_iovlen)) : 0,
+		UEPOLL_CALL_NEXT(ssize_t, recvmsg, SYS_recvmsg, fd, msg, flags));
+}
+int recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout)
+{
+	IO_HOOK(true, vlen, UEPOLL_CALL_NEXT(int, recvmmsg, SYS_recvmmsg, fd, vec, vlen, flags, timeout));
+}
+ssize_t write(int fd, const void *buf, size_t len)
+{
+	IO_HOOK(false, len, UEPOLL_CALL_NEXT(ssize_t, write, SYS_write, fd, buf, len));
+}
+ssize_t writev(int fd, const struct iovec *iov, int n)
+{
+	IO_HOOK(false, iov_len(iov, n), UEPOLL_CALL_NEXT(ssize_t, writev, SYS_writev, fd, iov, n));
+}
+ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+	IO_HOOK(false, len, UEPOLL_CALL_NEXT(ssize_t, sendto, SYS_sendto, fd, buf, len, flags, nullptr, 0));
+}
+ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr, socklen_t alen)
+{
+	IO_HOOK(false, len, UEPOLL_CALL_NEXT(ssize_t, sendto, SYS_sendto, fd, buf, len, flags, addr, alen));
+}
+ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	IO_HOOK(false, msg ? iov_len(msg->msg_iov, static_cast<int>(msg->msg_iovlen)) : 0,
+		UEPOLL_CALL_NEXT(ssize_t, sendmsg, SYS_sendmsg, fd, msg, flags));
+}
+int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
+{
+	IO_HOOK(false, vlen, UEPOLL_CALL_NEXT(int, sendmmsg, SYS_sendmmsg, fd, vec, vlen, flags));
+}
+
+ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+	int fd = out_fd;
+	uintptr_t vin = fdt_peek(in_fd);
+	IO_HOOK(false, count, ([&] {
+			auto rr = UEPOLL_CALL_NEXT(ssize_t, sendfile, SYS_sendfile, out_fd, in_fd, offset, count);
+			if (vin != FD_UNKNOWN)
+				io_hint(in_fd, vin, true, io_result(rr), static_cast<long>(count));
+			return rr;
+		}()));
+}
+
+ssize_t splice(int fd_in, loff_t *off_in, int fd_out, loff_t *off_out, size_t len, unsigned flags)
+{
+	int fd = fd_out;
+	uintptr_t vin = fdt_peek(fd_in);
+	IO_HOOK(false, len, ([&] {
+			auto rr = UEPOLL_CALL_NEXT(ssize_t, splice, SYS_splice, fd_in, off_in, fd_out, off_out, len, flags);
+			if (vin != FD_UNKNOWN)
+				io_hint(fd_in, vin, true, io_result(rr), static_cast<long>(len));
+			return rr;
+		}()));
+}
+
+} // namespace uepoll::api

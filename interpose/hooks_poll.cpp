@@ -1,0 +1,126 @@
+// interpose/hooks_poll.cpp - poll/ppoll/select/pselect on our fake epoll
+// fds.  A real epoll fd is readable while an item on its ready list is
+// still ready (the kernel re-polls in ep_eventpoll_poll) and is never
+// writable.  Ours is an eventfd: before the real call we bring its counter
+// up to date (and from then on the helper keeps it so), and we ask only
+// for POLLIN on it, since an eventfd is always writable.
+#include <sys/syscall.h>
+
+#include "core/eventpoll.hpp"
+#include "interpose/hooks.hpp"
+#include "shim/api.hpp"
+
+namespace uepoll::interpose {
+
+static core::epfile *fake_epoll(int fd)
+{
+	core::epfile *f = fdt_file(fdt_peek(fd));
+	return f && f->kind == core::file_kind::epoll ? f : nullptr;
+}
+
+static void refresh(int fd)
+{
+	long err;
+	if (core::epfile *f = fdt_get(fd, &err)) {
+		core::ep_eventpoll_poll_observe(f);
+		core::epfile_put(f);
+	}
+}
+
+// Refreshes the fake epoll fds in fds and narrows what is asked of them.
+// Returns true if there was one (then `saved` holds the original events).
+static bool prepare_pollfds(struct pollfd *fds, nfds_t n, short *saved, nfds_t nsaved)
+{
+	bool any = false;
+	for (nfds_t i = 0; fds && i < n; i++) {
+		if (!fake_epoll(fds[i].fd))
+			continue;
+		any = true;
+		refresh(fds[i].fd);
+		if (i < nsaved)
+			saved[i] = fds[i].events;
+		fds[i].events &= POLLIN | POLLRDNORM;
+	}
+	return any;
+}
+
+static void restore_pollfds(struct pollfd *fds, nfds_t n, const short *saved, nfds_t nsaved)
+{
+	for (nfds_t i = 0; i < n && i < nsaved; i++)
+		if (fake_epoll(fds[i].fd))
+			fds[i].events = saved[i];
+}
+
+static void prepare_fdsets(int nfds, fd_set *r, fd_set *w, fd_set *e)
+{
+	for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++) {
+		if ((!r || !FD_ISSET(fd, r)) && (!w || !FD_ISSET(fd, w)) && (!e || !FD_ISSET(fd, e)))
+			continue;
+		if (!fake_epoll(fd))
+			continue;
+		if (r && FD_ISSET(fd, r))
+			refresh(fd);
+		if (w)
+			FD_CLR(fd, w);
+		if (e)
+			FD_CLR(fd, e);
+	}
+}
+
+} // namespace uepoll::interpose
+
+namespace uepoll::api {
+
+using namespace uepoll::interpose;
+
+int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
+{
+	ensure_init();
+	short saved[256];
+	bool any = prepare_pollfds(fds, n, saved, 256);
+	int r = UEPOLL_CALL_NEXT(int, ppoll, SYS_ppoll, fds, n, ts, mask);
+	if (any)
+		restore_pollfds(fds, n, saved, 256);
+	return r;
+}
+
+int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	ensure_init();
+	short saved[256];
+	bool any = prepare_pollfds(fds, n, saved, 256);
+	int r;
+	if (next_resolve() && real.poll) {
+		r = real.poll(fds, n, timeout);
+	} else {
+		struct timespec ts = {timeout / 1000, (timeout % 1000) * 1000000L};
+		r = errno_ret(raw_syscall(SYS_ppoll, reinterpret_cast<long>(fds), static_cast<long>(n),
+					  timeout < 0 ? 0 : reinterpret_cast<long>(&ts), 0, 8));
+	}
+	if (any)
+		restore_pollfds(fds, n, saved, 256);
+	return r;
+}
+
+int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+	ensure_init();
+	prepare_fdsets(nfds, r, w, e);
+	return UEPOLL_CALL_NEXT(int, select, SYS_select, nfds, r, w, e, tv);
+}
+
+int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts, const sigset_t *mask)
+{
+	ensure_init();
+	prepare_fdsets(nfds, r, w, e);
+	if (next_resolve() && real.pselect)
+		return real.pselect(nfds, r, w, e, ts, mask);
+	struct {
+		const sigset_t *ss;
+		size_t len;
+	} data = {mask, 8};
+	return errno_ret(raw_syscall(SYS_pselect6, nfds, reinterpret_cast<long>(r), reinterpret_cast<long>(w),
+				     reinterpret_cast<long>(e), reinterpret_cast<long>(ts), reinterpret_cast<long>(&data)));
+}
+
+} // namespace uepoll::api

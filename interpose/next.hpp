@@ -1,0 +1,75 @@
+// interpose/next.hpp - the next definition of every symbol we interpose
+// (dlsym(RTLD_NEXT)): libc's, or another preload's.  Resolved all at once,
+// on first use, by next_resolve(); each has a raw-syscall fallback, so a
+// missing definition or a call made while dlsym itself runs (dlsym may
+// allocate, and a malloc hook may close an fd) never crashes.
+#pragma once
+
+#include <csignal>
+#include <cstdio>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+namespace uepoll::interpose {
+
+#define UEPOLL_NEXT_LIST(X)                                                                                        \
+	X(int, epoll_create, (int))                                                                                \
+	X(int, epoll_create1, (int))                                                                               \
+	X(int, epoll_ctl, (int, int, int, struct epoll_event *))                                                   \
+	X(int, epoll_wait, (int, struct epoll_event *, int, int))                                                  \
+	X(int, epoll_pwait, (int, struct epoll_event *, int, int, const sigset_t *))                               \
+	X(int, epoll_pwait2, (int, struct epoll_event *, int, const struct timespec *, const sigset_t *))          \
+	X(int, close, (int))                                                                                       \
+	X(int, close_range, (unsigned, unsigned, int))                                                             \
+	X(void, closefrom, (int))                                                                                  \
+	X(int, fclose, (FILE *))                                                                                   \
+	X(int, dup, (int))                                                                                         \
+	X(int, dup2, (int, int))                                                                                   \
+	X(int, dup3, (int, int, int))                                                                              \
+	X(int, fcntl, (int, int, ...))                                                                             \
+	X(pid_t, fork, (void))                                                                                     \
+	X(int, socket, (int, int, int))                                                                            \
+	X(int, socketpair, (int, int, int, int *))                                                                 \
+	X(int, accept, (int, struct sockaddr *, socklen_t *))                                                      \
+	X(int, accept4, (int, struct sockaddr *, socklen_t *, int))                                                \
+	X(int, pipe, (int *))                                                                                      \
+	X(int, pipe2, (int *, int))                                                                                \
+	X(int, eventfd, (unsigned, int))                                                                           \
+	X(ssize_t, read, (int, void *, size_t))                                                                    \
+	X(ssize_t, readv, (int, const struct iovec *, int))                                                        \
+	X(ssize_t, recv, (int, void *, size_t, int))                                                               \
+	X(ssize_t, recvfrom, (int, void *, size_t, int, struct sockaddr *, socklen_t *))                           \
+	X(ssize_t, recvmsg, (int, struct msghdr *, int))                                                           \
+	X(int, recvmmsg, (int, struct mmsghdr *, unsigned, int, struct timespec *))                                \
+	X(ssize_t, write, (int, const void *, size_t))                                                             \
+	X(ssize_t, writev, (int, const struct iovec *, int))                                                       \
+	X(ssize_t, send, (int, const void *, size_t, int))                                                         \
+	X(ssize_t, sendto, (int, const void *, size_t, int, const struct sockaddr *, socklen_t))                   \
+	X(ssize_t, sendmsg, (int, const struct msghdr *, int))                                                     \
+	X(int, sendmmsg, (int, struct mmsghdr *, unsigned, int))                                                   \
+	X(ssize_t, sendfile, (int, int, off_t *, size_t))                                                          \
+	X(ssize_t, splice, (int, loff_t *, int, loff_t *, size_t, unsigned))                                       \
+	X(int, poll, (struct pollfd *, nfds_t, int))                                                               \
+	X(int, ppoll, (struct pollfd *, nfds_t, const struct timespec *, const sigset_t *))                        \
+	X(int, select, (int, fd_set *, fd_set *, fd_set *, struct timeval *))                                      \
+	X(int, pselect, (int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *))           \
+	X(long, syscall, (long, ...))
+
+struct next_table {
+#define UEPOLL_NEXT_FIELD(ret, name, args) ret(*name) args;
+	UEPOLL_NEXT_LIST(UEPOLL_NEXT_FIELD)
+#undef UEPOLL_NEXT_FIELD
+};
+
+// The resolved table; fields are nullptr until resolved or when missing.
+extern next_table real;
+// Resolves every field once (thread-safe, re-entrancy-safe).  Returns false
+// while a resolution is in progress on this thread (the caller must use
+// its raw-syscall fallback).
+bool next_resolve();
+
+} // namespace uepoll::interpose

@@ -1,0 +1,21 @@
+// shim/config.hpp - uepoll's settings, from UEPOLL_* environment variables.
+#pragma once
+
+namespace uepoll::shim {
+
+enum class log_level { error = 0, warn = 1, info = 2, debug = 3 };
+
+struct config {
+	log_level level = log_level::warn; // UEPOLL_LOG: error|warn|info|debug
+	int log_fd = 2;                    // UEPOLL_LOG_FILE: append there instead of stderr
+	bool stats = false;                // UEPOLL_STATS=1: counters at exit
+	bool trace_ctl = false;            // UEPOLL_TRACE_CTL=1: every epoll_ctl with a backtrace
+	bool disable = false;              // UEPOLL_DISABLE=1: every epoll call goes to the kernel
+	bool crash_report = true;          // UEPOLL_CRASH_REPORT=0: no fatal-signal backtraces
+};
+
+// The settings, read once on first use (without allocating; ignored in
+// setuid programs, as torsocks does).
+const config &cfg();
+
+} // namespace uepoll::shim
