@@ -160,11 +160,19 @@ void ep_slot_update(eventpoll *ep, epitem *epi)
 	bool armed = !epi->on_list && epi->next == EP_UNACTIVE_PTR && (epi->event.events & ~EP_PRIVATE_BITS) &&
 		     !epi->et_off && !epi->excl_skipped && !f->dead.load(std::memory_order_relaxed);
 	int fd = armed ? f->poll_fd : -1;
+	short events = ep_poll_events(epi);
+	bool widened = fd >= 0 && (p.fd != fd || (events & ~p.events));
 	if ((p.fd >= 0) != (fd >= 0))
 		ep->narmed += fd >= 0 ? 1 : -1;
 	p.fd = fd;
-	p.events = ep_poll_events(epi);
-	if (ep->observed)
+	p.events = events;
+	// A leader blocked in ppoll on an older copy of the set must take the
+	// new slot into account: wake it (it rebuilds its set).
+	if (widened && ep->leader && tls_polling_ep != ep && !ep->leader->woken) {
+		ep->leader->woken = true;
+		efd_signal(ep->leader->wake_fd);
+	}
+	if (ep->observed && (widened || fd < 0))
 		helper_kick();
 }
 
@@ -271,7 +279,23 @@ void file_wakeup(epfile *f, uint32_t revents, int depth)
 			if (pw && nwake < 16 && epfile_tryget(epi.ep->file))
 				wake[nwake++] = epi.ep->file;
 		}
-		bool stopped = false;
+		// Exclusive items get one walk per wake-up.  Several pollers may see
+		// the same readiness (two leaders, the helper): only the first walk,
+		// the one that finds new bits, may wake an exclusive waiter.
+		bool dispatched = false;
+		if (fresh == 0) {
+			// Same readiness as the last walk: it was dispatched already if an
+			// exclusive item still holds it (queued); otherwise nobody took it.
+			for (epitem &epi : f->f_ep) {
+				if (!(epi.event.events & EPOLLEXCLUSIVE))
+					continue;
+				std::lock_guard g2(epi.ep->lock);
+				dispatched |= ep_is_linked(&epi) || epi.next != EP_UNACTIVE_PTR;
+			}
+			if (!dispatched)
+				fresh = revents;
+		}
+		bool stopped = dispatched;
 		for (epitem &epi : f->f_ep) {
 			if (!(epi.event.events & EPOLLEXCLUSIVE))
 				continue;
@@ -365,17 +389,45 @@ static uint32_t ep_item_poll(epitem *epi, int depth)
 
 // Polls the armed slots of ep with a zero timeout and runs the callbacks
 // for what is ready: what the kernel's wake-ups would already have done.
+// Nested instances are asked directly (ep_eventpoll_poll), not through
+// their eventfd, so no helper has to have run first.
 // Must be called with ep->mtx held (which keeps pset_gen stable).
 static void ep_sync_poll(eventpoll *ep, int depth)
 {
-	thread_local std::vector<pollfd, slab_allocator<pollfd>> buf;
+	if (depth > EP_MAX_NESTS)
+		return;
+	// One buffer per nesting depth: this recurses through nested instances.
+	thread_local std::vector<pollfd, slab_allocator<pollfd>> bufs[EP_MAX_NESTS + 1];
+	auto &buf = bufs[depth];
+	bool nested = false;
 	{
 		std::lock_guard g(ep->lock);
 		if (ep->narmed == 0)
 			return;
 		buf.assign(ep->pfds.begin(), ep->pfds.end());
+		for (size_t i = 0; i < buf.size(); i++) {
+			if (buf[i].fd >= 0 && is_file_epoll(ep->pitems[i]->ffd.file)) {
+				buf[i].fd = -1;
+				buf[i].revents = 1; // marks "ask the instance"
+				nested = true;
+			} else {
+				buf[i].revents = 0;
+			}
+		}
 	}
 	stat_sync_polls.fetch_add(1, std::memory_order_relaxed);
+	if (nested) {
+		for (size_t i = 0; i < buf.size(); i++) {
+			if (buf[i].revents != 1)
+				continue;
+			buf[i].revents = 0;
+			epfile *f = ep->pitems[i]->ffd.file;
+			if (ep_eventpoll_poll(f->ep, depth + 1) && epfile_tryget(f)) {
+				file_wakeup(f, EPOLLIN | EPOLLRDNORM, depth + 1);
+				epfile_put(f);
+			}
+		}
+	}
 	struct timespec zero = {0, 0};
 	long n;
 	while ((n = g_sys->ppoll(buf.data(), buf.size(), &zero, nullptr)) == -EINTR) {
@@ -956,44 +1008,67 @@ static void ep_rearm_side(epfile *f, uint32_t bits, bool clear_off)
 		if (clear_off)
 			epi.et_off = false;
 		ep_slot_update(ep, &epi);
-		// A leader blocked in ppoll without this slot must poll it now.
-		if (ep->leader && tls_polling_ep != ep && !ep->leader->woken) {
-			ep->leader->woken = true;
-			efd_signal(ep->leader->wake_fd);
-		}
 	}
+}
+
+// Twin of a file's own wake-up for in-process I/O: a write on one end of a
+// pipe or socketpair wakes the other end's wait queue at once, exactly as
+// in the kernel (so every write is an edge, and readiness order is the
+// order of the writes).  f is referenced by the caller.
+static void file_wake_now(epfile *f, uint32_t key)
+{
+	bool any;
+	{
+		std::lock_guard g(f->f_lock);
+		any = !f->f_ep.empty();
+	}
+	if (any)
+		file_wakeup(f, key, 0);
 }
 
 void ep_io_hint(epfile *f, io_side side, long result, long requested)
 {
-	bool consumed = result > 0 || result == -EAGAIN;
+	if (side == io_side::reset) {
+		// connect(): the socket starts a new life; every edge may come again.
+		if (f->et_items.load(std::memory_order_relaxed))
+			ep_rearm_side(f, EP_READ_SIDE | EP_WRITE_SIDE, true);
+		return;
+	}
 	if (side == io_side::read) {
-		// Reading made room or emptied the buffer: the next arrival is an edge.
-		if (consumed && f->et_items.load(std::memory_order_relaxed))
-			ep_rearm_side(f, EP_READ_SIDE, result > 0);
-		// The writer on the other end may write again: its OUT edge.
-		if (result > 0) {
-			if (epfile *p = epfile_get_peer(f)) {
-				if (p->et_items.load(std::memory_order_relaxed))
-					ep_rearm_side(p, EP_WRITE_SIDE, false);
-				epfile_put(p);
-			}
+		// Reading emptied the buffer (EAGAIN) or took some of it: the next
+		// arrival is an edge.
+		if ((result > 0 || result == -EAGAIN) && f->et_items.load(std::memory_order_relaxed))
+			ep_rearm_side(f, EP_READ_SIDE, false);
+		if (result <= 0)
+			return;
+		// The writer on the other end gets room: an OUT wake-up where the
+		// kernel gives one.  A pipe or TCP writer only if it had found the
+		// buffer full; an AF_UNIX stream writer whenever a read took all
+		// that was queued.
+		if (epfile *p = epfile_get_peer(f)) {
+			bool wake = f->kind == file_kind::unix_socket ? result < requested
+								     : p->out_blocked.exchange(false);
+			if (wake)
+				file_wake_now(p, EPOLLOUT | EPOLLWRNORM);
+			epfile_put(p);
 		}
-	} else {
-		// A full buffer (EAGAIN or a short write): the next room is an edge.
-		bool full = result == -EAGAIN || (result >= 0 && result < requested);
-		if (full && f->et_items.load(std::memory_order_relaxed))
+		return;
+	}
+	// A full buffer (EAGAIN or a short write): the next room is an edge.
+	bool full = result == -EAGAIN || (result >= 0 && result < requested);
+	if (full) {
+		f->out_blocked.store(true, std::memory_order_relaxed);
+		if (f->et_items.load(std::memory_order_relaxed))
 			ep_rearm_side(f, EP_WRITE_SIDE, false);
-		// Data for the other end (or for ourselves: an eventfd) is an edge there.
-		if (result > 0 && f->kind == file_kind::eventfd && f->et_items.load(std::memory_order_relaxed))
-			ep_rearm_side(f, EP_READ_SIDE, true);
-		if (result > 0) {
-			if (epfile *p = epfile_get_peer(f)) {
-				if (p->et_items.load(std::memory_order_relaxed))
-					ep_rearm_side(p, EP_READ_SIDE, true);
-				epfile_put(p);
-			}
-		}
+	}
+	if (result <= 0)
+		return;
+	// Data for the other end (or for ourselves: an eventfd) wakes it now.
+	if (f->kind == file_kind::eventfd)
+		file_wake_now(f, EPOLLIN | EPOLLRDNORM);
+	if (epfile *p = epfile_get_peer(f)) {
+		file_wake_now(p, EPOLLIN | EPOLLRDNORM);
+		epfile_put(p);
 	}
 }
 
@@ -1174,47 +1249,50 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 
 		long r = g_sys->ppoll(set.data(), set.size(), tsp, sigmask);
 
+		// Leave the ppoll window first (a close() may wait for it), but stay
+		// a waiter while the callbacks run: for them we are the thread that
+		// was blocked on ep, as a kernel waiter is while its IRQ runs.
 		epfile *ready[64];
 		uint32_t ready_rev[64];
 		int nready = 0;
-		bool more = false;
 		{
 			std::lock_guard g(ep->lock);
 			if (leader) {
-				tls_polling_ep = nullptr;
-				ep->leader = nullptr;
 				ep->poll_seq.fetch_add(1, std::memory_order_acq_rel); // even: out
 				if (ep->closers.load(std::memory_order_acquire))
 					g_sys->futex_wake(reinterpret_cast<const uint32_t *>(&ep->poll_seq), INT_MAX);
 			}
-			ep->wq.erase(ep->wq.iterator_to(w));
-			if (w.woken || (set.back().revents & POLLIN)) {
-				efd_drain(w.wake_fd);
-				w.woken = false;
-			}
 			if (leader && r > 0 && gen == ep->pset_gen) {
-				for (size_t i = 0; i + 1 < set.size(); i++) {
+				for (size_t i = 0; i + 1 < set.size() && nready < 64; i++) {
 					if (!set[i].revents || set[i].fd < 0 || (set[i].revents & POLLNVAL))
 						continue;
-					if (nready == 64) {
-						more = true; // ep_send_events' sync poll finds the rest
-						break;
-					}
 					epfile *f = ep->pitems[i]->ffd.file;
 					if (!epfile_tryget(f))
 						continue;
 					ready[nready] = f;
 					ready_rev[nready++] = static_cast<uint16_t>(set[i].revents);
 				}
+				// More than 64: ep_send_events' own poll finds the rest.
+			}
+		}
+		for (int i = 0; i < nready; i++) {
+			file_wakeup(ready[i], ready_rev[i], 0);
+			epfile_put(ready[i]);
+		}
+		{
+			std::lock_guard g(ep->lock);
+			if (leader) {
+				tls_polling_ep = nullptr;
+				ep->leader = nullptr;
+			}
+			ep->wq.erase(ep->wq.iterator_to(w));
+			if (w.woken || (set.back().revents & POLLIN)) {
+				efd_drain(w.wake_fd);
+				w.woken = false;
 			}
 			// Somebody must keep polling for the followers.
 			if (!ep->wq.empty() && !ep->leader)
 				ep_wake_one(ep);
-		}
-		(void)more;
-		for (int i = 0; i < nready; i++) {
-			file_wakeup(ready[i], ready_rev[i], 0);
-			epfile_put(ready[i]);
 		}
 		if (r == -EINTR)
 			return -EINTR;

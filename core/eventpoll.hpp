@@ -46,6 +46,7 @@ enum class file_kind : uint8_t {
 	pipe_read,
 	pipe_write,
 	socket,
+	unix_socket, // an AF_UNIX socketpair end
 	eventfd,
 	epoll,        // one of ours: a fake epoll fd (an eventfd underneath)
 	native_epoll, // the kernel's epoll (made before the shim was loaded)
@@ -111,6 +112,7 @@ struct epfile {
 	uint32_t last_revents = 0;    // readiness at the last wake-up walk (its key is what is new)
 	std::atomic<int> et_items{0}; // EPOLLET items watching it: the I/O hooks look only here
 	std::atomic<bool> dead{false};// every fd closed: never poll it again
+	std::atomic<bool> out_blocked{false}; // a write found the buffer full: the next room is an edge
 };
 
 // One thread blocked in epoll_wait on an instance: twin of the
@@ -202,7 +204,7 @@ uint32_t ep_eventpoll_poll_observe(epfile *f);
 
 // ---- hints from the I/O hooks (edge-triggered re-arming) --------------------
 
-enum class io_side : uint8_t { read, write };
+enum class io_side : uint8_t { read, write, reset };
 // An I/O call on a file with EPOLLET watchers returned `result`: re-arm the
 // bits that a new edge could now bring (see docs/design.md, "ET over poll").
 void ep_io_hint(epfile *f, io_side side, long result, long requested);

@@ -34,6 +34,7 @@ namespace uepoll::interpose {
 	X(pid_t, fork, (void))                                                                                     \
 	X(int, socket, (int, int, int))                                                                            \
 	X(int, socketpair, (int, int, int, int *))                                                                 \
+	X(int, connect, (int, const struct sockaddr *, socklen_t))                                                 \
 	X(int, accept, (int, struct sockaddr *, socklen_t *))                                                      \
 	X(int, accept4, (int, struct sockaddr *, socklen_t *, int))                                                \
 	X(int, pipe, (int *))                                                                                      \

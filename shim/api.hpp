@@ -47,6 +47,7 @@ int fclose(FILE *f);
 // creators
 int socket(int domain, int type, int protocol);
 int socketpair(int domain, int type, int protocol, int sv[2]);
+int connect(int fd, const struct sockaddr *addr, socklen_t len);
 int accept(int fd, struct sockaddr *addr, socklen_t *len);
 int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 int pipe(int fds[2]);

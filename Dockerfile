@@ -1,0 +1,28 @@
+# uepoll: build and test in a clean Debian 12.
+#
+#   docker build -t uepoll .
+#   docker run --rm --init uepoll            # scripts/test-all.sh
+#
+# --init gives the container a real PID 1 that reaps orphans: the nginx
+# integration job starts nginx as a daemon, whose master is re-parented to
+# PID 1 when it detaches.
+FROM debian:12
+
+ENV DEBIAN_FRONTEND=noninteractive \
+    LANG=C.UTF-8
+
+WORKDIR /src/uepoll
+
+# Dependencies first, in their own layer, so that editing the sources does not
+# reinstall them.
+COPY scripts/setup-deps.sh scripts/setup-deps.sh
+RUN sh scripts/setup-deps.sh && rm -rf /var/lib/apt/lists/*
+
+COPY . .
+
+# A build directory copied from the host belongs to another path; start over.
+RUN rm -rf build \
+    && cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    && cmake --build build -j2
+
+CMD ["bash", "scripts/test-all.sh"]

@@ -1,0 +1,302 @@
+// integration/bench/microbench.cpp - uepoll-microbench: each epoll
+// operation timed on the kernel's epoll ("native", the libc functions) and
+// on uepoll ("uepoll", the in-process entry points of shim/api.hpp), in the
+// same run.  Every benchmark is registered twice, as BM_x/native and
+// BM_x/uepoll; integration/bench/ratios.py turns the JSON output into a
+// table of ratios.  For uepoll every call that creates or does I/O on an fd
+// goes through uepoll::api too, so that the engine sees it (fd table,
+// edge-triggered re-arming, wake-ups of a waiter).
+//
+// What each measures (one iteration):
+//   BM_ctl_add_del         EPOLL_CTL_ADD then EPOLL_CTL_DEL of a pipe's read end
+//   BM_ctl_mod             EPOLL_CTL_MOD of an added pipe read end
+//   BM_wait_idle_1fd       epoll_wait(timeout 0), 1 idle watched fd, 0 events
+//   BM_wait_idle_1000fd    epoll_wait(timeout 0), 1000 idle watched fds, 0 events
+//   BM_wait_1ready_1000fd  epoll_wait(timeout 0), 1000 watched fds, 1 ready (LT)
+//   BM_pingpong_lt         a 1-byte round trip over an AF_UNIX socketpair between
+//                          two threads, each blocked in epoll_wait(-1) on its end
+//   BM_pingpong_et         the same with EPOLLET
+//
+// The tables use the wall-clock time per iteration (real_time in the JSON);
+// for the ping-pongs that is the round trip, while the CPU column is only
+// the main thread's share.
+//
+// Usage: uepoll-microbench [Google Benchmark flags], e.g.
+//   --benchmark_filter=pingpong --benchmark_format=json
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <string>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "shim/api.hpp"
+
+namespace {
+
+[[noreturn]] void die(const char *what)
+{
+	std::fprintf(stderr, "uepoll-microbench: %s: %s\n", what, std::strerror(errno));
+	std::abort();
+}
+
+// The two backends, as types: a benchmark is a template over one of them.
+struct native_backend {
+	static constexpr const char *name = "native";
+	static int epoll_create1(int flags) { return ::epoll_create1(flags); }
+	static int epoll_ctl(int epfd, int op, int fd, epoll_event *ev) { return ::epoll_ctl(epfd, op, fd, ev); }
+	static int epoll_wait(int epfd, epoll_event *evs, int max, int timeout)
+	{
+		return ::epoll_wait(epfd, evs, max, timeout);
+	}
+	static int pipe2(int fds[2], int flags) { return ::pipe2(fds, flags); }
+	static int socketpair(int d, int t, int p, int sv[2]) { return ::socketpair(d, t, p, sv); }
+	static ssize_t read(int fd, void *buf, size_t len) { return ::read(fd, buf, len); }
+	static ssize_t write(int fd, const void *buf, size_t len) { return ::write(fd, buf, len); }
+	static int close(int fd) { return ::close(fd); }
+};
+
+struct uepoll_backend {
+	static constexpr const char *name = "uepoll";
+	static int epoll_create1(int flags) { return ::uepoll::api::epoll_create1(flags); }
+	static int epoll_ctl(int epfd, int op, int fd, epoll_event *ev)
+	{
+		return ::uepoll::api::epoll_ctl(epfd, op, fd, ev);
+	}
+	static int epoll_wait(int epfd, epoll_event *evs, int max, int timeout)
+	{
+		return ::uepoll::api::epoll_wait(epfd, evs, max, timeout);
+	}
+	static int pipe2(int fds[2], int flags) { return ::uepoll::api::pipe2(fds, flags); }
+	static int socketpair(int d, int t, int p, int sv[2]) { return ::uepoll::api::socketpair(d, t, p, sv); }
+	static ssize_t read(int fd, void *buf, size_t len) { return ::uepoll::api::read(fd, buf, len); }
+	static ssize_t write(int fd, const void *buf, size_t len) { return ::uepoll::api::write(fd, buf, len); }
+	static int close(int fd) { return ::uepoll::api::close(fd); }
+};
+
+template <class B> int make_epoll()
+{
+	int ep = B::epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		die("epoll_create1");
+	return ep;
+}
+
+template <class B> void ctl(int ep, int op, int fd, uint32_t events, uint64_t data = 0)
+{
+	epoll_event ev{};
+	ev.events = events;
+	ev.data.u64 = data;
+	if (B::epoll_ctl(ep, op, fd, &ev) != 0)
+		die("epoll_ctl");
+}
+
+// N pipes, non-blocking; closed (through the backend) on destruction.
+template <class B> struct pipes {
+	std::vector<int> rd, wr;
+	explicit pipes(int n)
+	{
+		for (int i = 0; i < n; i++) {
+			int p[2];
+			if (B::pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
+				die("pipe2");
+			rd.push_back(p[0]);
+			wr.push_back(p[1]);
+		}
+	}
+	~pipes()
+	{
+		for (int fd : rd)
+			B::close(fd);
+		for (int fd : wr)
+			B::close(fd);
+	}
+	pipes(const pipes &) = delete;
+	pipes &operator=(const pipes &) = delete;
+};
+
+// (a) ADD + DEL of one pipe read end.
+template <class B> void bm_ctl_add_del(benchmark::State &state)
+{
+	int ep = make_epoll<B>();
+	pipes<B> p(1);
+	for (auto _ : state) {
+		ctl<B>(ep, EPOLL_CTL_ADD, p.rd[0], EPOLLIN);
+		ctl<B>(ep, EPOLL_CTL_DEL, p.rd[0], 0);
+	}
+	B::close(ep);
+}
+
+// (b) MOD of an added pipe read end (new data each time).
+template <class B> void bm_ctl_mod(benchmark::State &state)
+{
+	int ep = make_epoll<B>();
+	pipes<B> p(1);
+	ctl<B>(ep, EPOLL_CTL_ADD, p.rd[0], EPOLLIN);
+	uint64_t i = 0;
+	for (auto _ : state)
+		ctl<B>(ep, EPOLL_CTL_MOD, p.rd[0], EPOLLIN, ++i);
+	B::close(ep);
+}
+
+// (c) and (f): epoll_wait(timeout 0) on nfds watched pipe read ends, of
+// which `ready` (0 or 1) have a byte that nobody reads (level-triggered, so
+// it is reported on every call).
+template <class B> void bm_wait(benchmark::State &state, int nfds, int ready)
+{
+	int ep = make_epoll<B>();
+	pipes<B> p(nfds);
+	for (int i = 0; i < nfds; i++)
+		ctl<B>(ep, EPOLL_CTL_ADD, p.rd[i], EPOLLIN, static_cast<uint64_t>(i));
+	// The ready one is the last added.
+	for (int i = nfds - ready; i < nfds; i++)
+		if (B::write(p.wr[i], "x", 1) != 1)
+			die("write");
+	epoll_event evs[64];
+	for (auto _ : state) {
+		int n = B::epoll_wait(ep, evs, 64, 0);
+		if (n != ready) {
+			state.SkipWithError("epoll_wait returned an unexpected number of events");
+			break;
+		}
+	}
+	B::close(ep);
+}
+
+// Reads until a short read: the socket is then empty (one byte is in flight
+// at a time), which is also what EPOLLET asks for.  Returns whether a 'q'
+// (stop) was read.
+template <class B> bool drain(int fd)
+{
+	char buf[64];
+	bool quit = false;
+	for (;;) {
+		ssize_t r = B::read(fd, buf, sizeof buf);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return quit;
+			die("read");
+		}
+		if (r == 0)
+			return true;
+		if (std::memchr(buf, 'q', static_cast<size_t>(r)))
+			quit = true;
+		if (r < static_cast<ssize_t>(sizeof buf))
+			return quit;
+	}
+}
+
+template <class B> void wait_one(int ep)
+{
+	epoll_event ev;
+	for (;;) {
+		int n = B::epoll_wait(ep, &ev, 1, -1);
+		if (n == 1)
+			return;
+		if (n < 0 && errno == EINTR)
+			continue;
+		die("epoll_wait(-1)");
+	}
+}
+
+// (d) and (e): one iteration is the main thread writing a byte to its end
+// and waiting (epoll_wait -1) until the echo thread, itself blocked in
+// epoll_wait -1 on the other end, has read it and written one back.
+template <class B> void bm_pingpong(benchmark::State &state, bool et)
+{
+	int sv[2];
+	if (B::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+		die("socketpair");
+	int ep_main = make_epoll<B>(), ep_echo = make_epoll<B>();
+	uint32_t events = EPOLLIN | (et ? EPOLLET : 0u);
+	ctl<B>(ep_main, EPOLL_CTL_ADD, sv[0], events);
+	ctl<B>(ep_echo, EPOLL_CTL_ADD, sv[1], events);
+
+	std::thread echo([&] {
+		for (;;) {
+			wait_one<B>(ep_echo);
+			if (drain<B>(sv[1]))
+				return;
+			if (B::write(sv[1], "p", 1) != 1)
+				die("write (echo)");
+		}
+	});
+
+	for (auto _ : state) {
+		if (B::write(sv[0], "p", 1) != 1)
+			die("write");
+		wait_one<B>(ep_main);
+		drain<B>(sv[0]);
+	}
+
+	if (B::write(sv[0], "q", 1) != 1)
+		die("write (stop)");
+	echo.join();
+	B::close(ep_main);
+	B::close(ep_echo);
+	B::close(sv[0]);
+	B::close(sv[1]);
+}
+
+// Registers BM_<name>/native and BM_<name>/uepoll, next to each other.
+template <class F> void reg(const std::string &name, F &&fn_for_backend)
+{
+	auto add = [&](const char *backend, void (*fn)(benchmark::State &)) {
+		benchmark::RegisterBenchmark((name + "/" + backend).c_str(), fn);
+	};
+	add(native_backend::name, fn_for_backend(native_backend{}));
+	add(uepoll_backend::name, fn_for_backend(uepoll_backend{}));
+}
+
+// 1000 pipes are 2000 fds: raise the soft limit to the hard one.
+void raise_nofile()
+{
+	rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	raise_nofile();
+
+	reg("BM_ctl_add_del", []<class B>(B) { return &bm_ctl_add_del<B>; });
+	reg("BM_ctl_mod", []<class B>(B) { return &bm_ctl_mod<B>; });
+	reg("BM_wait_idle_1fd", []<class B>(B) {
+		return +[](benchmark::State &s) { bm_wait<B>(s, 1, 0); };
+	});
+	reg("BM_wait_idle_1000fd", []<class B>(B) {
+		return +[](benchmark::State &s) { bm_wait<B>(s, 1000, 0); };
+	});
+	reg("BM_wait_1ready_1000fd", []<class B>(B) {
+		return +[](benchmark::State &s) { bm_wait<B>(s, 1000, 1); };
+	});
+	reg("BM_pingpong_lt", []<class B>(B) {
+		return +[](benchmark::State &s) { bm_pingpong<B>(s, false); };
+	});
+	reg("BM_pingpong_et", []<class B>(B) {
+		return +[](benchmark::State &s) { bm_pingpong<B>(s, true); };
+	});
+
+	benchmark::Initialize(&argc, argv);
+	if (benchmark::ReportUnrecognizedArguments(argc, argv))
+		return 1;
+	benchmark::RunSpecifiedBenchmarks();
+	benchmark::Shutdown();
+	return 0;
+}

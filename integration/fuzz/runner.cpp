@@ -1,0 +1,272 @@
+// integration/fuzz/runner.cpp - children, their records, the comparison.
+//
+// Each child writes its record into a shared anonymous mapping made once by
+// the parent (no pipe to drain while the other child runs).  A child is
+// bounded by alarm(): a hang becomes a death, which is a divergence.
+#include "integration/fuzz/runner.hpp"
+
+#include <algorithm>
+#include <csignal>
+#include <cstring>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace uepoll::fuzz {
+
+namespace {
+
+constexpr size_t REGION = 32u << 20;
+constexpr unsigned CHILD_SECONDS = 20;
+
+struct region {
+	size_t len;
+	char data[REGION - sizeof(size_t)];
+};
+
+region *shared_region(int i)
+{
+	static region *r[2];
+	if (!r[i]) {
+		void *p = mmap(nullptr, REGION, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			abort();
+		r[i] = static_cast<region *>(p);
+	}
+	return r[i];
+}
+
+void serialize(const std::vector<line> &lines, region *out)
+{
+	size_t off = 0, cap = sizeof out->data;
+	for (auto &l : lines) {
+		std::string s = l.text + '\x1f' + l.note + '\n';
+		if (off + s.size() + 64 > cap) {
+			const char *t = "!! record truncated\x1f\n";
+			memcpy(out->data + off, t, strlen(t));
+			off += strlen(t);
+			break;
+		}
+		memcpy(out->data + off, s.data(), s.size());
+		off += s.size();
+	}
+	out->len = off;
+}
+
+std::vector<line> deserialize(const region *in)
+{
+	std::vector<line> v;
+	std::string s(in->data, in->len);
+	size_t start = 0;
+	while (start < s.size()) {
+		size_t nl = s.find('\n', start);
+		std::string l = s.substr(start, nl - start);
+		size_t us = l.find('\x1f');
+		v.push_back({l.substr(0, us), us == std::string::npos ? "" : l.substr(us + 1)});
+		start = nl + 1;
+	}
+	return v;
+}
+
+pid_t spawn(const program &p, const side &s, bool emit_code, region *out)
+{
+	out->len = 0;
+	fflush(nullptr);
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	signal(SIGPIPE, SIG_IGN);
+	alarm(CHILD_SECONDS);
+	world w(s, emit_code);
+	for (auto &o : p)
+		w.run(o);
+	serialize(w.lines, out);
+	_exit(0);
+}
+
+run_output reap(pid_t pid, const region *in)
+{
+	run_output r;
+	int status = 0;
+	if (pid < 0 || waitpid(pid, &status, 0) != pid) {
+		r.died = "could not run";
+		return r;
+	}
+	r.lines = deserialize(in);
+	if (WIFSIGNALED(status))
+		r.died = std::string("killed by ") + (sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?") +
+			 (WTERMSIG(status) == SIGALRM ? " (hung)" : "");
+	else if (WEXITSTATUS(status) != 0)
+		r.died = "exit " + std::to_string(WEXITSTATUS(status));
+	return r;
+}
+
+std::vector<const line *> compared(const run_output &r)
+{
+	std::vector<const line *> v;
+	for (auto &l : r.lines)
+		if (!l.text.empty())
+			v.push_back(&l);
+	return v;
+}
+
+// "#12 epoll_wait(s3, max=4, 0) = 2 {IN data=..} {OUT data=..}"
+struct wait_line {
+	std::string head;
+	std::vector<std::string> items;
+	bool ok = false;
+};
+
+wait_line parse_wait(const std::string &text)
+{
+	wait_line w;
+	size_t sp = text.find(' '), paren = text.find('(');
+	if (sp == std::string::npos || paren == std::string::npos)
+		return w;
+	std::string name = text.substr(sp + 1, paren - sp - 1);
+	if (name != "epoll_wait" && name != "epoll_pwait" && name != "epoll_pwait2")
+		return w;
+	size_t eq = text.find(" = ");
+	if (eq == std::string::npos)
+		return w;
+	w.head = text.substr(0, eq);
+	size_t pos = text.find(" {", eq);
+	while (pos != std::string::npos) {
+		size_t end = text.find('}', pos);
+		if (end == std::string::npos)
+			return w;
+		w.items.push_back(text.substr(pos + 1, end - pos));
+		pos = text.find(" {", end);
+	}
+	w.ok = true;
+	return w;
+}
+
+std::string item_data(const std::string &item)
+{
+	size_t d = item.find("data=");
+	return d == std::string::npos ? "" : item.substr(d + 5, item.size() - d - 6);
+}
+
+// Documented deviation 1: b reported what a reported plus EPOLLET items
+// that had a partial read and nothing new since (the wait's etp note).
+bool et_partial_rereport(const line &a, const line &b)
+{
+	if (a.note.rfind("etp", 0) != 0)
+		return false;
+	wait_line wa = parse_wait(a.text), wb = parse_wait(b.text);
+	if (!wa.ok || !wb.ok || wa.head != wb.head || wb.items.size() <= wa.items.size())
+		return false;
+	std::vector<std::string> extra = wb.items;
+	for (auto &i : wa.items) {
+		auto it = std::find(extra.begin(), extra.end(), i);
+		if (it == extra.end())
+			return false;
+		extra.erase(it);
+	}
+	for (auto &i : extra)
+		if (a.note.find(" " + item_data(i)) == std::string::npos)
+			return false;
+	return true;
+}
+
+long op_of(const std::string &text)
+{
+	if (text.empty() || text[0] != '#')
+		return -1;
+	return strtol(text.c_str() + 1, nullptr, 10);
+}
+
+} // namespace
+
+run_output run_one(const program &p, const side &s, bool emit_code)
+{
+	region *r = shared_region(0);
+	return reap(spawn(p, s, emit_code, r), r);
+}
+
+void run_pair(const program &p, const side &a, const side &b, run_output &ra, run_output &rb)
+{
+	region *r0 = shared_region(0), *r1 = shared_region(1);
+	pid_t pa = spawn(p, a, false, r0);
+	pid_t pb = spawn(p, b, false, r1);
+	ra = reap(pa, r0);
+	rb = reap(pb, r1);
+}
+
+verdict compare(const run_output &a, const run_output &b)
+{
+	verdict v;
+	auto la = compared(a), lb = compared(b);
+	size_t n = std::min(la.size(), lb.size());
+	for (size_t i = 0; i < n; i++) {
+		if (la[i]->text == lb[i]->text)
+			continue;
+		if (et_partial_rereport(*la[i], *lb[i])) {
+			v.documented_et++;
+			continue;
+		}
+		v.diverged = true;
+		v.first_a = la[i]->text;
+		v.first_b = lb[i]->text;
+		v.op_id = op_of(la[i]->text);
+		return v;
+	}
+	if (la.size() != lb.size() || !a.died.empty() || !b.died.empty()) {
+		v.diverged = true;
+		v.first_a = n < la.size() ? la[n]->text : "<end>" + (a.died.empty() ? "" : " (" + a.died + ")");
+		v.first_b = n < lb.size() ? lb[n]->text : "<end>" + (b.died.empty() ? "" : " (" + b.died + ")");
+		v.op_id = op_of(n < la.size() ? la[n]->text : n < lb.size() ? lb[n]->text : "");
+	}
+	return v;
+}
+
+static std::string blank_numbers(const std::string &s)
+{
+	std::string r;
+	bool in = false;
+	for (char c : s) {
+		bool num = isxdigit(static_cast<unsigned char>(c)) && !(c >= 'A' && c <= 'F');
+		if (num && !in)
+			r += 'N';
+		else if (!num)
+			r += c;
+		in = num;
+	}
+	return r;
+}
+
+std::string signature(const verdict &v)
+{
+	auto result = [](const std::string &t) {
+		size_t eq = t.find(" = ");
+		return blank_numbers(eq == std::string::npos ? t : t.substr(eq));
+	};
+	std::string op = v.first_a.substr(0, v.first_a.find('('));
+	op = op.substr(op.find(' ') + 1);
+	return op + ":" + result(v.first_a) + " | " + result(v.first_b);
+}
+
+std::string diff_context(const run_output &a, const run_output &b, const char *name_a, const char *name_b)
+{
+	auto la = compared(a), lb = compared(b);
+	std::string s;
+	size_t n = std::max(la.size(), lb.size());
+	for (size_t i = 0; i < n; i++) {
+		std::string ta = i < la.size() ? la[i]->text : "<end>";
+		std::string tb = i < lb.size() ? lb[i]->text : "<end>";
+		if (ta == tb) {
+			s += "    " + ta + "\n";
+		} else {
+			s += "  - " + std::string(name_a) + ": " + ta + "\n";
+			s += "  + " + std::string(name_b) + ": " + tb + "\n";
+		}
+	}
+	if (!a.died.empty())
+		s += "  !! " + std::string(name_a) + " run: " + a.died + "\n";
+	if (!b.died.empty())
+		s += "  !! " + std::string(name_b) + " run: " + b.died + "\n";
+	return s;
+}
+
+} // namespace uepoll::fuzz

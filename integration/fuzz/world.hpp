@@ -1,0 +1,151 @@
+// integration/fuzz/world.hpp - runs a program's ops on one backend and
+// records what each returned.
+//
+// Besides the slots, the world keeps a model of what the process holds: an
+// open-file id ("ofd") per open fd number (dups share it), and the items
+// each instance has, keyed like the kernel keys them, (instance file,
+// target file, fd number).  The model is updated only from the results of
+// the calls, so it is the same on both backends until the first
+// divergence.  It serves three purposes: settling loopback sockets after
+// I/O, recognising the documented ET partial-read re-report, and the
+// property checks of the multi-threaded mode.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <string>
+#include <sys/socket.h>
+#include <vector>
+
+#include "integration/fuzz/program.hpp"
+#include "tests/backend.hpp"
+
+namespace uepoll::fuzz {
+
+using connect_fn = int (*)(int, const sockaddr *, socklen_t);
+
+// One side of a run: the backend and the connect() that a program under it
+// calls (uepoll hooks connect to pair up loopback TCP ends; the backend
+// interface has none).
+struct side {
+	test::backend *b;
+	connect_fn connect;
+	const char *name;
+};
+side native_side();
+side uepoll_side();
+
+// One recorded step.  `text` is compared between the two runs; `note` is
+// not.  A line with empty text carries only a note: "skip" (the op was
+// skipped), "code:<C++>" (the GoogleTest statement of the step, when asked).
+// A wait's note lists the data of the EPOLLET items that may be reported
+// again after a partial read (documented deviation 1): "etp <hex> ...".
+struct line {
+	std::string text, note;
+};
+
+enum class fkind : uint8_t { epoll, pipe_r, pipe_w, unix_sock, tcp, listener, udp, eventfd, timerfd, regular };
+
+struct ofile {
+	fkind kind = fkind::regular;
+	uint32_t peer = 0;             // the other end (pipes, socket pairs, TCP connections)
+	std::deque<uint32_t> pending;  // listener: the clients in its accept queue, in order
+	long sent = 0;                 // TCP: bytes written (capped, see write_cap)
+	bool et_partial = false;       // read from, still readable, nothing new since
+	bool released = false;         // its last fd was closed
+};
+
+struct item {
+	uint32_t ep, file; // ofds
+	int fd;
+	uint32_t events;
+	uint64_t data;
+};
+
+struct world {
+	world(const side &s, bool emit_code);
+
+	// Runs one op (or skips it when a slot operand is empty).
+	void run(const op &o);
+
+	side s;
+	bool emit;
+	int slot[NSLOTS];
+	std::map<int, uint32_t> fds;   // open fd number -> ofd
+	std::vector<ofile> files{1};   // index: ofd; 0 is "none"
+	std::vector<item> items;
+	std::vector<line> lines;
+	std::function<void(uint64_t)> on_retire; // an item's data stops being valid
+	long ops_run = 0;
+
+	// Model queries.
+	uint32_t file_at(int fd) const;
+	int fd_of_file(uint32_t f) const;
+	bool has_fd(uint32_t f) const { return fd_of_file(f) >= 0; }
+	bool is_inet(uint32_t f) const;
+
+private:
+	std::string label;
+
+	// Recording.
+	long step(const std::string &suffix, long ret, const std::string &extra = "");
+	void code(const std::string &c);
+	void note(const std::string &n) { lines.push_back({"", n}); }
+	void record_events(const std::string &suffix, int n, const struct epoll_event *evs);
+
+	// Operands.
+	bool operand(int v, int &fd) const;
+	std::string expr(int v) const;     // C++ for an operand
+	std::string fd_expr(int fd) const; // C++ for an fd number
+
+	// Model updates.
+	uint32_t new_file(fkind k);
+	void opened(int fd, uint32_t f, int slot_index);
+	void closed_number(int fd);
+	void replaced(int fd, uint32_t f);
+	void release(uint32_t f);
+	void retire(uint64_t data)
+	{
+		if (on_retire)
+			on_retire(data);
+	}
+	void model_ctl(int epfd, int op, int fd, const struct epoll_event *ev);
+	void woke(uint32_t f);
+	void settle();
+	void drain_et_partial(const std::vector<uint32_t> &files_to_drain);
+
+	// Sockets over loopback.
+	int lo_listen();
+	int lo_connect(int listener);
+	int lo_accept(int listener);
+
+	// Op handlers.
+	void do_epoll_create(const op &o);
+	void do_pipe(const op &o);
+	void do_socketpair(const op &o);
+	void do_tcp_pair(const op &o);
+	void do_listener(const op &o);
+	void do_connect(const op &o);
+	void do_accept(const op &o);
+	void do_udp_pair(const op &o);
+	void do_eventfd(const op &o);
+	void do_timerfd(const op &o);
+	void do_regular(const op &o);
+	void do_ctl(const op &o);
+	void do_wait(const op &o);
+	void do_write(const op &o);
+	void do_read(const op &o);
+	void do_send_oob(const op &o);
+	void do_shutdown(const op &o);
+	void do_close(const op &o);
+	void do_dup(const op &o);
+	void do_dup2(const op &o);
+	void do_dupfd(const op &o);
+	void do_close_range(const op &o);
+	void do_poll(const op &o);
+	void do_fan(const op &o);
+	int fan_ctl(int epfd, int fd, uint64_t data, const std::string &what);
+};
+
+} // namespace uepoll::fuzz

@@ -1,0 +1,407 @@
+// tests/exclusive_test.cpp - EPOLLEXCLUSIVE between instances of one process, with and without waiters.
+#include <arpa/inet.h>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <string>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include "tests/trace.hpp"
+
+namespace {
+
+using uepoll::test::backend;
+
+constexpr uint64_t kStop = 0x5709000000000001ULL;
+
+int add(backend &b, int ep, int fd, uint32_t events, uint64_t data)
+{
+	epoll_event ev{};
+	ev.events = events;
+	ev.data.u64 = data;
+	return b.epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+// True while thread tid sleeps in a syscall an epoll_wait may block in
+// (the kernel's own, or the poll family uepoll blocks in).
+bool sleeping_in_wait(pid_t tid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	long nr = -1;
+	int ok = fscanf(f, "%ld", &nr);
+	fclose(f);
+	return ok == 1 && (nr == SYS_epoll_wait || nr == SYS_epoll_pwait || nr == SYS_epoll_pwait2 ||
+			   nr == SYS_poll || nr == SYS_ppoll);
+}
+
+// One thread per epoll fd, each blocked in a single epoll_wait.  The test
+// waits until all sleep, triggers an event, counts who returned, and ends
+// the rest through a level-triggered stop eventfd it added to every instance.
+class waiters {
+public:
+	struct result {
+		int n = -1;
+		int err = 0;
+		std::vector<uint64_t> data;
+		bool got(uint64_t d) const
+		{
+			for (auto x : data)
+				if (x == d)
+					return true;
+			return false;
+		}
+	};
+
+	waiters(backend &b, std::vector<int> eps, int timeout_ms = 10000)
+		: b_(b), tids_(eps.size()), results(eps.size())
+	{
+		for (size_t i = 0; i < eps.size(); i++)
+			threads_.emplace_back([this, i, ep = eps[i], timeout_ms] {
+				tids_[i] = gettid();
+				epoll_event evs[8];
+				int n = b_.epoll_wait(ep, evs, 8, timeout_ms);
+				results[i].err = n < 0 ? errno : 0;
+				results[i].n = n;
+				for (int k = 0; k < n; k++)
+					results[i].data.push_back(evs[k].data.u64);
+				done_++;
+			});
+	}
+	~waiters() { join(); }
+
+	// Every thread asleep in its wait (bounded, so a broken backend fails instead of hanging).
+	bool all_blocked(int bound_ms = 5000)
+	{
+		auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(bound_ms);
+		while (std::chrono::steady_clock::now() < end) {
+			bool all = true;
+			for (auto &tid : tids_)
+				if (tid == 0 || !sleeping_in_wait(tid))
+					all = false;
+			if (all)
+				return true;
+			std::this_thread::sleep_for(std::chrono::milliseconds(1));
+		}
+		return false;
+	}
+
+	// Waits until at least want threads returned or bound_ms passed; how many returned.
+	int returned(int want, int bound_ms)
+	{
+		auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(bound_ms);
+		while (done_ < want && std::chrono::steady_clock::now() < end)
+			std::this_thread::sleep_for(std::chrono::milliseconds(1));
+		return done_;
+	}
+
+	void join()
+	{
+		for (auto &th : threads_)
+			if (th.joinable())
+				th.join();
+	}
+
+	int count_got(uint64_t d) const
+	{
+		int c = 0;
+		for (auto &r : results)
+			c += r.got(d);
+		return c;
+	}
+
+private:
+	backend &b_;
+	std::vector<std::atomic<pid_t>> tids_;
+	std::atomic<int> done_{0};
+	std::vector<std::thread> threads_;
+
+public:
+	std::vector<result> results;
+};
+
+int stop_all(backend &b, int stopfd)
+{
+	uint64_t one = 1;
+	return (int)b.write(stopfd, &one, sizeof one);
+}
+
+int tcp_listener(backend &b, sockaddr_in *sa)
+{
+	int l = b.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	*sa = sockaddr_in{};
+	sa->sin_family = AF_INET;
+	sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t len = sizeof *sa;
+	if (l < 0 || bind(l, (sockaddr *)sa, sizeof *sa) != 0 || listen(l, 16) != 0 ||
+	    getsockname(l, (sockaddr *)sa, &len) != 0)
+		return -1;
+	return l;
+}
+
+// Two instances A then B watching fd with IN|EXCLUSIVE (plus the stop
+// eventfd), a thread blocked on each; trigger once; how many woke.
+void one_waiter_woken(backend &b, uepoll::test::trace &t, int fd, uint64_t data, const std::function<void()> &trigger)
+{
+	int stopfd = b.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int eps[2];
+	for (int i = 0; i < 2; i++) {
+		eps[i] = b.epoll_create1(EPOLL_CLOEXEC);
+		t.step("add exclusive", add(b, eps[i], fd, EPOLLIN | EPOLLEXCLUSIVE, data));
+		t.step("add stop", add(b, eps[i], stopfd, EPOLLIN, kStop));
+	}
+	waiters w(b, {eps[0], eps[1]});
+	bool blocked = w.all_blocked();
+	t.step("both blocked", blocked);
+	EXPECT_TRUE(blocked);
+	trigger();
+	t.step("someone woke", w.returned(1, 5000) >= 1);
+	// The other one must still be asleep 300 ms later.
+	int woken = w.returned(2, 300);
+	t.step("woken", woken);
+	EXPECT_EQ(woken, 1);
+	t.step("stop", stop_all(b, stopfd));
+	w.join();
+	int got = w.count_got(data);
+	t.step("threads that got the event", got);
+	EXPECT_EQ(got, 1);
+	for (auto &r : w.results)
+		t.step("thread returned events", r.n > 0);
+}
+
+} // namespace
+
+DIFF_TEST(exclusive, no_waiters_every_instance_reports)
+{
+	int p[2];
+	b.pipe2(p, O_NONBLOCK);
+	int a = b.epoll_create1(EPOLL_CLOEXEC);
+	int c = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add A", add(b, a, p[0], EPOLLIN | EPOLLEXCLUSIVE, 0xfeedface0000c001ULL));
+	t.step("add B", add(b, c, p[0], EPOLLIN | EPOLLEXCLUSIVE, 0xfeedface0000c002ULL));
+	epoll_event out[4];
+	t.events("A idle", b.epoll_wait(a, out, 4, 0), out);
+	t.events("B idle", b.epoll_wait(c, out, 4, 0), out);
+	t.step("write", b.write(p[1], "x", 1));
+	int na = b.epoll_wait(a, out, 4, 0);
+	t.events("A", na, out);
+	int nb = b.epoll_wait(c, out, 4, 0);
+	t.events("B", nb, out);
+	EXPECT_EQ(na, 1);
+	EXPECT_EQ(nb, 1);
+}
+
+DIFF_TEST(exclusive, one_write_wakes_one_of_two_waiters)
+{
+	int p[2];
+	b.pipe2(p, O_NONBLOCK);
+	one_waiter_woken(b, t, p[0], 0xfeedface0000c011ULL, [&] { b.write(p[1], "x", 1); });
+}
+
+// The kernel walks A then B: an instance without a waiter gets the event
+// queued, the first one with a waiter is woken and the walk stops there.
+DIFF_TEST(exclusive, walk_queues_until_the_first_waiter)
+{
+	int p[2];
+	b.pipe2(p, O_NONBLOCK);
+	int stopfd = b.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int a = b.epoll_create1(EPOLL_CLOEXEC);
+	int c = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add A", add(b, a, p[0], EPOLLIN | EPOLLEXCLUSIVE, 0xfeedface0000c021ULL));
+	t.step("add B", add(b, c, p[0], EPOLLIN | EPOLLEXCLUSIVE, 0xfeedface0000c022ULL));
+	t.step("add stop B", add(b, c, stopfd, EPOLLIN, kStop));
+	{
+		waiters w(b, {c});
+		t.step("B blocked", w.all_blocked());
+		t.step("write", b.write(p[1], "x", 1));
+		int woke = w.returned(1, 5000);
+		t.step("B woke", woke);
+		if (woke == 0)
+			stop_all(b, stopfd);
+		w.join();
+		t.step("B got it", w.results[0].got(0xfeedface0000c022ULL));
+	}
+	epoll_event out[4];
+	int n = b.epoll_wait(a, out, 4, 0);
+	t.events("A queued", n, out);
+	EXPECT_EQ(n, 1);
+}
+
+DIFF_TEST(exclusive, walk_stops_at_the_first_waiter)
+{
+	int p[2];
+	b.pipe2(p, O_NONBLOCK);
+	int stopfd = b.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int a = b.epoll_create1(EPOLL_CLOEXEC);
+	int c = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add A", add(b, a, p[0], EPOLLIN | EPOLLEXCLUSIVE, 0xfeedface0000c031ULL));
+	t.step("add stop A", add(b, a, stopfd, EPOLLIN, kStop));
+	t.step("add B", add(b, c, p[0], EPOLLIN | EPOLLEXCLUSIVE, 0xfeedface0000c032ULL));
+	{
+		waiters w(b, {a});
+		t.step("A blocked", w.all_blocked());
+		t.step("write", b.write(p[1], "x", 1));
+		int woke = w.returned(1, 5000);
+		t.step("A woke", woke);
+		if (woke == 0)
+			stop_all(b, stopfd);
+		w.join();
+		t.step("A got it", w.results[0].got(0xfeedface0000c031ULL));
+	}
+	// B never saw the wake-up: nothing is on its ready list although the pipe is readable.
+	epoll_event out[4];
+	int n = b.epoll_wait(c, out, 4, 0);
+	t.events("B", n, out);
+	EXPECT_EQ(n, 0);
+}
+
+DIFF_TEST(exclusive, listening_socket_no_waiters)
+{
+	sockaddr_in sa;
+	int l = tcp_listener(b, &sa);
+	int a = b.epoll_create1(EPOLL_CLOEXEC);
+	int c = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add A", add(b, a, l, EPOLLIN | EPOLLEXCLUSIVE, 0xfeedface0000c041ULL));
+	t.step("add B", add(b, c, l, EPOLLIN | EPOLLEXCLUSIVE, 0xfeedface0000c042ULL));
+	epoll_event out[4];
+	t.events("A idle", b.epoll_wait(a, out, 4, 0), out);
+	t.events("B idle", b.epoll_wait(c, out, 4, 0), out);
+	int cl = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	t.step("connect", connect(cl, (sockaddr *)&sa, sizeof sa));
+	// Until the server side has queued the connection (plain poll: no epoll waiter).
+	pollfd pfd = {l, POLLIN, 0};
+	t.step("queued", ::poll(&pfd, 1, 5000));
+	int na = b.epoll_wait(a, out, 4, 0);
+	t.events("A", na, out);
+	int nb = b.epoll_wait(c, out, 4, 0);
+	t.events("B", nb, out);
+	EXPECT_EQ(na, 1);
+	EXPECT_EQ(nb, 1);
+	t.step("accept", b.accept4(l, nullptr, nullptr, SOCK_CLOEXEC) >= 0);
+	t.events("A after accept", b.epoll_wait(a, out, 4, 0), out);
+	t.events("B after accept", b.epoll_wait(c, out, 4, 0), out);
+}
+
+DIFF_TEST(exclusive, listening_socket_wakes_one_of_two_waiters)
+{
+	sockaddr_in sa;
+	int l = tcp_listener(b, &sa);
+	int cl = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	one_waiter_woken(b, t, l, 0xfeedface0000c051ULL,
+			 [&] { t.step("connect", connect(cl, (sockaddr *)&sa, sizeof sa)); });
+}
+
+DIFF_TEST(exclusive, reports_err_and_hup)
+{
+	int p[2], q[2];
+	b.pipe2(p, O_NONBLOCK);
+	b.pipe2(q, O_NONBLOCK);
+	int eps[2];
+	for (int i = 0; i < 2; i++) {
+		eps[i] = b.epoll_create1(EPOLL_CLOEXEC);
+		t.step("add reader", add(b, eps[i], p[0], EPOLLIN | EPOLLEXCLUSIVE, 0xfeedface0000c061ULL + i));
+		t.step("add writer", add(b, eps[i], q[1], EPOLLOUT | EPOLLEXCLUSIVE, 0xfeedface0000c063ULL + i));
+	}
+	epoll_event out[4];
+	for (int i = 0; i < 2; i++)
+		t.events("idle", b.epoll_wait(eps[i], out, 4, 0), out);
+	t.step("close p writer", b.close(p[1]));
+	t.step("close q reader", b.close(q[0]));
+	for (int i = 0; i < 2; i++)
+		t.events("closed " + std::to_string(i), b.epoll_wait(eps[i], out, 4, 0), out);
+	EXPECT_TRUE(t.contains("closed 0 = 2 {HUP data=feedface0000c061} {OUT|ERR data=feedface0000c063}"));
+	EXPECT_TRUE(t.contains("closed 1 = 2 {HUP data=feedface0000c062} {OUT|ERR data=feedface0000c064}"));
+}
+
+DIFF_TEST(exclusive, hup_wakes_a_waiter)
+{
+	int p[2];
+	b.pipe2(p, O_NONBLOCK);
+	int stopfd = b.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int a = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add", add(b, a, p[0], EPOLLIN | EPOLLEXCLUSIVE, 0xfeedface0000c071ULL));
+	t.step("add stop", add(b, a, stopfd, EPOLLIN, kStop));
+	waiters w(b, {a});
+	t.step("blocked", w.all_blocked());
+	t.step("close writer", b.close(p[1]));
+	t.step("woke", w.returned(1, 5000));
+	stop_all(b, stopfd);
+	w.join();
+	t.step("n", w.results[0].n);
+	t.step("got hup", w.results[0].got(0xfeedface0000c071ULL));
+	EXPECT_TRUE(w.results[0].got(0xfeedface0000c071ULL));
+}
+
+DIFF_TEST(exclusive, non_exclusive_instances_all_report)
+{
+	int p[2];
+	b.pipe2(p, O_NONBLOCK);
+	int eps[3];
+	for (int i = 0; i < 3; i++) {
+		eps[i] = b.epoll_create1(EPOLL_CLOEXEC);
+		t.step("add", add(b, eps[i], p[0], EPOLLIN, 0xfeedface0000c081ULL + i));
+	}
+	t.step("write", b.write(p[1], "x", 1));
+	epoll_event out[4];
+	for (int i = 0; i < 3; i++) {
+		int n = b.epoll_wait(eps[i], out, 4, 0);
+		t.events("instance " + std::to_string(i), n, out);
+		EXPECT_EQ(n, 1);
+	}
+}
+
+DIFF_TEST(exclusive, non_exclusive_instances_wake_every_waiter)
+{
+	int p[2];
+	b.pipe2(p, O_NONBLOCK);
+	int stopfd = b.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	std::vector<int> eps;
+	for (int i = 0; i < 3; i++) {
+		eps.push_back(b.epoll_create1(EPOLL_CLOEXEC));
+		t.step("add", add(b, eps[i], p[0], EPOLLIN, 0xfeedface0000c091ULL));
+		t.step("add stop", add(b, eps[i], stopfd, EPOLLIN, kStop));
+	}
+	waiters w(b, eps);
+	t.step("all blocked", w.all_blocked());
+	t.step("write", b.write(p[1], "x", 1));
+	int woken = w.returned(3, 5000);
+	t.step("woken", woken);
+	EXPECT_EQ(woken, 3);
+	stop_all(b, stopfd);
+	w.join();
+	t.step("threads that got the event", w.count_got(0xfeedface0000c091ULL));
+}
+
+// A plain watcher is always woken; the walk over the exclusive ones still stops at the first waiter.
+DIFF_TEST(exclusive, mixed_with_a_plain_instance)
+{
+	int p[2];
+	b.pipe2(p, O_NONBLOCK);
+	int stopfd = b.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	std::vector<int> eps;
+	static const uint32_t kind[3] = {EPOLLIN | EPOLLEXCLUSIVE, EPOLLIN, EPOLLIN | EPOLLEXCLUSIVE};
+	for (int i = 0; i < 3; i++) {
+		eps.push_back(b.epoll_create1(EPOLL_CLOEXEC));
+		t.step("add", add(b, eps[i], p[0], kind[i], 0xfeedface0000c0a1ULL));
+		t.step("add stop", add(b, eps[i], stopfd, EPOLLIN, kStop));
+	}
+	waiters w(b, eps);
+	t.step("all blocked", w.all_blocked());
+	t.step("write", b.write(p[1], "x", 1));
+	w.returned(2, 5000);
+	int woken = w.returned(3, 300);
+	t.step("woken", woken);
+	EXPECT_EQ(woken, 2);
+	stop_all(b, stopfd);
+	w.join();
+	t.step("threads that got the event", w.count_got(0xfeedface0000c0a1ULL));
+}
