@@ -257,17 +257,25 @@ out:
 // one of them woke a waiter (the kernel's nr_exclusive = 1).  Exclusive
 // items passed over are parked (excl_skipped) until the file is seen idle,
 // otherwise poll(2)'s level would call them again at once.
-void file_wakeup(epfile *f, uint32_t revents, int depth)
+void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 {
 	if (depth > EP_MAX_NESTS || f->dead.load(std::memory_order_acquire))
 		return;
+	// poll(2) answers only what was asked (IN or RDNORM, OUT or WRNORM),
+	// while a file's wake-up key carries both: widen, so that the key
+	// filter in ep_poll_callback sees what the kernel's key would hold.
+	if (revents & (EPOLLIN | EPOLLRDNORM))
+		revents |= EPOLLIN | EPOLLRDNORM;
+	if (revents & (EPOLLOUT | EPOLLWRNORM))
+		revents |= EPOLLOUT | EPOLLWRNORM;
 	epfile *wake[16];
 	int nwake = 0;
 	{
 		std::lock_guard g(f->f_lock);
-		// The key of a wake-up is what changed; poll(2) only shows levels, so
-		// take the bits that are new since the last walk (or all of them).
-		uint32_t fresh = revents & ~f->last_revents;
+		// The key of a wake-up is what changed.  An edge (a write we saw,
+		// a nested instance's callback) is new by definition; a level seen
+		// by poll(2) is new only in the bits the last walk did not see.
+		uint32_t fresh = kind == wake_kind::edge ? revents : revents & ~f->last_revents;
 		uint32_t key = fresh ? fresh : revents;
 		f->last_revents = revents;
 
@@ -316,7 +324,7 @@ void file_wakeup(epfile *f, uint32_t revents, int depth)
 	}
 	// Twin of ep_poll_safewake(): instances watching the woken instances.
 	for (int i = 0; i < nwake; i++) {
-		file_wakeup(wake[i], EPOLLIN | EPOLLRDNORM, depth + 1);
+		file_wakeup(wake[i], EPOLLIN | EPOLLRDNORM, depth + 1, wake_kind::edge);
 		epfile_put(wake[i]);
 	}
 }
@@ -407,9 +415,12 @@ static void ep_sync_poll(eventpoll *ep, int depth)
 		buf.assign(ep->pfds.begin(), ep->pfds.end());
 		for (size_t i = 0; i < buf.size(); i++) {
 			if (buf[i].fd >= 0 && is_file_epoll(ep->pitems[i]->ffd.file)) {
+				// An epoll file is only ever readable; an edge-triggered
+				// item whose IN was reported waits for a direct wake-up.
+				bool wants_in = buf[i].events & (POLLIN | POLLRDNORM);
 				buf[i].fd = -1;
-				buf[i].revents = 1; // marks "ask the instance"
-				nested = true;
+				buf[i].revents = wants_in ? 1 : 0; // 1 marks "ask the instance"
+				nested |= wants_in;
 			} else {
 				buf[i].revents = 0;
 			}
@@ -423,7 +434,7 @@ static void ep_sync_poll(eventpoll *ep, int depth)
 			buf[i].revents = 0;
 			epfile *f = ep->pitems[i]->ffd.file;
 			if (ep_eventpoll_poll(f->ep, depth + 1) && epfile_tryget(f)) {
-				file_wakeup(f, EPOLLIN | EPOLLRDNORM, depth + 1);
+				file_wakeup(f, EPOLLIN | EPOLLRDNORM, depth + 1, wake_kind::level);
 				epfile_put(f);
 			}
 		}
@@ -440,7 +451,7 @@ static void ep_sync_poll(eventpoll *ep, int depth)
 		epfile *f = ep->pitems[i]->ffd.file;
 		if (!epfile_tryget(f))
 			continue;
-		file_wakeup(f, static_cast<uint16_t>(buf[i].revents), depth);
+		file_wakeup(f, static_cast<uint16_t>(buf[i].revents), depth, wake_kind::level);
 		epfile_put(f);
 	}
 }
@@ -723,7 +734,7 @@ static int ep_insert(eventpoll *ep, const epoll_event *event, epfile *tf, int fd
 		ep_slot_update(ep, epi);
 	}
 	if (pwake)
-		file_wakeup(ep->file, EPOLLIN | EPOLLRDNORM, 1);
+		file_wakeup(ep->file, EPOLLIN | EPOLLRDNORM, 1, wake_kind::edge);
 	return 0;
 }
 
@@ -758,7 +769,7 @@ static int ep_modify(eventpoll *ep, epitem *epi, const epoll_event *event)
 		ep_slot_update(ep, epi);
 	}
 	if (pwake)
-		file_wakeup(ep->file, EPOLLIN | EPOLLRDNORM, 1);
+		file_wakeup(ep->file, EPOLLIN | EPOLLRDNORM, 1, wake_kind::edge);
 	return 0;
 }
 
@@ -1023,7 +1034,7 @@ static void file_wake_now(epfile *f, uint32_t key)
 		any = !f->f_ep.empty();
 	}
 	if (any)
-		file_wakeup(f, key, 0);
+		file_wakeup(f, key, 0, wake_kind::edge);
 }
 
 void ep_io_hint(epfile *f, io_side side, long result, long requested)
@@ -1063,6 +1074,10 @@ void ep_io_hint(epfile *f, io_side side, long result, long requested)
 	}
 	if (result <= 0)
 		return;
+	// A datagram left a UDP socket: its skb is freed on transmit and
+	// sock_def_write_space() wakes the writer with OUT.
+	if (f->kind == file_kind::inet_dgram && f->et_items.load(std::memory_order_relaxed))
+		ep_rearm_side(f, EP_WRITE_SIDE, false);
 	// Data for the other end (or for ourselves: an eventfd) wakes it now.
 	if (f->kind == file_kind::eventfd)
 		file_wake_now(f, EPOLLIN | EPOLLRDNORM);
@@ -1276,7 +1291,7 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 			}
 		}
 		for (int i = 0; i < nready; i++) {
-			file_wakeup(ready[i], ready_rev[i], 0);
+			file_wakeup(ready[i], ready_rev[i], 0, wake_kind::level);
 			epfile_put(ready[i]);
 		}
 		{

@@ -47,6 +47,7 @@ enum class file_kind : uint8_t {
 	pipe_write,
 	socket,
 	unix_socket, // an AF_UNIX socketpair end
+	inet_dgram,  // a UDP (or other non-AF_UNIX datagram) socket
 	eventfd,
 	epoll,        // one of ours: a fake epoll fd (an eventfd underneath)
 	native_epoll, // the kernel's epoll (made before the shim was loaded)

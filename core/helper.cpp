@@ -97,7 +97,7 @@ void *helper_main(void *)
 					f = ep->pitems[refs[i].idx]->ffd.file;
 			}
 			if (f) {
-				file_wakeup(f, static_cast<uint16_t>(set[i].revents), 0);
+				file_wakeup(f, static_cast<uint16_t>(set[i].revents), 0, wake_kind::level);
 				epfile_put(f);
 			}
 		}

@@ -12,7 +12,11 @@ extern thread_local eventpoll *tls_polling_ep;
 
 // eventpoll.cpp
 void ep_slot_update(eventpoll *ep, epitem *epi);
-void file_wakeup(epfile *f, uint32_t revents, int depth);
+// What a wake-up walk saw: a LEVEL (poll(2) found the file ready, maybe
+// ready as it was at the last walk) or an EDGE (something happened: a
+// write in this process, a nested instance's callback).
+enum class wake_kind { level, edge };
+void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind);
 uint32_t ep_eventpoll_poll(eventpoll *ep, int depth);
 void ep_set_observed(eventpoll *ep);
 void for_each_observed(void (*fn)(eventpoll *, void *), void *arg);

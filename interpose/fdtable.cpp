@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -105,8 +106,17 @@ bool file_can_poll(int fd, const struct stat &st)
 core::file_kind kind_of(int fd, const struct stat &st, long flags)
 {
 	switch (st.st_mode & S_IFMT) {
-	case S_IFSOCK:
+	case S_IFSOCK: {
+		// A datagram socket outside AF_UNIX gets room back after every
+		// send (the skb is freed on transmit): each write is an OUT edge.
+		int type = 0, domain = 0;
+		socklen_t tl = sizeof type, dl = sizeof domain;
+		if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 &&
+		    ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dl) == 0 && type == SOCK_DGRAM &&
+		    domain != AF_UNIX)
+			return core::file_kind::inet_dgram;
 		return core::file_kind::socket;
+	}
 	case S_IFIFO:
 		return (flags & O_ACCMODE) == O_WRONLY ? core::file_kind::pipe_write : core::file_kind::pipe_read;
 	case 0: {

@@ -27,15 +27,19 @@ void io_hint(int fd, uintptr_t slot, bool read_side, long result, long requested
 	errno = saved;
 }
 
-// The slot of fd, or -1 with errno when the call must fail as on the kernel.
-static inline bool io_refused(uintptr_t v)
+// True (with errno) when the call must fail before it is made, as on the
+// kernel: our internal fds do not exist for the program, and an epoll fd
+// has no read or write.
+// Socket calls (sock = true) pass an epoll fd through: our eventfd says
+// ENOTSOCK as a real epoll fd does.
+static inline bool io_refused(uintptr_t v, bool sock)
 {
 	if (v == FD_INTERNAL) {
 		errno = EBADF;
 		return true;
 	}
 	core::epfile *f = fdt_file(v);
-	if (f && f->kind == core::file_kind::epoll) {
+	if (!sock && f && f->kind == core::file_kind::epoll) {
 		errno = EINVAL; // an epoll fd has no read or write
 		return true;
 	}
@@ -56,14 +60,16 @@ namespace uepoll::api {
 
 using namespace uepoll::interpose;
 
-#define IO_HOOK(side, requested, call)                         \
+#define IO_HOOK_(sock, side, requested, call)                  \
 	uintptr_t v = fdt_peek(fd);                            \
-	if (io_refused(v))                                 \
+	if (io_refused(v, sock))                               \
 		return -1;                                     \
 	auto r = call;                                         \
 	if (v != FD_UNKNOWN)                                   \
 		io_hint(fd, v, side, io_result(r), static_cast<long>(requested)); \
 	return r
+#define IO_HOOK(side, requested, call) IO_HOOK_(false, side, requested, call)
+#define SOCK_HOOK(side, requested, call) IO_HOOK_(true, side, requested, call)
 
 ssize_t read(int fd, void *buf, size_t len) { IO_HOOK(true, len, UEPOLL_CALL_NEXT(ssize_t, read, SYS_read, fd, buf, len)); }
 ssize_t readv(int fd, const struct iovec *iov, int n)
@@ -72,20 +78,20 @@ ssize_t readv(int fd, const struct iovec *iov, int n)
 }
 ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
-	IO_HOOK(true, len, UEPOLL_CALL_NEXT(ssize_t, recvfrom, SYS_recvfrom, fd, buf, len, flags, nullptr, nullptr));
+	SOCK_HOOK(true, len, UEPOLL_CALL_NEXT(ssize_t, recvfrom, SYS_recvfrom, fd, buf, len, flags, nullptr, nullptr));
 }
 ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr, socklen_t *alen)
 {
-	IO_HOOK(true, len, UEPOLL_CALL_NEXT(ssize_t, recvfrom, SYS_recvfrom, fd, buf, len, flags, addr, alen));
+	SOCK_HOOK(true, len, UEPOLL_CALL_NEXT(ssize_t, recvfrom, SYS_recvfrom, fd, buf, len, flags, addr, alen));
 }
 ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-	IO_HOOK(true, msg ? iov_len(msg->msg_iov, static_cast<int>(msg->msg_iovlen)) : 0,
+	SOCK_HOOK(true, msg ? iov_len(msg->msg_iov, static_cast<int>(msg->msg_iovlen)) : 0,
 		UEPOLL_CALL_NEXT(ssize_t, recvmsg, SYS_recvmsg, fd, msg, flags));
 }
 int recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout)
 {
-	IO_HOOK(true, vlen, UEPOLL_CALL_NEXT(int, recvmmsg, SYS_recvmmsg, fd, vec, vlen, flags, timeout));
+	SOCK_HOOK(true, vlen, UEPOLL_CALL_NEXT(int, recvmmsg, SYS_recvmmsg, fd, vec, vlen, flags, timeout));
 }
 ssize_t write(int fd, const void *buf, size_t len)
 {
@@ -97,20 +103,20 @@ ssize_t writev(int fd, const struct iovec *iov, int n)
 }
 ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
-	IO_HOOK(false, len, UEPOLL_CALL_NEXT(ssize_t, sendto, SYS_sendto, fd, buf, len, flags, nullptr, 0));
+	SOCK_HOOK(false, len, UEPOLL_CALL_NEXT(ssize_t, sendto, SYS_sendto, fd, buf, len, flags, nullptr, 0));
 }
 ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr, socklen_t alen)
 {
-	IO_HOOK(false, len, UEPOLL_CALL_NEXT(ssize_t, sendto, SYS_sendto, fd, buf, len, flags, addr, alen));
+	SOCK_HOOK(false, len, UEPOLL_CALL_NEXT(ssize_t, sendto, SYS_sendto, fd, buf, len, flags, addr, alen));
 }
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	IO_HOOK(false, msg ? iov_len(msg->msg_iov, static_cast<int>(msg->msg_iovlen)) : 0,
+	SOCK_HOOK(false, msg ? iov_len(msg->msg_iov, static_cast<int>(msg->msg_iovlen)) : 0,
 		UEPOLL_CALL_NEXT(ssize_t, sendmsg, SYS_sendmsg, fd, msg, flags));
 }
 int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
 {
-	IO_HOOK(false, vlen, UEPOLL_CALL_NEXT(int, sendmmsg, SYS_sendmmsg, fd, vec, vlen, flags));
+	SOCK_HOOK(false, vlen, UEPOLL_CALL_NEXT(int, sendmmsg, SYS_sendmmsg, fd, vec, vlen, flags));
 }
 
 ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)

@@ -6,6 +6,8 @@
 // for POLLIN on it, since an eventfd is always writable.
 #include <sys/syscall.h>
 
+#include <vector>
+
 #include "core/eventpoll.hpp"
 #include "interpose/hooks.hpp"
 #include "shim/api.hpp"
@@ -27,28 +29,52 @@ static void refresh(int fd)
 	}
 }
 
-// Refreshes the fake epoll fds in fds and narrows what is asked of them.
-// Returns true if there was one (then `saved` holds the original events).
-static bool prepare_pollfds(struct pollfd *fds, nfds_t n, short *saved, nfds_t nsaved)
+// What the caller asked of the fake epoll fds in one poll() call.  Kept
+// on the stack for the usual few; a set with more fake epoll fds than
+// that goes to the heap.
+struct saved_events {
+	static constexpr int inline_slots = 32;
+	struct slot {
+		nfds_t index;
+		short events;
+	} inline_buf[inline_slots];
+	std::vector<slot> more;
+	int n = 0;
+
+	void push(nfds_t i, short ev)
+	{
+		if (n < inline_slots)
+			inline_buf[n] = {i, ev};
+		else
+			more.push_back({i, ev});
+		n++;
+	}
+	const slot &at(int k) const { return k < inline_slots ? inline_buf[k] : more[k - inline_slots]; }
+};
+
+// Refreshes the fake epoll fds in fds and asks only POLLIN of them (an
+// eventfd is always writable and never says POLLRDNORM).
+static void prepare_pollfds(struct pollfd *fds, nfds_t n, saved_events &saved)
 {
-	bool any = false;
 	for (nfds_t i = 0; fds && i < n; i++) {
 		if (!fake_epoll(fds[i].fd))
 			continue;
-		any = true;
 		refresh(fds[i].fd);
-		if (i < nsaved)
-			saved[i] = fds[i].events;
-		fds[i].events &= POLLIN | POLLRDNORM;
+		saved.push(i, fds[i].events);
+		fds[i].events = (fds[i].events & (POLLIN | POLLRDNORM)) ? POLLIN : 0;
 	}
-	return any;
 }
 
-static void restore_pollfds(struct pollfd *fds, nfds_t n, const short *saved, nfds_t nsaved)
+// Gives back the caller's events and reports what an epoll file reports
+// when it is readable: POLLIN|POLLRDNORM, as far as they were asked for.
+static void restore_pollfds(struct pollfd *fds, const saved_events &saved)
 {
-	for (nfds_t i = 0; i < n && i < nsaved; i++)
-		if (fake_epoll(fds[i].fd))
-			fds[i].events = saved[i];
+	for (int k = 0; k < saved.n; k++) {
+		pollfd &p = fds[saved.at(k).index];
+		p.events = saved.at(k).events;
+		if (p.revents & POLLIN)
+			p.revents = static_cast<short>((p.revents & ~POLLIN) | (p.events & (POLLIN | POLLRDNORM)));
+	}
 }
 
 static void prepare_fdsets(int nfds, fd_set *r, fd_set *w, fd_set *e)
@@ -76,19 +102,19 @@ using namespace uepoll::interpose;
 int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
 {
 	ensure_init();
-	short saved[256];
-	bool any = prepare_pollfds(fds, n, saved, 256);
+	saved_events saved;
+	prepare_pollfds(fds, n, saved);
 	int r = UEPOLL_CALL_NEXT(int, ppoll, SYS_ppoll, fds, n, ts, mask);
-	if (any)
-		restore_pollfds(fds, n, saved, 256);
+	if (saved.n)
+		restore_pollfds(fds, saved);
 	return r;
 }
 
 int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
 	ensure_init();
-	short saved[256];
-	bool any = prepare_pollfds(fds, n, saved, 256);
+	saved_events saved;
+	prepare_pollfds(fds, n, saved);
 	int r;
 	if (next_resolve() && real.poll) {
 		r = real.poll(fds, n, timeout);
@@ -97,8 +123,8 @@ int poll(struct pollfd *fds, nfds_t n, int timeout)
 		r = errno_ret(raw_syscall(SYS_ppoll, reinterpret_cast<long>(fds), static_cast<long>(n),
 					  timeout < 0 ? 0 : reinterpret_cast<long>(&ts), 0, 8));
 	}
-	if (any)
-		restore_pollfds(fds, n, saved, 256);
+	if (saved.n)
+		restore_pollfds(fds, saved);
 	return r;
 }
 

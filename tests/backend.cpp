@@ -44,6 +44,7 @@ struct native final : backend {
 	int socketpair(int d, int t, int p, int sv[2]) override { return ::socketpair(d, t, p, sv); }
 	int socket(int d, int t, int p) override { return ::socket(d, t, p); }
 	int accept4(int fd, struct sockaddr *a, socklen_t *l, int flags) override { return ::accept4(fd, a, l, flags); }
+	int connect(int fd, const struct sockaddr *a, socklen_t l) override { return ::connect(fd, a, l); }
 	int eventfd(unsigned v, int flags) override { return ::eventfd(v, flags); }
 	ssize_t read(int fd, void *buf, size_t len) override { return ::read(fd, buf, len); }
 	ssize_t write(int fd, const void *buf, size_t len) override { return ::write(fd, buf, len); }
@@ -85,6 +86,7 @@ struct uepoll final : backend {
 	int socketpair(int d, int t, int p, int sv[2]) override { return api::socketpair(d, t, p, sv); }
 	int socket(int d, int t, int p) override { return api::socket(d, t, p); }
 	int accept4(int fd, struct sockaddr *a, socklen_t *l, int flags) override { return api::accept4(fd, a, l, flags); }
+	int connect(int fd, const struct sockaddr *a, socklen_t l) override { return api::connect(fd, a, l); }
 	int eventfd(unsigned v, int flags) override { return api::eventfd(v, flags); }
 	ssize_t read(int fd, void *buf, size_t len) override { return api::read(fd, buf, len); }
 	ssize_t write(int fd, const void *buf, size_t len) override { return api::write(fd, buf, len); }

@@ -48,6 +48,8 @@ struct backend {
 	virtual int socketpair(int domain, int type, int protocol, int sv[2]) = 0;
 	virtual int socket(int domain, int type, int protocol) = 0;
 	virtual int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) = 0;
+	// connect() starts a socket's new life: uepoll re-arms its edges.
+	virtual int connect(int fd, const struct sockaddr *addr, socklen_t len) = 0;
 	virtual int eventfd(unsigned initval, int flags) = 0;
 	// I/O
 	virtual ssize_t read(int fd, void *buf, size_t len) = 0;

@@ -71,7 +71,7 @@ int tcp_client(backend &b, const sockaddr_in &addr)
 {
 	int c = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	EXPECT_GE(c, 0);
-	EXPECT_EQ(connect(c, (const sockaddr *)&addr, sizeof addr), 0);
+	EXPECT_EQ(b.connect(c, (const sockaddr *)&addr, sizeof addr), 0);
 	// Every blocking read on the client side is bounded.
 	timeval tv{5, 0};
 	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);

@@ -42,7 +42,7 @@ bool tcp_pair(backend &b, int *c, int *s)
 	    getsockname(l, (sockaddr *)&sa, &len) != 0)
 		return false;
 	*c = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (*c < 0 || connect(*c, (sockaddr *)&sa, sizeof sa) != 0)
+	if (*c < 0 || b.connect(*c, (sockaddr *)&sa, sizeof sa) != 0)
 		return false;
 	*s = b.accept4(l, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	int one = 1;

@@ -276,7 +276,7 @@ DIFF_TEST(exclusive, listening_socket_no_waiters)
 	t.events("A idle", b.epoll_wait(a, out, 4, 0), out);
 	t.events("B idle", b.epoll_wait(c, out, 4, 0), out);
 	int cl = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	t.step("connect", connect(cl, (sockaddr *)&sa, sizeof sa));
+	t.step("connect", b.connect(cl, (sockaddr *)&sa, sizeof sa));
 	// Until the server side has queued the connection (plain poll: no epoll waiter).
 	pollfd pfd = {l, POLLIN, 0};
 	t.step("queued", ::poll(&pfd, 1, 5000));
@@ -297,7 +297,7 @@ DIFF_TEST(exclusive, listening_socket_wakes_one_of_two_waiters)
 	int l = tcp_listener(b, &sa);
 	int cl = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	one_waiter_woken(b, t, l, 0xfeedface0000c051ULL,
-			 [&] { t.step("connect", connect(cl, (sockaddr *)&sa, sizeof sa)); });
+			 [&] { t.step("connect", b.connect(cl, (sockaddr *)&sa, sizeof sa)); });
 }
 
 DIFF_TEST(exclusive, reports_err_and_hup)

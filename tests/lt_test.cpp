@@ -337,7 +337,7 @@ DIFF_TEST(lt, dups_of_one_pipe_are_two_items)
 	EXPECT_EQ(n, 1);
 }
 
-// nginx adds upstream sockets before connect(): the OUT|HUP of the unconnected
+// nginx adds upstream sockets before b.connect(): the OUT|HUP of the unconnected
 // socket must not leak into the report after the connection is made.
 DIFF_TEST(lt, upstream_added_before_connect_without_wait)
 {
@@ -346,7 +346,7 @@ DIFF_TEST(lt, upstream_added_before_connect_without_wait)
 	int ep = b.epoll_create1(EPOLL_CLOEXEC);
 	int c = b.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	t.step("add", add(b, ep, c, EPOLLIN | EPOLLOUT | EPOLLET | EPOLLRDHUP, 0x00007f00aaaa0001ULL));
-	t.step("connect", connect(c, (sockaddr *)&sa, sizeof sa));
+	t.step("connect", b.connect(c, (sockaddr *)&sa, sizeof sa));
 	epoll_event out[4];
 	int n = uepoll::test::wait_some(b, ep, out, 4);
 	t.events("wait after connect", n, out);
@@ -365,7 +365,7 @@ DIFF_TEST(lt, upstream_added_before_connect_after_wait)
 	epoll_event out[4];
 	t.events("wait before connect", b.epoll_wait(ep, out, 4, 0), out);
 	EXPECT_TRUE(t.contains("wait before connect = 1 {OUT|HUP data=7f00aaaa0003}"));
-	t.step("connect", connect(c, (sockaddr *)&sa, sizeof sa));
+	t.step("connect", b.connect(c, (sockaddr *)&sa, sizeof sa));
 	int n = uepoll::test::wait_some(b, ep, out, 4);
 	t.events("wait after connect", n, out);
 	EXPECT_TRUE(t.contains("wait after connect = 1 {OUT data=7f00aaaa0003}"));
@@ -382,7 +382,7 @@ DIFF_TEST(lt, upstream_level_triggered_before_connect)
 	t.step("add", add(b, ep, c, EPOLLIN | EPOLLOUT | EPOLLRDHUP, 0x00007f00aaaa0005ULL));
 	epoll_event out[4];
 	t.events("wait before connect", b.epoll_wait(ep, out, 4, 0), out);
-	t.step("connect", connect(c, (sockaddr *)&sa, sizeof sa));
+	t.step("connect", b.connect(c, (sockaddr *)&sa, sizeof sa));
 	int n = uepoll::test::wait_some(b, ep, out, 4);
 	t.events("wait after connect", n, out);
 	t.events("wait again", b.epoll_wait(ep, out, 4, 0), out);

@@ -94,7 +94,7 @@ int tcp_connect(backend &b, const sockaddr_in &addr)
 {
 	int c = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	EXPECT_GE(c, 0);
-	EXPECT_EQ(connect(c, (const sockaddr *)&addr, sizeof addr), 0) << strerror(errno);
+	EXPECT_EQ(b.connect(c, (const sockaddr *)&addr, sizeof addr), 0) << strerror(errno);
 	return c;
 }
 
@@ -175,7 +175,7 @@ DIFF_TEST(states, tcp_connect_in_progress)
 		usleep(1000);
 	t.step("accept queue", accept_queue(l));
 	int c = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	t.step("connect", connect(c, (sockaddr *)&addr, sizeof addr));
+	t.step("connect", b.connect(c, (sockaddr *)&addr, sizeof addr));
 	t.step("tcp state is SYN_SENT", tcp_state(c) == TCP_SYN_SENT);
 	expect_state(b, t, "SYN_SENT", c, 0);
 	expect_state(b, t, "listener with a full queue", l, IN | RDNORM);
@@ -274,7 +274,7 @@ DIFF_TEST(states, tcp_connect_refused)
 	EXPECT_EQ(getsockname(tmp, (sockaddr *)&addr, &len), 0);
 	b.close(tmp);
 	int c = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	t.step("connect", connect(c, (sockaddr *)&addr, sizeof addr));
+	t.step("connect", b.connect(c, (sockaddr *)&addr, sizeof addr));
 	await(b, t, "refusal arrived", c, IN);
 	expect_state(b, t, "refused", c, IN | RDNORM | RDHUP | OUT | WRNORM | ERR | HUP);
 	expect_state(b, t, "refused, IN|OUT|RDHUP", c, IN | OUT | RDHUP | ERR | HUP, IN | OUT | RDHUP);
@@ -470,7 +470,7 @@ DIFF_TEST(states, udp)
 	socklen_t len = sizeof ra;
 	EXPECT_EQ(getsockname(r, (sockaddr *)&ra, &len), 0);
 	int s = b.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	EXPECT_EQ(connect(s, (sockaddr *)&ra, sizeof ra), 0);
+	EXPECT_EQ(b.connect(s, (sockaddr *)&ra, sizeof ra), 0);
 	expect_state(b, t, "bound, empty", r, OUT | WRNORM | WRBAND);
 	t.step("send", b.send(s, "hello", 5, 0));
 	await(b, t, "datagram arrived", r, IN);
