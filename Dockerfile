@@ -1,7 +1,12 @@
 # uepoll: build and test in a clean Debian 12.
 #
 #   docker build -t uepoll .
-#   docker run --rm --init uepoll            # scripts/test-all.sh
+#   docker run --rm --init uepoll                            # scripts/test-all.sh
+#   docker run --rm --init uepoll scripts/run-main.sh --quick  # the nginx job
+#
+# Both scripts run scripts/setup-deps.sh first, which finds everything
+# installed (the layer below) and so needs no network at run time.
+# .dockerignore keeps the host's build trees and .git out of the context.
 #
 # --init gives the container a real PID 1 that reaps orphans: the nginx
 # integration job starts nginx as a daemon, whose master is re-parented to

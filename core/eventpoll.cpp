@@ -262,12 +262,18 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 	if (depth > EP_MAX_NESTS || f->dead.load(std::memory_order_acquire))
 		return;
 	// poll(2) answers only what was asked (IN or RDNORM, OUT or WRNORM),
-	// while a file's wake-up key carries both: widen, so that the key
-	// filter in ep_poll_callback sees what the kernel's key would hold.
-	if (revents & (EPOLLIN | EPOLLRDNORM))
-		revents |= EPOLLIN | EPOLLRDNORM;
-	if (revents & (EPOLLOUT | EPOLLWRNORM))
-		revents |= EPOLLOUT | EPOLLWRNORM;
+	// while a file's wake-up key carries both: widen a level, so that the
+	// key filter in ep_poll_callback sees what the kernel's key would
+	// hold.  An edge's key is exact already (an epoll file's is EPOLLIN
+	// alone, as ep_poll_safewake() gives it).
+	if (is_file_epoll(f))
+		revents = EPOLLIN; // however it was seen (its eventfd, a re-poll)
+	else if (kind == wake_kind::level) {
+		if (revents & (EPOLLIN | EPOLLRDNORM))
+			revents |= EPOLLIN | EPOLLRDNORM;
+		if (revents & (EPOLLOUT | EPOLLWRNORM))
+			revents |= EPOLLOUT | EPOLLWRNORM;
+	}
 	epfile *wake[16];
 	int nwake = 0;
 	{
@@ -324,7 +330,7 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 	}
 	// Twin of ep_poll_safewake(): instances watching the woken instances.
 	for (int i = 0; i < nwake; i++) {
-		file_wakeup(wake[i], EPOLLIN | EPOLLRDNORM, depth + 1, wake_kind::edge);
+		file_wakeup(wake[i], EPOLLIN, depth + 1, wake_kind::edge);
 		epfile_put(wake[i]);
 	}
 }
@@ -434,7 +440,7 @@ static void ep_sync_poll(eventpoll *ep, int depth)
 			buf[i].revents = 0;
 			epfile *f = ep->pitems[i]->ffd.file;
 			if (ep_eventpoll_poll(f->ep, depth + 1) && epfile_tryget(f)) {
-				file_wakeup(f, EPOLLIN | EPOLLRDNORM, depth + 1, wake_kind::level);
+				file_wakeup(f, EPOLLIN, depth + 1, wake_kind::edge);
 				epfile_put(f);
 			}
 		}
@@ -695,7 +701,14 @@ static int ep_insert(eventpoll *ep, const epoll_event *event, epfile *tf, int fd
 			slab_delete(epi);
 			return -EBADF; // closed by another thread since fget
 		}
-		tf->f_ep.push_back(*epi); // twin of attach_epitem(): ADD order
+		// Twin of ep_ptable_queue_proc(): add_wait_queue() puts a plain
+		// entry at the head of the file's wait queue, so the newest item's
+		// callback runs first; add_wait_queue_exclusive() puts an
+		// exclusive one at the tail, in ADD order.
+		if (epi->event.events & EPOLLEXCLUSIVE)
+			tf->f_ep.push_back(*epi);
+		else
+			tf->f_ep.push_front(*epi);
 		if (epi->event.events & EPOLLET)
 			tf->et_items.fetch_add(1, std::memory_order_relaxed);
 	}
@@ -734,7 +747,7 @@ static int ep_insert(eventpoll *ep, const epoll_event *event, epfile *tf, int fd
 		ep_slot_update(ep, epi);
 	}
 	if (pwake)
-		file_wakeup(ep->file, EPOLLIN | EPOLLRDNORM, 1, wake_kind::edge);
+		file_wakeup(ep->file, EPOLLIN, 1, wake_kind::edge);
 	return 0;
 }
 
@@ -769,7 +782,7 @@ static int ep_modify(eventpoll *ep, epitem *epi, const epoll_event *event)
 		ep_slot_update(ep, epi);
 	}
 	if (pwake)
-		file_wakeup(ep->file, EPOLLIN | EPOLLRDNORM, 1, wake_kind::edge);
+		file_wakeup(ep->file, EPOLLIN, 1, wake_kind::edge);
 	return 0;
 }
 
@@ -1045,6 +1058,24 @@ void ep_io_hint(epfile *f, io_side side, long result, long requested)
 			ep_rearm_side(f, EP_READ_SIDE | EP_WRITE_SIDE, true);
 		return;
 	}
+	if (side == io_side::incoming) {
+		// A connection from this process reached listener f.
+		file_wake_now(f, EPOLLIN | EPOLLRDNORM);
+		return;
+	}
+	if (side == io_side::state_change) {
+		// shutdown(): sk_state_change() wakes every waiter of the socket
+		// with no key, and the peer's when it learns of it (FIN, or the
+		// AF_UNIX peer's own state change).
+		file_wake_now(f, 0);
+		// unix_shutdown() tells a stream or seqpacket peer only.
+		epfile *p = f->kind == file_kind::unix_dgram ? nullptr : epfile_get_peer(f);
+		if (p) {
+			file_wake_now(p, 0);
+			epfile_put(p);
+		}
+		return;
+	}
 	if (side == io_side::read) {
 		// Reading emptied the buffer (EAGAIN) or took some of it: the next
 		// arrival is an edge.
@@ -1052,13 +1083,21 @@ void ep_io_hint(epfile *f, io_side side, long result, long requested)
 			ep_rearm_side(f, EP_READ_SIDE, false);
 		if (result <= 0)
 			return;
+		// eventfd_read() wakes the eventfd's writers: an OUT edge.
+		if (f->kind == file_kind::eventfd)
+			file_wake_now(f, EPOLLOUT);
 		// The writer on the other end gets room: an OUT wake-up where the
 		// kernel gives one.  A pipe or TCP writer only if it had found the
 		// buffer full; an AF_UNIX stream writer whenever a read took all
 		// that was queued.
 		if (epfile *p = epfile_get_peer(f)) {
-			bool wake = f->kind == file_kind::unix_socket ? result < requested
-								     : p->out_blocked.exchange(false);
+			bool wake;
+			if (f->kind == file_kind::unix_socket)
+				wake = result < requested;
+			else if (f->kind == file_kind::unix_dgram || f->kind == file_kind::unix_seqpacket)
+				wake = true; // a whole message was consumed: its skb is freed
+			else
+				wake = p->out_blocked.exchange(false);
 			if (wake)
 				file_wake_now(p, EPOLLOUT | EPOLLWRNORM);
 			epfile_put(p);

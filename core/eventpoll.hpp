@@ -46,7 +46,9 @@ enum class file_kind : uint8_t {
 	pipe_read,
 	pipe_write,
 	socket,
-	unix_socket, // an AF_UNIX socketpair end
+	unix_socket, // an AF_UNIX SOCK_STREAM socketpair end
+	unix_dgram,  // an AF_UNIX SOCK_DGRAM socketpair end
+	unix_seqpacket, // an AF_UNIX SOCK_SEQPACKET socketpair end
 	inet_dgram,  // a UDP (or other non-AF_UNIX datagram) socket
 	eventfd,
 	epoll,        // one of ours: a fake epoll fd (an eventfd underneath)
@@ -205,7 +207,7 @@ uint32_t ep_eventpoll_poll_observe(epfile *f);
 
 // ---- hints from the I/O hooks (edge-triggered re-arming) --------------------
 
-enum class io_side : uint8_t { read, write, reset };
+enum class io_side : uint8_t { read, write, reset, state_change, incoming };
 // An I/O call on a file with EPOLLET watchers returned `result`: re-arm the
 // bits that a new edge could now bring (see docs/design.md, "ET over poll").
 void ep_io_hint(epfile *f, io_side side, long result, long requested);

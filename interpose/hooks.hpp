@@ -2,6 +2,8 @@
 // next-definition calls with their raw fallbacks, errno conversion.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cerrno>
 
 #include "interpose/fdtable.hpp"
@@ -45,6 +47,12 @@ inline long io_result(long r) { return r >= 0 ? r : -errno; }
 // Gives the core the edge-triggered hint for an I/O call on fd, if any
 // instance watches its file (or its peer's) edge-triggered.
 void io_hint(int fd, uintptr_t slot, bool read_side, long result, long requested);
+
+// interpose/loopback.cpp: sockets of this process talking to each other.
+void loopback_listening(int fd);
+void loopback_bound(int fd);
+void loopback_connected(int fd, const struct sockaddr *dest);
+void loopback_accepted(int fd);
 
 // Marks fd as uepoll's own (the log file): the program's calls treat it as
 // not open.

@@ -3,7 +3,6 @@
 // needs no identity search, and a number reused after a close we did not
 // see is recognised as a new file.  pipe2 and socketpair also record that
 // the two ends are peers (a write on one is an edge on the other).
-#include <arpa/inet.h>
 #include <cstring>
 #include <netinet/in.h>
 #include <sys/eventfd.h>
@@ -14,103 +13,6 @@
 #include "shim/api.hpp"
 
 namespace uepoll::interpose {
-
-// In-process TCP connections over loopback: the client and the server end
-// live in this process, so a write on one is an edge on the other, as for
-// a socketpair.  connect() records the client's address; accept() looks
-// up the peer of the socket it returns.  Empty (and free) unless the
-// program connects to itself.
-namespace {
-struct loopback_entry {
-	sockaddr_storage addr;
-	socklen_t len;
-	core::epfile *file; // one reference
-};
-constexpr int LOOPBACK_MAX = 128;
-loopback_entry loopback[LOOPBACK_MAX];
-int nloopback;
-core::spinlock loopback_lock;
-
-bool is_loopback(const struct sockaddr *a)
-{
-	if (!a)
-		return false;
-	if (a->sa_family == AF_INET)
-		return (ntohl(reinterpret_cast<const sockaddr_in *>(a)->sin_addr.s_addr) >> 24) == 127;
-	if (a->sa_family == AF_INET6) {
-		const auto *a6 = reinterpret_cast<const sockaddr_in6 *>(a);
-		return IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr) || IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr);
-	}
-	return false;
-}
-
-// Drops entries whose file is gone.  Called with loopback_lock held.
-void loopback_sweep()
-{
-	for (int i = 0; i < nloopback;) {
-		if (loopback[i].file->dead.load(std::memory_order_acquire)) {
-			core::epfile_put(loopback[i].file);
-			loopback[i] = loopback[--nloopback];
-		} else {
-			i++;
-		}
-	}
-}
-} // namespace
-
-void loopback_connected(int fd, const struct sockaddr *dest)
-{
-	if (!is_loopback(dest))
-		return;
-	sockaddr_storage me;
-	socklen_t len = sizeof me;
-	if (raw_syscall(SYS_getsockname, fd, reinterpret_cast<long>(&me), reinterpret_cast<long>(&len)) < 0)
-		return;
-	long err;
-	core::epfile *f = fdt_get(fd, &err);
-	if (!f)
-		return;
-	std::lock_guard g(loopback_lock);
-	loopback_sweep();
-	if (nloopback == LOOPBACK_MAX) {
-		core::epfile_put(f);
-		return;
-	}
-	loopback[nloopback++] = {me, len, f};
-}
-
-void loopback_accepted(int fd)
-{
-	{
-		std::lock_guard g(loopback_lock);
-		if (nloopback == 0)
-			return;
-	}
-	sockaddr_storage peer;
-	socklen_t len = sizeof peer;
-	if (raw_syscall(SYS_getpeername, fd, reinterpret_cast<long>(&peer), reinterpret_cast<long>(&len)) < 0)
-		return;
-	core::epfile *client = nullptr;
-	{
-		std::lock_guard g(loopback_lock);
-		loopback_sweep();
-		for (int i = 0; i < nloopback; i++) {
-			if (loopback[i].len == len && memcmp(&loopback[i].addr, &peer, len) == 0) {
-				client = loopback[i].file;
-				loopback[i] = loopback[--nloopback];
-				break;
-			}
-		}
-	}
-	if (!client)
-		return;
-	long err;
-	if (core::epfile *server = fdt_get(fd, &err)) {
-		core::epfile_link_peers(server, client);
-		core::epfile_put(server);
-	}
-	core::epfile_put(client);
-}
 
 } // namespace uepoll::interpose
 
@@ -137,7 +39,11 @@ int socketpair(int domain, int type, int protocol, int sv[2])
 	int r = UEPOLL_CALL_NEXT(int, socketpair, SYS_socketpair, domain, type, protocol, sv);
 	if (r == 0) {
 		int saved = errno;
-		core::file_kind k = domain == AF_UNIX ? core::file_kind::unix_socket : core::file_kind::socket;
+		int t = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+		core::file_kind k = domain != AF_UNIX	 ? core::file_kind::socket
+				    : t == SOCK_DGRAM	 ? core::file_kind::unix_dgram
+				    : t == SOCK_SEQPACKET ? core::file_kind::unix_seqpacket
+							 : core::file_kind::unix_socket;
 		fdt_note_pair(sv[0], sv[1], k, k);
 		errno = saved;
 	}
@@ -156,6 +62,51 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		if (fdt_file(v)) {
 			if (core::epfile *f = fdt_get(fd, &err)) {
 				core::ep_io_hint(f, core::io_side::reset, 0, 0);
+				core::epfile_put(f);
+			}
+		}
+		errno = saved;
+	}
+	return r;
+}
+
+int bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	ensure_init();
+	int r = UEPOLL_CALL_NEXT(int, bind, SYS_bind, fd, addr, len);
+	if (r == 0 && addr && (addr->sa_family == AF_INET || addr->sa_family == AF_INET6)) {
+		int saved = errno;
+		loopback_bound(fd);
+		errno = saved;
+	}
+	return r;
+}
+
+int listen(int fd, int backlog)
+{
+	ensure_init();
+	int r = UEPOLL_CALL_NEXT(int, listen, SYS_listen, fd, backlog);
+	if (r == 0) {
+		int saved = errno;
+		loopback_listening(fd);
+		errno = saved;
+	}
+	return r;
+}
+
+// shutdown() changes the socket's state: every waiter of it (and of an
+// in-process peer) is woken, even when the call says ENOTCONN, as
+// inet_shutdown() does.
+int shutdown(int fd, int how)
+{
+	ensure_init();
+	int r = UEPOLL_CALL_NEXT(int, shutdown, SYS_shutdown, fd, how);
+	if (r == 0 || errno == ENOTCONN) {
+		int saved = errno;
+		long err;
+		if (fdt_file(fdt_peek(fd))) {
+			if (core::epfile *f = fdt_get(fd, &err)) {
+				core::ep_io_hint(f, core::io_side::state_change, 0, 0);
 				core::epfile_put(f);
 			}
 		}

@@ -35,6 +35,9 @@ namespace uepoll::interpose {
 	X(int, socket, (int, int, int))                                                                            \
 	X(int, socketpair, (int, int, int, int *))                                                                 \
 	X(int, connect, (int, const struct sockaddr *, socklen_t))                                                 \
+	X(int, shutdown, (int, int))                                                                               \
+	X(int, bind, (int, const struct sockaddr *, socklen_t))                                                    \
+	X(int, listen, (int, int))                                                                                 \
 	X(int, accept, (int, struct sockaddr *, socklen_t *))                                                      \
 	X(int, accept4, (int, struct sockaddr *, socklen_t *, int))                                                \
 	X(int, pipe, (int *))                                                                                      \

@@ -58,6 +58,9 @@ EXPORT pid_t vfork(void) { return api::fork(); }
 EXPORT int socket(int d, int t, int p) { return api::socket(d, t, p); }
 EXPORT int socketpair(int d, int t, int p, int sv[2]) { return api::socketpair(d, t, p, sv); }
 EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l) { return api::connect(fd, a, l); }
+EXPORT int shutdown(int fd, int how) { return api::shutdown(fd, how); }
+EXPORT int bind(int fd, const struct sockaddr *a, socklen_t l) { return api::bind(fd, a, l); }
+EXPORT int listen(int fd, int backlog) { return api::listen(fd, backlog); }
 EXPORT int accept(int fd, struct sockaddr *a, socklen_t *l) { return api::accept(fd, a, l); }
 EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *l, int flags) { return api::accept4(fd, a, l, flags); }
 EXPORT int pipe(int fds[2]) { return api::pipe(fds); }

@@ -45,6 +45,9 @@ struct native final : backend {
 	int socket(int d, int t, int p) override { return ::socket(d, t, p); }
 	int accept4(int fd, struct sockaddr *a, socklen_t *l, int flags) override { return ::accept4(fd, a, l, flags); }
 	int connect(int fd, const struct sockaddr *a, socklen_t l) override { return ::connect(fd, a, l); }
+	int shutdown(int fd, int how) override { return ::shutdown(fd, how); }
+	int bind(int fd, const struct sockaddr *a, socklen_t l) override { return ::bind(fd, a, l); }
+	int listen(int fd, int backlog) override { return ::listen(fd, backlog); }
 	int eventfd(unsigned v, int flags) override { return ::eventfd(v, flags); }
 	ssize_t read(int fd, void *buf, size_t len) override { return ::read(fd, buf, len); }
 	ssize_t write(int fd, const void *buf, size_t len) override { return ::write(fd, buf, len); }
@@ -87,6 +90,9 @@ struct uepoll final : backend {
 	int socket(int d, int t, int p) override { return api::socket(d, t, p); }
 	int accept4(int fd, struct sockaddr *a, socklen_t *l, int flags) override { return api::accept4(fd, a, l, flags); }
 	int connect(int fd, const struct sockaddr *a, socklen_t l) override { return api::connect(fd, a, l); }
+	int shutdown(int fd, int how) override { return api::shutdown(fd, how); }
+	int bind(int fd, const struct sockaddr *a, socklen_t l) override { return api::bind(fd, a, l); }
+	int listen(int fd, int backlog) override { return api::listen(fd, backlog); }
 	int eventfd(unsigned v, int flags) override { return api::eventfd(v, flags); }
 	ssize_t read(int fd, void *buf, size_t len) override { return api::read(fd, buf, len); }
 	ssize_t write(int fd, const void *buf, size_t len) override { return api::write(fd, buf, len); }

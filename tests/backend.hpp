@@ -50,6 +50,11 @@ struct backend {
 	virtual int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) = 0;
 	// connect() starts a socket's new life: uepoll re-arms its edges.
 	virtual int connect(int fd, const struct sockaddr *addr, socklen_t len) = 0;
+	// shutdown() wakes every waiter of the socket and of its peer.
+	virtual int shutdown(int fd, int how) = 0;
+	// bind() and listen() let uepoll pair sockets of one process.
+	virtual int bind(int fd, const struct sockaddr *addr, socklen_t len) = 0;
+	virtual int listen(int fd, int backlog) = 0;
 	virtual int eventfd(unsigned initval, int flags) = 0;
 	// I/O
 	virtual ssize_t read(int fd, void *buf, size_t len) = 0;

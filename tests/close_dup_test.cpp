@@ -60,8 +60,8 @@ int tcp_listener(backend &b, sockaddr_in &addr)
 	addr.sin_family = AF_INET;
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	addr.sin_port = 0;
-	EXPECT_EQ(bind(l, (sockaddr *)&addr, sizeof addr), 0);
-	EXPECT_EQ(listen(l, 16), 0);
+	EXPECT_EQ(b.bind(l, (sockaddr *)&addr, sizeof addr), 0);
+	EXPECT_EQ(b.listen(l, 16), 0);
 	socklen_t len = sizeof addr;
 	EXPECT_EQ(getsockname(l, (sockaddr *)&addr, &len), 0);
 	return l;

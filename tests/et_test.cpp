@@ -38,7 +38,7 @@ bool tcp_pair(backend &b, int *c, int *s)
 	sa.sin_family = AF_INET;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	socklen_t len = sizeof sa;
-	if (l < 0 || bind(l, (sockaddr *)&sa, sizeof sa) != 0 || listen(l, 4) != 0 ||
+	if (l < 0 || b.bind(l, (sockaddr *)&sa, sizeof sa) != 0 || b.listen(l, 4) != 0 ||
 	    getsockname(l, (sockaddr *)&sa, &len) != 0)
 		return false;
 	*c = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -363,7 +363,7 @@ DIFF_TEST(et, nginx_connection_pattern)
 	t.step("client send more", b.send(c, "\r\n", 2, 0));
 	t.events("more", uepoll::test::wait_some(b, ep, out, 4), out);
 	t.step("short read", b.read(s, buf, sizeof buf));
-	t.step("client shutdown", shutdown(c, SHUT_WR));
+	t.step("client shutdown", b.shutdown(c, SHUT_WR));
 	t.events("peer shut down", uepoll::test::wait_some(b, ep, out, 4), out);
 	t.step("read eof", b.read(s, buf, sizeof buf));
 	EXPECT_TRUE(t.contains("at once = 1 {OUT data=7f00c0de0001}"));

@@ -36,7 +36,7 @@ int tcp_listener(backend &b, sockaddr_in *sa)
 	sa->sin_family = AF_INET;
 	sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	socklen_t len = sizeof *sa;
-	if (l < 0 || bind(l, (sockaddr *)sa, sizeof *sa) != 0 || listen(l, 16) != 0 ||
+	if (l < 0 || b.bind(l, (sockaddr *)sa, sizeof *sa) != 0 || b.listen(l, 16) != 0 ||
 	    getsockname(l, (sockaddr *)sa, &len) != 0)
 		return -1;
 	return l;

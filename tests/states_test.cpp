@@ -82,10 +82,10 @@ int tcp_listener(backend &b, int backlog, sockaddr_in &addr)
 	int l = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	EXPECT_GE(l, 0);
 	addr = loopback();
-	EXPECT_EQ(bind(l, (sockaddr *)&addr, sizeof addr), 0);
+	EXPECT_EQ(b.bind(l, (sockaddr *)&addr, sizeof addr), 0);
 	socklen_t len = sizeof addr;
 	EXPECT_EQ(getsockname(l, (sockaddr *)&addr, &len), 0);
-	EXPECT_EQ(listen(l, backlog), 0);
+	EXPECT_EQ(b.listen(l, backlog), 0);
 	return l;
 }
 
@@ -158,7 +158,7 @@ DIFF_TEST(states, tcp_never_connected)
 	expect_state(b, t, "fresh tcp socket, IN", s, HUP, IN);
 	int bound = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	sockaddr_in a = loopback();
-	EXPECT_EQ(bind(bound, (sockaddr *)&a, sizeof a), 0);
+	EXPECT_EQ(b.bind(bound, (sockaddr *)&a, sizeof a), 0);
 	expect_state(b, t, "bound, not listening", bound, OUT | WRNORM | HUP);
 }
 
@@ -227,12 +227,12 @@ DIFF_TEST(states, tcp_listener)
 DIFF_TEST(states, tcp_peer_shut_wr_then_both)
 {
 	tcp_pair p(b, t);
-	t.step("peer shutdown SHUT_WR", shutdown(p.server, SHUT_WR));
+	t.step("peer shutdown SHUT_WR", b.shutdown(p.server, SHUT_WR));
 	await(b, t, "FIN arrived", p.client, RDHUP);
 	expect_state(b, t, "peer SHUT_WR", p.client, IN | RDNORM | RDHUP | OUT | WRNORM);
 	expect_state(b, t, "peer SHUT_WR, IN|OUT", p.client, IN | OUT, IN | OUT);
 	expect_state(b, t, "peer side after SHUT_WR", p.server, OUT | WRNORM);
-	t.step("our shutdown SHUT_WR", shutdown(p.client, SHUT_WR));
+	t.step("our shutdown SHUT_WR", b.shutdown(p.client, SHUT_WR));
 	expect_state(b, t, "both shut", p.client, IN | RDNORM | RDHUP | OUT | WRNORM | HUP);
 	await(b, t, "our FIN arrived", p.server, RDHUP);
 	expect_state(b, t, "peer side, both shut", p.server, IN | RDNORM | RDHUP | OUT | WRNORM | HUP);
@@ -242,7 +242,7 @@ DIFF_TEST(states, tcp_peer_shut_wr_then_both)
 DIFF_TEST(states, tcp_own_shut_rd)
 {
 	tcp_pair p(b, t);
-	t.step("shutdown SHUT_RD", shutdown(p.client, SHUT_RD));
+	t.step("shutdown SHUT_RD", b.shutdown(p.client, SHUT_RD));
 	expect_state(b, t, "own SHUT_RD", p.client, IN | RDNORM | RDHUP | OUT | WRNORM);
 }
 
@@ -269,7 +269,7 @@ DIFF_TEST(states, tcp_connect_refused)
 	// A port nobody listens on: bound once, then released.
 	int tmp = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	sockaddr_in addr = loopback();
-	EXPECT_EQ(bind(tmp, (sockaddr *)&addr, sizeof addr), 0);
+	EXPECT_EQ(b.bind(tmp, (sockaddr *)&addr, sizeof addr), 0);
 	socklen_t len = sizeof addr;
 	EXPECT_EQ(getsockname(tmp, (sockaddr *)&addr, &len), 0);
 	b.close(tmp);
@@ -315,7 +315,7 @@ DIFF_TEST(states, unix_stream)
 	expect_state(b, t, "idle, OUT only", sv[0], OUT, OUT);
 	t.step("peer write", b.write(sv[1], "x", 1));
 	expect_state(b, t, "with data", sv[0], IN | RDNORM | OUT | WRNORM | WRBAND);
-	t.step("peer shutdown SHUT_WR", shutdown(sv[1], SHUT_WR));
+	t.step("peer shutdown SHUT_WR", b.shutdown(sv[1], SHUT_WR));
 	expect_state(b, t, "peer SHUT_WR", sv[0], IN | RDNORM | RDHUP | OUT | WRNORM | WRBAND);
 	t.step("peer close", b.close(sv[1]));
 	expect_state(b, t, "peer closed", sv[0], IN | RDNORM | RDHUP | OUT | WRNORM | WRBAND | HUP);
@@ -466,7 +466,7 @@ DIFF_TEST(states, udp)
 	expect_state(b, t, "fresh udp socket", fresh, OUT | WRNORM | WRBAND);
 	int r = b.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	sockaddr_in ra = loopback();
-	EXPECT_EQ(bind(r, (sockaddr *)&ra, sizeof ra), 0);
+	EXPECT_EQ(b.bind(r, (sockaddr *)&ra, sizeof ra), 0);
 	socklen_t len = sizeof ra;
 	EXPECT_EQ(getsockname(r, (sockaddr *)&ra, &len), 0);
 	int s = b.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

@@ -116,7 +116,7 @@ const std::vector<helper> &helpers()
 		{"lo_listen", {"lo_addr"}, R"(	auto lo_listen = [&] {
 		int l = b.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		sockaddr_in sa = lo_addr();
-		if (l >= 0 && (bind(l, (sockaddr *)&sa, sizeof sa) != 0 || listen(l, 64) != 0))
+		if (l >= 0 && (b.bind(l, (sockaddr *)&sa, sizeof sa) != 0 || b.listen(l, 64) != 0))
 			return -1;
 		return l;
 	};
@@ -150,8 +150,8 @@ const std::vector<helper> &helpers()
 		*y = b.socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		sockaddr_in ax = lo_addr(), ay = lo_addr();
 		socklen_t lx = sizeof ax, ly = sizeof ay;
-		bool ok = *x >= 0 && *y >= 0 && bind(*x, (sockaddr *)&ax, sizeof ax) == 0 &&
-			  bind(*y, (sockaddr *)&ay, sizeof ay) == 0 && getsockname(*x, (sockaddr *)&ax, &lx) == 0 &&
+		bool ok = *x >= 0 && *y >= 0 && b.bind(*x, (sockaddr *)&ax, sizeof ax) == 0 &&
+			  b.bind(*y, (sockaddr *)&ay, sizeof ay) == 0 && getsockname(*x, (sockaddr *)&ax, &lx) == 0 &&
 			  getsockname(*y, (sockaddr *)&ay, &ly) == 0 && do_connect(*x, (sockaddr *)&ay, ly) == 0 &&
 			  do_connect(*y, (sockaddr *)&ax, lx) == 0;
 		return ok ? 0 : -1;

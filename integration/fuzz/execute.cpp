@@ -320,7 +320,7 @@ int world::lo_listen()
 {
 	int l = s.b->socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	sockaddr_in sa = loopback_any();
-	if (l >= 0 && (bind(l, reinterpret_cast<sockaddr *>(&sa), sizeof sa) != 0 || listen(l, 64) != 0))
+	if (l >= 0 && (s.b->bind(l, reinterpret_cast<sockaddr *>(&sa), sizeof sa) != 0 || s.b->listen(l, 64) != 0))
 		return -1;
 	return l;
 }
@@ -502,8 +502,8 @@ void world::do_udp_pair(const op &o)
 	int y = s.b->socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	sockaddr_in ax = loopback_any(), ay = loopback_any();
 	socklen_t lx = sizeof ax, ly = sizeof ay;
-	bool ok = x >= 0 && y >= 0 && bind(x, reinterpret_cast<sockaddr *>(&ax), sizeof ax) == 0 &&
-		  bind(y, reinterpret_cast<sockaddr *>(&ay), sizeof ay) == 0 &&
+	bool ok = x >= 0 && y >= 0 && s.b->bind(x, reinterpret_cast<sockaddr *>(&ax), sizeof ax) == 0 &&
+		  s.b->bind(y, reinterpret_cast<sockaddr *>(&ay), sizeof ay) == 0 &&
 		  getsockname(x, reinterpret_cast<sockaddr *>(&ax), &lx) == 0 &&
 		  getsockname(y, reinterpret_cast<sockaddr *>(&ay), &ly) == 0 &&
 		  s.connect(x, reinterpret_cast<sockaddr *>(&ay), ly) == 0 &&
@@ -716,15 +716,15 @@ void world::do_send_oob(const op &o)
 		settle();
 }
 
-// shutdown(2) is not a backend call: a program under the shim calls libc's.
+// shutdown(2) wakes the socket's waiters: uepoll hooks it.
 void world::do_shutdown(const op &o)
 {
 	int fd;
 	if (!operand(o.a, fd))
 		return note("skip");
-	int r = ::shutdown(fd, o.x);
+	int r = s.b->shutdown(fd, o.x);
 	step("", r);
-	code("t.step(" + lit(label) + ", ::shutdown(" + expr(o.a) + ", " + std::to_string(o.x) + "));");
+	code("t.step(" + lit(label) + ", b.shutdown(" + expr(o.a) + ", " + std::to_string(o.x) + "));");
 	uint32_t f = file_at(fd);
 	if (r == 0 && f) {
 		woke(f);

@@ -57,6 +57,9 @@ struct forwarding : backend {
 	int socket(int d, int t, int p) override { return n.socket(d, t, p); }
 	int accept4(int fd, struct sockaddr *a, socklen_t *l, int flags) override { return n.accept4(fd, a, l, flags); }
 	int connect(int fd, const struct sockaddr *a, socklen_t l) override { return n.connect(fd, a, l); }
+	int shutdown(int fd, int how) override { return n.shutdown(fd, how); }
+	int bind(int fd, const struct sockaddr *a, socklen_t l) override { return n.bind(fd, a, l); }
+	int listen(int fd, int backlog) override { return n.listen(fd, backlog); }
 	int eventfd(unsigned v, int flags) override { return n.eventfd(v, flags); }
 	ssize_t read(int fd, void *buf, size_t len) override { return n.read(fd, buf, len); }
 	ssize_t write(int fd, const void *buf, size_t len) override { return n.write(fd, buf, len); }

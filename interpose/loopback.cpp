@@ -1,0 +1,213 @@
+// interpose/loopback.cpp - sockets of this process that talk to each other
+// over loopback.  The kernel wakes the receiving socket when data, a
+// connection or a FIN arrives; with poll(2) underneath we see that only if
+// we know who receives.  For a socketpair or a pipe the creating call tells
+// us; for inet sockets these registries do:
+//   - TCP: connect() records the client's address; accept() looks up the
+//     peer of the socket it returns and pairs the two ends.
+//   - listeners: listen() records the listening address; a connect() to it
+//     from this process is a new connection: an IN edge on the listener.
+//   - UDP: bind() records the address; a connect() of a UDP socket to it
+//     pairs the two (a write on one is an edge on the other).
+// All are empty, and cost one load, unless the program talks to itself.
+// What arrives from another process or host is not seen here: that is
+// deviation 2 of docs/deviations.md.
+#include <arpa/inet.h>
+#include <cstring>
+#include <mutex>
+#include <netinet/in.h>
+#include <sys/syscall.h>
+
+#include "interpose/hooks.hpp"
+
+namespace uepoll::interpose {
+
+namespace {
+
+struct local_entry {
+	sockaddr_storage addr;
+	socklen_t len;
+	core::epfile *file; // one reference
+};
+
+// A fixed table of entries, dropped when their file dies.
+struct registry {
+	static constexpr int MAX = 128;
+	local_entry e[MAX];
+	int n = 0;
+	core::spinlock lock;
+
+	// Drops entries whose file is gone.  Called with lock held.
+	void sweep()
+	{
+		for (int i = 0; i < n;) {
+			if (e[i].file->dead.load(std::memory_order_acquire)) {
+				core::epfile_put(e[i].file);
+				e[i] = e[--n];
+			} else {
+				i++;
+			}
+		}
+	}
+	bool empty()
+	{
+		std::lock_guard g(lock);
+		return n == 0;
+	}
+	// Takes over the reference f.
+	void add(const sockaddr_storage &a, socklen_t len, core::epfile *f)
+	{
+		std::lock_guard g(lock);
+		sweep();
+		if (n == MAX) {
+			core::epfile_put(f);
+			return;
+		}
+		e[n++] = {a, len, f};
+	}
+};
+
+registry tcp_clients; // connected TCP clients, until accept() pairs them
+registry listeners;   // listening sockets
+registry udp_bound;   // bound UDP sockets
+
+bool is_loopback(const struct sockaddr *a)
+{
+	if (!a)
+		return false;
+	if (a->sa_family == AF_INET)
+		return (ntohl(reinterpret_cast<const sockaddr_in *>(a)->sin_addr.s_addr) >> 24) == 127;
+	if (a->sa_family == AF_INET6) {
+		const auto *a6 = reinterpret_cast<const sockaddr_in6 *>(a);
+		return IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr) || IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr);
+	}
+	return false;
+}
+
+// Does a packet to dest reach a socket bound to local?  Same family and
+// port, and the same address or the wildcard.
+bool reaches(const struct sockaddr *dest, const sockaddr_storage &local)
+{
+	if (dest->sa_family != local.ss_family)
+		return false;
+	if (dest->sa_family == AF_INET) {
+		const auto *d = reinterpret_cast<const sockaddr_in *>(dest);
+		const auto *l = reinterpret_cast<const sockaddr_in *>(&local);
+		return d->sin_port == l->sin_port &&
+		       (l->sin_addr.s_addr == htonl(INADDR_ANY) || l->sin_addr.s_addr == d->sin_addr.s_addr);
+	}
+	const auto *d = reinterpret_cast<const sockaddr_in6 *>(dest);
+	const auto *l = reinterpret_cast<const sockaddr_in6 *>(&local);
+	return d->sin6_port == l->sin6_port &&
+	       (IN6_IS_ADDR_UNSPECIFIED(&l->sin6_addr) || IN6_ARE_ADDR_EQUAL(&l->sin6_addr, &d->sin6_addr));
+}
+
+// The first registered socket that dest reaches, referenced, or null.
+core::epfile *lookup(registry &r, const struct sockaddr *dest)
+{
+	std::lock_guard g(r.lock);
+	r.sweep();
+	for (int i = 0; i < r.n; i++) {
+		if (reaches(dest, r.e[i].addr) && core::epfile_tryget(r.e[i].file))
+			return r.e[i].file;
+	}
+	return nullptr;
+}
+
+bool local_name(int fd, sockaddr_storage *a, socklen_t *len)
+{
+	*len = sizeof *a;
+	return raw_syscall(SYS_getsockname, fd, reinterpret_cast<long>(a), reinterpret_cast<long>(len)) == 0;
+}
+
+void remember(registry &r, int fd)
+{
+	sockaddr_storage me;
+	socklen_t len;
+	if (!local_name(fd, &me, &len) || (me.ss_family != AF_INET && me.ss_family != AF_INET6))
+		return;
+	long err;
+	if (core::epfile *f = fdt_get(fd, &err))
+		r.add(me, len, f);
+}
+
+} // namespace
+
+void loopback_listening(int fd) { remember(listeners, fd); }
+
+void loopback_bound(int fd)
+{
+	long err;
+	core::epfile *f = fdt_get(fd, &err);
+	if (!f)
+		return;
+	bool dgram = f->kind == core::file_kind::inet_dgram;
+	core::epfile_put(f);
+	if (dgram)
+		remember(udp_bound, fd);
+}
+
+void loopback_connected(int fd, const struct sockaddr *dest)
+{
+	if (!is_loopback(dest))
+		return;
+	long err;
+	core::epfile *f = fdt_get(fd, &err);
+	if (!f)
+		return;
+	if (f->kind == core::file_kind::inet_dgram) {
+		// A UDP socket of ours aims at another: pair them.
+		if (core::epfile *to = udp_bound.empty() ? nullptr : lookup(udp_bound, dest)) {
+			if (to != f)
+				core::epfile_link_peers(f, to);
+			core::epfile_put(to);
+		}
+		core::epfile_put(f);
+		return;
+	}
+	// A new connection for one of our listeners: its accept queue grows.
+	if (core::epfile *l = listeners.empty() ? nullptr : lookup(listeners, dest)) {
+		core::ep_io_hint(l, core::io_side::incoming, 0, 0);
+		core::epfile_put(l);
+	}
+	sockaddr_storage me;
+	socklen_t len;
+	if (!local_name(fd, &me, &len)) {
+		core::epfile_put(f);
+		return;
+	}
+	tcp_clients.add(me, len, f);
+}
+
+void loopback_accepted(int fd)
+{
+	if (tcp_clients.empty())
+		return;
+	sockaddr_storage peer;
+	socklen_t len = sizeof peer;
+	if (raw_syscall(SYS_getpeername, fd, reinterpret_cast<long>(&peer), reinterpret_cast<long>(&len)) < 0)
+		return;
+	core::epfile *client = nullptr;
+	{
+		std::lock_guard g(tcp_clients.lock);
+		tcp_clients.sweep();
+		for (int i = 0; i < tcp_clients.n; i++) {
+			local_entry &e = tcp_clients.e[i];
+			if (e.len == len && memcmp(&e.addr, &peer, len) == 0) {
+				client = e.file;
+				e = tcp_clients.e[--tcp_clients.n];
+				break;
+			}
+		}
+	}
+	if (!client)
+		return;
+	long err;
+	if (core::epfile *server = fdt_get(fd, &err)) {
+		core::epfile_link_peers(server, client);
+		core::epfile_put(server);
+	}
+	core::epfile_put(client);
+}
+
+} // namespace uepoll::interpose
