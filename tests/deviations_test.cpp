@@ -1,5 +1,7 @@
 // tests/deviations_test.cpp - the documented, unavoidable deviations of uepoll (ET re-reports, other writers, fork).
+#include <csignal>
 #include <fcntl.h>
+#include <sys/syscall.h>
 #include <string>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -227,5 +229,88 @@ TEST(deviations, deviation_fork_shares_no_instance)
 		"parent wait after add = 1 {IN data=feedface0000d022}",
 	};
 	EXPECT_EQ(ue.lines, documented) << ue.str();
+#endif
+}
+
+// Deviation 4: SIGSTOP then SIGCONT while a thread waits.  The kernel ends
+// epoll_wait with EINTR (it returns -EINTR, never a restart); uepoll waits
+// in ppoll(), which the kernel restarts after a stop when no handler ran,
+// so the wait goes on to its timeout.  Only a handler-less stop is
+// concerned: a signal with a handler gives EINTR on both.
+TEST(deviations, deviation_stop_continue_no_eintr)
+{
+	scenario fn = [](backend &b, trace &t) {
+		int ep = b.epoll_create1(0);
+		int p[2];
+		b.pipe2(p, O_NONBLOCK);
+		add(b, ep, p[0], EPOLLIN, 0xfeedface0000d401ULL);
+		pid_t me = getpid();
+		fflush(nullptr);
+		pid_t stopper = fork();
+		if (stopper == 0) {
+			usleep(200 * 1000);
+			kill(me, SIGSTOP);
+			usleep(50 * 1000);
+			kill(me, SIGCONT);
+			_exit(0);
+		}
+		epoll_event out[4];
+		// Generous: the stop comes after 0.2 s; uepoll's wait ends at 3 s.
+		t.step("epoll_wait", b.epoll_wait(ep, out, 4, 3000));
+		int st;
+		waitpid(stopper, &st, 0);
+	};
+	trace nat = isolated(fn, uepoll::test::native_backend());
+	EXPECT_EQ(nat.lines, lines{"epoll_wait = -1 EINTR"}) << nat.str();
+#ifndef UEPOLL_TESTS_NATIVE_ONLY
+	trace ue = isolated(fn, uepoll::test::uepoll_backend());
+	EXPECT_EQ(ue.lines, lines{"epoll_wait = 0"}) << ue.str();
+#endif
+}
+
+// Deviation 5: the fake epoll fd is an eventfd underneath (so that poll,
+// select and native epoll can watch it): /proc/self/fd shows
+// anon_inode:[eventfd], not anon_inode:[eventpoll], and /proc/self/fdinfo
+// has no tfd: lines.
+TEST(deviations, deviation_epoll_fd_is_an_eventfd_underneath)
+{
+	scenario fn = [](backend &b, trace &t) {
+		int ep = b.epoll_create1(EPOLL_CLOEXEC);
+		char path[64], link[128] = {};
+		snprintf(path, sizeof path, "/proc/self/fd/%d", ep);
+		ssize_t n = readlink(path, link, sizeof link - 1);
+		t.note("link = " + std::string(link, n > 0 ? n : 0));
+	};
+	trace nat = isolated(fn, uepoll::test::native_backend());
+	EXPECT_EQ(nat.lines, lines{"link = anon_inode:[eventpoll]"}) << nat.str();
+#ifndef UEPOLL_TESTS_NATIVE_ONLY
+	trace ue = isolated(fn, uepoll::test::uepoll_backend());
+	EXPECT_EQ(ue.lines, lines{"link = anon_inode:[eventfd]"}) << ue.str();
+#endif
+}
+
+// Deviation 6: io_uring_setup(2) fails with ENOSYS under uepoll, as on a
+// kernel without io_uring: an io_uring can submit IORING_OP_EPOLL_CTL and
+// poll requests that never pass through the shim (libuv does).
+TEST(deviations, deviation_io_uring_setup_is_enosys)
+{
+	scenario fn = [](backend &b, trace &t) {
+		long r;
+#ifndef UEPOLL_TESTS_NATIVE_ONLY
+		if (!b.is_native())
+			r = uepoll::api::syscall(SYS_io_uring_setup, 0, 0, 0, 0, 0, 0);
+		else
+#endif
+			r = ::syscall(SYS_io_uring_setup, 0, nullptr);
+		// entries=0 with a NULL params pointer: the kernel says EFAULT or
+		// EINVAL (or ENOSYS/EPERM where io_uring is off); uepoll ENOSYS.
+		t.step("io_uring_setup", r);
+		(void)b;
+	};
+	trace nat = isolated(fn, uepoll::test::native_backend());
+	ASSERT_EQ(nat.lines.size(), 1u) << nat.str();
+#ifndef UEPOLL_TESTS_NATIVE_ONLY
+	trace ue = isolated(fn, uepoll::test::uepoll_backend());
+	EXPECT_EQ(ue.lines, lines{"io_uring_setup = -1 ENOSYS"}) << ue.str();
 #endif
 }

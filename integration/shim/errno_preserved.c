@@ -101,9 +101,10 @@ int main(void)
 		PRESERVED("child: close the epoll fd", close(ep));
 		_exit(0);
 	}
-	st_note("parent: fork errno %s", errno == 1234 ? "untouched" : st_errname(errno));
+	int fork_errno = errno;
 	int status;
-	waitpid(pid, &status, 0);
+	waitpid(pid, &status, 0); /* the child's lines first */
+	st_note("parent: fork errno %s", fork_errno == 1234 ? "untouched" : st_errname(fork_errno));
 	PRESERVED("close the nested instance", close(ep0));
 	PRESERVED("close the epoll fd", close(ep));
 

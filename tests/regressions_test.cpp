@@ -1,0 +1,203 @@
+// tests/regressions_test.cpp - one test per bug the differential fuzzer
+// (integration/fuzz) or a unit test caught, minimized, named after what it
+// caught.  Each runs on native epoll and on uepoll and compares.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tests/trace.hpp"
+
+using uepoll::test::backend;
+using uepoll::test::trace;
+
+namespace {
+
+int add(backend &b, int ep, int fd, uint32_t events, uint64_t data)
+{
+	epoll_event ev{};
+	ev.events = events;
+	ev.data.u64 = data;
+	return b.epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+sockaddr_in loopback_any_port()
+{
+	sockaddr_in sa{};
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return sa;
+}
+
+// Two UDP sockets bound on 127.0.0.1 and connected to each other.
+bool udp_pair(backend &b, int *x, int *y)
+{
+	*x = b.socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	*y = b.socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	sockaddr_in ax = loopback_any_port(), ay = loopback_any_port();
+	socklen_t lx = sizeof ax, ly = sizeof ay;
+	return *x >= 0 && *y >= 0 && b.bind(*x, (sockaddr *)&ax, sizeof ax) == 0 &&
+	       b.bind(*y, (sockaddr *)&ay, sizeof ay) == 0 && getsockname(*x, (sockaddr *)&ax, &lx) == 0 &&
+	       getsockname(*y, (sockaddr *)&ay, &ly) == 0 && b.connect(*x, (sockaddr *)&ay, ly) == 0 &&
+	       b.connect(*y, (sockaddr *)&ax, lx) == 0;
+}
+
+} // namespace
+
+// A partial read re-armed the item; the next poll saw IN only (the item
+// asked for IN), and the pipe's IN|RDNORM wake-up then looked like "only
+// RDNORM is new", which the item does not want: the write's edge was lost.
+DIFF_TEST(regressions, pipe_write_after_partial_read_is_an_edge)
+{
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	int p[2];
+	b.pipe2(p, O_NONBLOCK);
+	t.step("add", add(b, ep, p[0], EPOLLIN | EPOLLET, 0x101));
+	t.step("write", b.write(p[1], "0123456789", 10));
+	epoll_event out[4];
+	t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
+	char c;
+	t.step("partial read", b.read(p[0], &c, 1));
+	b.epoll_wait(ep, out, 4, 0); // uepoll may report again here (deviation 1)
+	t.step("write again", b.write(p[1], "x", 1));
+	t.events("after write", b.epoll_wait(ep, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("after write = 1 {IN data=101}"));
+}
+
+// ep_poll_safewake() wakes a watching instance with EPOLLIN alone: an
+// item on an epoll fd that asks only RDNORM|WRNORM is not woken by it.
+DIFF_TEST(regressions, nested_wakeup_key_is_epollin_only)
+{
+	int inner = b.epoll_create1(EPOLL_CLOEXEC);
+	int outer = b.epoll_create1(EPOLL_CLOEXEC);
+	int p[2];
+	b.pipe2(p, O_NONBLOCK | O_CLOEXEC);
+	t.step("inner watches the write end", add(b, inner, p[1], EPOLLIN, 0x201));
+	t.step("outer watches inner", add(b, outer, inner, EPOLLRDNORM | EPOLLWRNORM, 0x202));
+	t.step("close the read end", b.close(p[0])); // the write end gets ERR
+	epoll_event out[4];
+	t.events("inner", b.epoll_wait(inner, out, 4, 0), out);
+	t.events("outer", b.epoll_wait(outer, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("outer = 0"));
+}
+
+// Every shutdown() wakes all of the socket's waiters (sk_state_change),
+// even a second one: an edge for an EPOLLET item.
+DIFF_TEST(regressions, second_shutdown_is_a_new_edge)
+{
+	int sv[2];
+	b.socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv);
+	int d = b.dup(sv[0]);
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add", add(b, ep, d, EPOLLIN | EPOLLRDHUP | EPOLLET, 0x301));
+	t.step("shutdown dup", b.shutdown(d, SHUT_RDWR));
+	epoll_event out[4];
+	t.events("wait 1", b.epoll_wait(ep, out, 4, 0), out);
+	t.events("wait 1 again", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("shutdown original", b.shutdown(sv[0], SHUT_RDWR));
+	t.events("wait 2", b.epoll_wait(ep, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("wait 1 again = 0"));
+}
+
+// add_wait_queue() puts an item's entry at the head of the file's wait
+// queue: when one file is watched through two fd numbers, the item added
+// last is queued (and reported) first.
+DIFF_TEST(regressions, newest_item_of_a_file_is_woken_first)
+{
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	int sv[2];
+	b.socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sv);
+	int d = b.fcntl_dupfd(sv[1], 0, false);
+	t.step("add dup", add(b, ep, d, EPOLLIN, 0x401));
+	t.step("add original", add(b, ep, sv[1], EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, 0x402));
+	t.step("write", b.write(sv[0], "x", 1));
+	epoll_event out[4];
+	t.events("wait in order", b.epoll_wait(ep, out, 4, 0), out, true);
+	EXPECT_TRUE(t.contains("wait in order = 2 {IN data=402} {IN data=401}"));
+}
+
+// A UDP send frees its skb on transmit and sock_def_write_space() wakes
+// the sender with OUT: an edge for an EPOLLET item after each write.
+DIFF_TEST(regressions, udp_write_is_an_out_edge)
+{
+	int x, y;
+	ASSERT_TRUE(udp_pair(b, &x, &y));
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add", add(b, ep, x, EPOLLIN | EPOLLOUT | EPOLLET, 0x501));
+	epoll_event out[4];
+	t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
+	t.events("again", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("write", b.write(x, "12345678", 8));
+	t.events("after write", b.epoll_wait(ep, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("after write = 1 {OUT data=501}"));
+}
+
+// A datagram from another UDP socket of the same process is an IN edge,
+// even when the receiver's earlier data is still unread.
+DIFF_TEST(regressions, udp_datagram_from_this_process_is_an_edge)
+{
+	int x, y;
+	ASSERT_TRUE(udp_pair(b, &x, &y));
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("write 1", b.write(y, "abc", 3));
+	t.step("add", add(b, ep, x, EPOLLRDNORM | EPOLLET, 0x601));
+	epoll_event out[4];
+	t.events("wait 1", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("write 2", b.write(y, "def", 3));
+	t.events("wait 2", b.epoll_wait(ep, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("wait 2 = 1 {RDNORM data=601}"));
+}
+
+// A connection from this process to its own listener is an IN edge on the
+// listener, even with an earlier connection still not accepted.
+DIFF_TEST(regressions, connect_to_own_listener_is_an_edge)
+{
+	int l = b.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	sockaddr_in sa = loopback_any_port();
+	socklen_t len = sizeof sa;
+	ASSERT_EQ(b.bind(l, (sockaddr *)&sa, sizeof sa), 0);
+	ASSERT_EQ(b.listen(l, 16), 0);
+	ASSERT_EQ(getsockname(l, (sockaddr *)&sa, &len), 0);
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add", add(b, ep, l, EPOLLIN | EPOLLET, 0x701));
+	int c1 = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	t.step("connect 1", b.connect(c1, (sockaddr *)&sa, sizeof sa));
+	epoll_event out[4];
+	t.events("wait 1", uepoll::test::wait_some(b, ep, out, 4), out);
+	int c2 = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	t.step("connect 2", b.connect(c2, (sockaddr *)&sa, sizeof sa));
+	t.events("wait 2", uepoll::test::wait_some(b, ep, out, 4), out);
+	EXPECT_TRUE(t.contains("wait 2 = 1 {IN data=701}"));
+}
+
+// unix_shutdown() tells the peer only for stream and seqpacket sockets:
+// an AF_UNIX datagram peer gets no wake-up, so no new OUT edge.
+DIFF_TEST(regressions, unix_dgram_shutdown_does_not_wake_the_peer)
+{
+	int sv[2];
+	b.socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sv);
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add", add(b, ep, sv[0], EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET, 0x801));
+	epoll_event out[4];
+	t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("peer shutdown", b.shutdown(sv[1], SHUT_WR));
+	t.events("after peer shutdown", b.epoll_wait(ep, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("after peer shutdown = 0"));
+}
+
+// eventfd_read() wakes the eventfd's writers with EPOLLOUT: an OUT edge.
+DIFF_TEST(regressions, eventfd_read_is_an_out_edge)
+{
+	int e = b.eventfd(3, EFD_SEMAPHORE | EFD_NONBLOCK);
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add", add(b, ep, e, EPOLLIN | EPOLLOUT | EPOLLET, 0x901));
+	epoll_event out[4];
+	t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
+	t.events("again", b.epoll_wait(ep, out, 4, 0), out);
+	uint64_t v;
+	t.step("read", b.read(e, &v, sizeof v));
+	t.events("after read", b.epoll_wait(ep, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("after read = 1 {IN|OUT data=901}"));
+}
