@@ -962,6 +962,8 @@ static void ep_wait_poller_leaves(eventpoll *ep)
 	ep->closers.fetch_sub(1, std::memory_order_acq_rel);
 }
 
+static void file_wake_now(epfile *f, uint32_t key);
+
 void epfile_fd_closing(epfile *f, int fd, int other_fd)
 {
 	bool release = false;
@@ -1009,8 +1011,16 @@ void epfile_fd_closing(epfile *f, int fd, int other_fd)
 	if (observed_any)
 		helper_wait_poll_leaves();
 	if (release) {
+		// The other end learns of the close (pipe_release(), the peer's
+		// sk_state_change() on FIN or unix_release_sock()): a wake-up with
+		// no key.  An AF_UNIX datagram peer is not told.
+		epfile *p = f->kind == file_kind::unix_dgram ? nullptr : epfile_get_peer(f);
 		epfile_unlink_peer(f);
 		eventpoll_release_file(f);
+		if (p) {
+			file_wake_now(p, 0);
+			epfile_put(p);
+		}
 	}
 	for (int i = 0; i < neps; i++)
 		epfile_put(eps[i]->file);
@@ -1110,6 +1120,15 @@ void ep_io_hint(epfile *f, io_side side, long result, long requested)
 		f->out_blocked.store(true, std::memory_order_relaxed);
 		if (f->et_items.load(std::memory_order_relaxed))
 			ep_rearm_side(f, EP_WRITE_SIDE, false);
+	}
+	// pipe_write() wakes the readers even when it wrote nothing (a full
+	// pipe, EAGAIN) once the pipe has been polled: "Epoll nonsensically
+	// wants a wakeup whether the pipe was already empty or not."
+	if (result == -EAGAIN && f->kind == file_kind::pipe_write) {
+		if (epfile *p = epfile_get_peer(f)) {
+			file_wake_now(p, EPOLLIN | EPOLLRDNORM);
+			epfile_put(p);
+		}
 	}
 	if (result <= 0)
 		return;

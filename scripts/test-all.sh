@@ -210,7 +210,7 @@ run_ctest() {
     env "$@" ctest --test-dir "$dir" -j"$jobs" -V --no-tests=error \
         "${CTEST_EXTRA[@]}" </dev/null 2>&1 |
         tee "$log" |
-        grep --line-buffered -vE '^([0-9]+: |test [0-9]+$|    Start +[0-9]+: |UpdateCTestConfiguration|Constructing a list|Done constructing|Updating test list|Added [0-9]+ tests|Checking test dependency|$)'
+        grep --line-buffered -vE '^([0-9]+: |test [0-9]+$| *Start +[0-9]+: |UpdateCTestConfiguration|Constructing a list|Done constructing|Updating test list|Added [0-9]+ tests|Checking test dependency|$)'
     status=${PIPESTATUS[0]}
     for n in $(sed -nE 's/^ *[0-9]+\/[0-9]+ +Test +#([0-9]+): .*\*\*\*.*/\1/p' "$log"); do
         echo

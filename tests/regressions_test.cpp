@@ -201,3 +201,59 @@ DIFF_TEST(regressions, eventfd_read_is_an_out_edge)
 	t.events("after read", b.epoll_wait(ep, out, 4, 0), out);
 	EXPECT_TRUE(t.contains("after read = 1 {IN|OUT data=901}"));
 }
+
+// pipe_write() wakes the readers even when the pipe is full and nothing
+// was written (EAGAIN), once the pipe has been polled: a new IN edge.
+DIFF_TEST(regressions, write_to_full_pipe_is_still_an_edge)
+{
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	int p[2];
+	b.pipe2(p, O_NONBLOCK);
+	t.step("add", add(b, ep, p[0], EPOLLIN | EPOLLET, 0xa01));
+	static char big[70000];
+	t.step("fill", b.write(p[1], big, sizeof big));
+	epoll_event out[4];
+	t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("write to full pipe", b.write(p[1], big, 8));
+	t.events("after EAGAIN", b.epoll_wait(ep, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("write to full pipe = -1 EAGAIN"));
+	EXPECT_TRUE(t.contains("after EAGAIN = 1 {IN data=a01}"));
+}
+
+// Closing the other end of a loopback TCP connection is a wake-up of this
+// end (the FIN): a new edge for an EPOLLET item.
+DIFF_TEST(regressions, peer_close_of_tcp_connection_is_an_edge)
+{
+	int l = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sockaddr_in sa = loopback_any_port();
+	socklen_t len = sizeof sa;
+	ASSERT_EQ(b.bind(l, (sockaddr *)&sa, sizeof sa), 0);
+	ASSERT_EQ(b.listen(l, 4), 0);
+	ASSERT_EQ(getsockname(l, (sockaddr *)&sa, &len), 0);
+	int c = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_EQ(b.connect(c, (sockaddr *)&sa, sizeof sa), 0);
+	int s = b.accept4(l, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add", add(b, ep, s, EPOLLWRNORM | EPOLLET, 0xb01));
+	epoll_event out[4];
+	t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("peer close", b.close(c));
+	t.events("after peer close", uepoll::test::wait_some(b, ep, out, 4), out);
+	EXPECT_TRUE(t.contains("after peer close = 1 {WRNORM data=b01}"));
+}
+
+// Closing a pipe's write end wakes the reader (pipe_release()): an edge
+// even for an item whose earlier IN was reported and not read.
+DIFF_TEST(regressions, writer_close_is_an_edge_for_the_reader)
+{
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	int p[2];
+	b.pipe2(p, O_NONBLOCK);
+	t.step("write", b.write(p[1], "x", 1));
+	t.step("add", add(b, ep, p[0], EPOLLIN | EPOLLET, 0xc01));
+	epoll_event out[4];
+	t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("close writer", b.close(p[1]));
+	t.events("after close", b.epoll_wait(ep, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("after close = 1 {IN|HUP data=c01}"));
+}

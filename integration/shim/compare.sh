@@ -97,8 +97,8 @@ show() {
     # show NAME: stdout and stderr of one run, for the log.
     echo "---- $1 stdout (status ${RC[$1]})"
     cat "$OUT/$1.out"
-    echo "---- $1 stderr"
-    cat "$OUT/$1.err"
+    echo "---- $1 stderr (repeated lines counted)"
+    uniq -c "$OUT/$1.err" | sed -E 's/^ *1 //; s/^ *([0-9]+) (.*)$/\2   [x\1]/'
 }
 
 CMD=("$@")

@@ -1,0 +1,396 @@
+#!/usr/bin/env bash
+# nginx_lifecycle.sh - an unmodified nginx through its whole life on uepoll.
+#
+# Usage: nginx_lifecycle.sh [--native] LIBUEPOLL
+#
+# Why: nginx is the main real-world target (integration/nginx/run-main.sh
+# measures its speed; this script checks its behaviour, quickly).  Its
+# workers create an epoll instance each after fork, watch the listening
+# socket with EPOLLEXCLUSIVE (accept_mutex off), use EPOLLET for
+# connections, an eventfd for notifications, and are replaced on reload.
+# With LIBUEPOLL in LD_PRELOAD (the master and, by inheritance, every
+# worker):
+#   1. nginx -t accepts the generated config (127.0.0.1, a free port, every
+#      path in a temp dir, 2 workers, accept_mutex off, daemon off);
+#   2. nginx starts: the master, its 2 workers, the port;
+#   3. GET / returns index.html byte for byte, GET /hello.txt its content,
+#      GET /missing a 404; a raw HTTP/1.1 exchange through socat returns two
+#      pipelined responses on one connection;
+#   4. the workers' fds: no anon_inode:[eventpoll], at least one
+#      anon_inode:[eventfd] (the shim's instance), libuepoll.so mapped;
+#   5. no fd leak: the workers' fd counts are the same before and after
+#      200 requests on 200 connections (+ 20 through socat), once the
+#      workers have closed them (waited for, bounded);
+#   6. nginx -s reload: a new set of 2 workers serves (checks 3 and 4
+#      again on them);
+#   7. nginx -s quit: the master exits with status 0 (bounded wait);
+#   8. error.log has no [alert], [crit] or [emerg] line and no line
+#      logged by the shim ("uepoll[pid]: ..."), nor has nginx's stderr.
+# With --native the same runs without the shim, and step 4 expects the
+# kernel's anon_inode:[eventpoll] instead (to check the script itself).
+#
+# Needs nginx, curl, socat, python3 (scripts/setup-deps.sh installs them);
+# a missing one is a failure, not a skip.  No timing is asserted: every
+# wait is a generous bound.  Exit status: 0 passed, 1 failed.
+set -euo pipefail
+
+PROG=${0##*/}
+NATIVE=0
+if [[ ${1:-} == --native ]]; then
+    NATIVE=1
+    shift
+fi
+LIB=${1:-}
+WORKERS=2
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+
+log() { printf '[%s] %s\n' "$PROG" "$*"; }
+FAILED=0
+fail() {
+    FAILED=1
+    printf '[%s] FAIL: %s\n' "$PROG" "$*" >&2
+}
+die() {
+    fail "$*"
+    exit 1
+}
+
+# ---------------------------------------------------------------- preflight
+
+for tool in "$NGINX" curl socat python3 pgrep; do
+    command -v "$tool" >/dev/null 2>&1 ||
+        die "missing tool: $tool (install it with scripts/setup-deps.sh)"
+done
+if ((NATIVE == 0)); then
+    [[ -n $LIB ]] || die "usage: $PROG [--native] LIBUEPOLL"
+    [[ $LIB == /* ]] || LIB="$PWD/$LIB"
+    [[ -f $LIB ]] || die "library not found: $LIB"
+fi
+
+# ------------------------------------------------------------------ helpers
+
+# wait_until SECONDS CMD...: CMD every 0.1 s until it succeeds; 1 on timeout.
+wait_until() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.1
+    done
+}
+
+alive() {
+    local state
+    state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n $state && $state != Z && $state != X ]]
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+pick_port() {
+    python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# workers: the master's children, sorted, space separated.
+workers() { pgrep -P "$MASTER" | sort -n | tr '\n' ' ' | sed 's/ $//' || true; }
+count_words() { echo $#; }
+
+# fd_count PID: number of open fds.
+fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+
+# fd_total PIDS...: the sum of their fd counts.
+fd_total() {
+    local pid total=0
+    for pid in "$@"; do total=$((total + $(fd_count "$pid"))); done
+    echo "$total"
+}
+
+# links PID TARGET: number of PID's fds whose link is TARGET.
+links() {
+    local fd n=0 target
+    for fd in /proc/"$1"/fd/*; do
+        target=$(readlink "$fd" 2>/dev/null) || continue
+        [[ $target == "$2" ]] && n=$((n + 1))
+    done
+    echo "$n"
+}
+
+fetch() { curl --noproxy '*' --silent --show-error --max-time 10 "$@"; }
+
+# ------------------------------------------------------ temp dir and cleanup
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/uepoll-nginx-life.XXXXXX")
+chmod 755 "$TMP" # workers run as nobody
+MASTER=""
+cleanup() {
+    local status=$?
+    trap - EXIT
+    if [[ -n $MASTER ]] && alive "$MASTER"; then
+        local w
+        w=$(workers)
+        kill -TERM "$MASTER" 2>/dev/null || true
+        wait_until 5 eval "! alive $MASTER" || kill -KILL "$MASTER" $w 2>/dev/null || true
+    fi
+    if ((status != 0)) && [[ -f $TMP/logs/error.log ]]; then
+        echo "---- tail of error.log" >&2
+        tail -n 30 "$TMP/logs/error.log" >&2
+        echo "---- nginx stdout/stderr" >&2
+        tail -n 30 "$TMP/nginx.out" >&2 || true
+    fi
+    if [[ ${KEEP_TMP:-0} == 1 ]]; then
+        log "kept $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+
+mkdir -p "$TMP/html" "$TMP/logs" "$TMP/temp"
+chmod 755 "$TMP/temp"
+TOKEN=$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
+printf '<!doctype html>\n<title>uepoll</title>\n<p>nginx lifecycle %s</p>\n' "$TOKEN" >"$TMP/html/index.html"
+printf 'hello from %s\n' "$TOKEN" >"$TMP/html/hello.txt"
+chmod -R a+rX "$TMP/html"
+
+NGINX_V=$("$NGINX" -V 2>&1)
+temp_paths() {
+    local mod
+    echo "    client_body_temp_path $TMP/temp/client_body;"
+    for mod in proxy fastcgi uwsgi scgi; do
+        [[ $NGINX_V == *"--without-http_${mod}_module"* ]] && continue
+        echo "    ${mod}_temp_path $TMP/temp/$mod;"
+    done
+}
+
+write_config() {
+    cat >"$TMP/nginx.conf" <<EOF
+# Generated by $PROG.
+daemon off;
+master_process on;
+worker_processes $WORKERS;
+pid $TMP/nginx.pid;
+error_log $TMP/logs/error.log notice;
+
+events {
+    worker_connections 256;
+    accept_mutex off;
+    use epoll;
+}
+
+http {
+    access_log $TMP/logs/access.log;
+$(temp_paths)
+    default_type text/plain;
+    keepalive_timeout 30;
+
+    server {
+        listen 127.0.0.1:$PORT;
+        server_name localhost;
+        root $TMP/html;
+        index index.html;
+    }
+}
+EOF
+}
+
+if ((NATIVE)); then
+    PRELOAD=()
+    log "native run (no shim)"
+else
+    PRELOAD=("LD_PRELOAD=$LIB")
+    log "LD_PRELOAD=$LIB"
+fi
+nginx_cmd() {
+    env "${PRELOAD[@]}" "$NGINX" -p "$TMP/" -c "$TMP/nginx.conf" -e "$TMP/logs/error.log" "$@"
+}
+
+# ------------------------------------------------------------- the checks
+
+# check_content WHAT: index.html, hello.txt, a 404, and socat.
+check_content() {
+    local what=$1 code
+    if fetch -o "$TMP/got.html" "http://127.0.0.1:$PORT/" && cmp -s "$TMP/got.html" "$TMP/html/index.html"; then
+        log "$what: GET / = index.html"
+    else
+        fail "$what: GET / did not return index.html"
+    fi
+    if [[ $(fetch "http://127.0.0.1:$PORT/hello.txt" || true) == "hello from $TOKEN" ]]; then
+        log "$what: GET /hello.txt ok"
+    else
+        fail "$what: GET /hello.txt returned something else"
+    fi
+    code=$(fetch -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/missing-$TOKEN" || true)
+    if [[ $code == 404 ]]; then
+        log "$what: GET /missing = 404"
+    else
+        fail "$what: GET /missing returned status '$code', expected 404"
+    fi
+    # Two pipelined requests on one connection, raw, through socat.
+    printf 'GET /hello.txt HTTP/1.1\r\nHost: localhost\r\n\r\nGET /missing HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' |
+        timeout 15 socat -t 10 - "TCP:127.0.0.1:$PORT" >"$TMP/socat.out" 2>&1 || true
+    local statuses
+    statuses=$(grep -a '^HTTP/1.1 ' "$TMP/socat.out" | tr -d '\r' | cut -d' ' -f2 | tr '\n' ' ')
+    if [[ $statuses == "200 404 " ]] && grep -aq "hello from $TOKEN" "$TMP/socat.out"; then
+        log "$what: socat, 2 pipelined requests on one connection: 200 then 404"
+    else
+        fail "$what: socat pipelined requests: statuses '$statuses'"
+        sed 's/^/    /' "$TMP/socat.out" >&2
+    fi
+}
+
+# check_fds WHAT: the kind of each worker's epoll fd.
+check_fds() {
+    local what=$1 pid ep ev
+    for pid in $(workers); do
+        ep=$(links "$pid" "anon_inode:[eventpoll]")
+        ev=$(links "$pid" "anon_inode:[eventfd]")
+        log "$what: worker $pid: $ep anon_inode:[eventpoll], $ev anon_inode:[eventfd], $(fd_count "$pid") fds"
+        if ((NATIVE)); then
+            ((ep >= 1)) || fail "$what: native worker $pid has no anon_inode:[eventpoll]"
+            continue
+        fi
+        ((ep == 0)) || fail "$what: worker $pid has $ep anon_inode:[eventpoll] fd(s) under the shim"
+        ((ev >= 1)) || fail "$what: worker $pid has no anon_inode:[eventfd] under the shim"
+        grep -qF "$LIB" "/proc/$pid/maps" || fail "$what: worker $pid does not map $LIB"
+    done
+}
+
+# wait_workers: exactly WORKERS workers, none of them in $1 (old ones).
+new_workers_up() {
+    local w
+    w=$(workers)
+    [[ $(count_words $w) -eq $WORKERS ]] || return 1
+    local old
+    for old in $1; do
+        [[ " $w " != *" $old "* ]] || return 1
+    done
+}
+
+# check_no_leak WHAT: worker fd totals before and after many connections.
+check_no_leak() {
+    local what=$1 before after i urls=()
+    local -a w
+    read -ra w <<<"$(workers)"
+    before=$(fd_total "${w[@]}")
+    for ((i = 0; i < 200; i++)); do urls+=("http://127.0.0.1:$PORT/hello.txt?$i"); done
+    # One curl, 200 requests, each on its own connection (Connection: close).
+    if ! fetch -H 'Connection: close' "${urls[@]}" >"$TMP/many.out"; then
+        fail "$what: 200 requests: curl failed"
+    fi
+    local got
+    got=$(grep -c "hello from $TOKEN" "$TMP/many.out" || true)
+    [[ $got == 200 ]] || fail "$what: 200 requests: $got correct responses"
+    for ((i = 0; i < 20; i++)); do
+        printf 'GET /missing HTTP/1.0\r\n\r\n' | timeout 15 socat -t 10 - "TCP:127.0.0.1:$PORT" >/dev/null 2>&1 ||
+            fail "$what: socat request $i failed"
+    done
+    # The server closes its side when it has answered; give the workers
+    # a bounded time to get back to the baseline.
+    if ! wait_until 15 eval '[[ $(fd_total "${w[@]}") -eq $before ]]'; then
+        after=$(fd_total "${w[@]}")
+        fail "$what: worker fds: $before before 220 connections, $after after (leak)"
+        local pid
+        for pid in "${w[@]}"; do ls -l "/proc/$pid/fd" >&2 || true; done
+        return
+    fi
+    after=$(fd_total "${w[@]}")
+    log "$what: 220 connections ($got/200 curl + 20 socat); worker fds $before before, $after after"
+}
+
+# ------------------------------------------------------------------- main
+
+log "nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'); temp dir $TMP"
+
+# 1. nginx -t (retrying the port if it got taken is part of step 2)
+PORT=$(pick_port)
+write_config
+if nginx_cmd -t >"$TMP/t.out" 2>&1; then
+    log "nginx -t: $(grep -c . "$TMP/t.out") lines, ok"
+else
+    cat "$TMP/t.out" >&2
+    die "nginx -t rejected the config"
+fi
+if grep -E '^uepoll\[[0-9]+\]: ' "$TMP/t.out" >&2; then
+    fail "nginx -t: the shim logged"
+fi
+
+# 2. start
+for attempt in 1 2 3; do
+    rm -f "$TMP/nginx.pid"
+    # Not through nginx_cmd: $! must be nginx itself (env execs it).
+    env "${PRELOAD[@]}" "$NGINX" -p "$TMP/" -c "$TMP/nginx.conf" -e "$TMP/logs/error.log" \
+        >"$TMP/nginx.out" 2>&1 &
+    MASTER=$!
+    if wait_until 10 eval '[[ -s $TMP/nginx.pid ]] || ! alive $MASTER' && alive "$MASTER"; then
+        break
+    fi
+    wait "$MASTER" 2>/dev/null || true
+    MASTER=""
+    if grep -q 'Address already in use' "$TMP/logs/error.log" 2>/dev/null && ((attempt < 3)); then
+        log "port $PORT taken meanwhile, picking another"
+        PORT=$(pick_port)
+        write_config
+        continue
+    fi
+    die "nginx did not start"
+done
+[[ $(<"$TMP/nginx.pid") == "$MASTER" ]] || fail "pid file has $(<"$TMP/nginx.pid"), master is $MASTER"
+wait_until 10 new_workers_up "" || die "master $MASTER has workers '$(workers)' after 10 s, expected $WORKERS"
+wait_until 10 port_open "$PORT" || die "port $PORT not accepting after 10 s"
+log "started: master $MASTER, workers $(workers), 127.0.0.1:$PORT"
+
+# 3-5.
+check_content "first workers"
+check_fds "first workers"
+check_no_leak "first workers"
+
+# 6. reload
+OLD=$(workers)
+nginx_cmd -s reload >>"$TMP/signal.out" 2>&1 || fail "nginx -s reload failed: $(cat "$TMP/signal.out")"
+if wait_until 15 new_workers_up "$OLD"; then
+    log "reloaded: workers $OLD -> $(workers)"
+else
+    fail "after reload the workers are '$(workers)' (before: '$OLD')"
+fi
+alive "$MASTER" || die "master died on reload"
+check_content "after reload"
+check_fds "after reload"
+check_no_leak "after reload"
+
+# 7. quit
+nginx_cmd -s quit >>"$TMP/signal.out" 2>&1 || fail "nginx -s quit failed: $(cat "$TMP/signal.out")"
+if wait_until 15 eval "! alive $MASTER"; then
+    rc=0
+    wait "$MASTER" || rc=$?
+    if ((rc == 0)); then
+        log "nginx -s quit: master exited with status 0"
+    else
+        fail "nginx -s quit: master exited with status $rc"
+    fi
+    MASTER=""
+else
+    fail "master $MASTER still running 15 s after nginx -s quit"
+fi
+
+# 8. logs
+if grep -E '\[(alert|crit|emerg)\]' "$TMP/logs/error.log" >"$TMP/bad"; then
+    fail "error.log has alert/crit/emerg lines:"
+    sed 's/^/    /' "$TMP/bad" >&2
+else
+    log "error.log: $(grep -c . "$TMP/logs/error.log" || true) lines, none [alert]/[crit]/[emerg]"
+fi
+if cat "$TMP/logs/error.log" "$TMP/nginx.out" "$TMP/signal.out" 2>/dev/null | grep -E '^uepoll\[[0-9]+\]: ' >"$TMP/shimlog"; then
+    fail "the shim logged:"
+    sed 's/^/    /' "$TMP/shimlog" >&2
+fi
+
+if ((FAILED)); then
+    echo "[$PROG] FAILED" >&2
+    exit 1
+fi
+log "all checks passed"
