@@ -84,7 +84,13 @@ const interpose::file_ops *g_files;
 
 static sleeping_mutex epnested_mutex; // twin of epnested_mutex
 static spinlock all_lock;
-static eventpoll_list all_eps;        // every instance, for fork and the helper
+// Every instance, for fork and the helper.  Never destroyed: the helper
+// thread may still walk it while exit() runs the static destructors.
+static eventpoll_list &all_eps_list()
+{
+	static eventpoll_list *l = new eventpoll_list;
+	return *l;
+}
 static std::atomic<long> epoll_watches{0}; // twin of user->epoll_watches (per process here)
 static std::atomic<long> max_user_watches{LONG_MAX};
 static std::atomic<uint64_t> stat_waits, stat_sync_polls, stat_callbacks;
@@ -199,7 +205,7 @@ static void ep_wake_one(eventpoll *ep)
 // Returns ewake as the kernel does (for the EXCLUSIVE walk) and sets *pwake
 // when the instance itself is watched (ep_poll_safewake must follow, with
 // no lock held).
-static int ep_poll_callback(epitem *epi, uint32_t key, bool *pwake)
+static int ep_poll_callback(epitem *epi, uint32_t key, bool *pwake, wake_kind kind)
 {
 	eventpoll *ep = epi->ep;
 	int ewake = 0;
@@ -212,9 +218,23 @@ static int ep_poll_callback(epitem *epi, uint32_t key, bool *pwake)
 	// Wake-ups that do not concern this item's interest are ignored.
 	if (key && !(key & epi->event.events))
 		goto out;
+	// A level seen by a poller (the helper, a leader) may be older than the
+	// item's last report: it counts only for the bits the item still
+	// polls.  An edge-triggered item whose edge was reported waits for a
+	// real edge (ep_io_hint), however late a stale poll result arrives.
+	if (kind == wake_kind::level && (epi->event.events & EPOLLET) &&
+	    (epi->et_off || !(key & epi->event.events & ~epi->et_suppressed)))
+		goto out;
 
 	if (ep->ovflist != EP_UNACTIVE_PTR) {
 		// A scan is running: chain on the ovflist, ep_done_scan() requeues.
+		// Not for a level seen while the item is on the scan's list: the
+		// scan re-polls it itself, and a stale level must not bring back an
+		// edge the scan is about to report.
+		if (kind == wake_kind::level && ep_is_linked(epi)) {
+			ewake = 1; // being harvested: the exclusive walk may stop
+			goto out;
+		}
 		if (epi->next == EP_UNACTIVE_PTR) {
 			epi->next = ep->ovflist;
 			ep->ovflist = epi;
@@ -289,7 +309,7 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 			if (epi.event.events & EPOLLEXCLUSIVE)
 				continue;
 			bool pw = false;
-			ep_poll_callback(&epi, key, &pw);
+			ep_poll_callback(&epi, key, &pw, kind);
 			if (pw && nwake < 16 && epfile_tryget(epi.ep->file))
 				wake[nwake++] = epi.ep->file;
 		}
@@ -322,7 +342,7 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 				continue;
 			}
 			bool pw = false;
-			if (ep_poll_callback(&epi, key, &pw))
+			if (ep_poll_callback(&epi, key, &pw, kind))
 				stopped = true;
 			if (pw && nwake < 16 && epfile_tryget(epi.ep->file))
 				wake[nwake++] = epi.ep->file;
@@ -625,7 +645,7 @@ uint32_t ep_eventpoll_poll_observe(epfile *f)
 void for_each_observed(void (*fn)(eventpoll *, void *), void *arg)
 {
 	std::lock_guard g(all_lock);
-	for (eventpoll &ep : all_eps)
+	for (eventpoll &ep : all_eps_list())
 		if (ep.observed)
 			fn(&ep, arg);
 }
@@ -840,7 +860,7 @@ int do_epoll_create(int flags)
 	f->origin_known = true;
 	{
 		std::lock_guard g(all_lock);
-		all_eps.push_back(*ep);
+		all_eps_list().push_back(*ep);
 	}
 	g_files->fd_install(static_cast<int>(fd), f); // takes over our reference
 	return static_cast<int>(fd);
@@ -856,7 +876,7 @@ static void ep_free(eventpoll *ep)
 	}
 	{
 		std::lock_guard g(all_lock);
-		all_eps.erase(all_eps.iterator_to(*ep));
+		all_eps_list().erase(all_eps_list().iterator_to(*ep));
 	}
 	helper_kick();
 	slab_delete(ep);
@@ -1407,8 +1427,8 @@ void ep_fork_prepare()
 	for (;;) {
 		all_lock.lock();
 		bool ok = true;
-		eventpoll_list::iterator failed = all_eps.end();
-		for (auto it = all_eps.begin(); it != all_eps.end(); ++it) {
+		eventpoll_list::iterator failed = all_eps_list().end();
+		for (auto it = all_eps_list().begin(); it != all_eps_list().end(); ++it) {
 			if (!it->mtx.try_lock()) {
 				ok = false;
 				failed = it;
@@ -1417,7 +1437,7 @@ void ep_fork_prepare()
 		}
 		if (ok)
 			break;
-		for (auto it = all_eps.begin(); it != failed; ++it)
+		for (auto it = all_eps_list().begin(); it != failed; ++it)
 			it->mtx.unlock();
 		all_lock.unlock();
 		sched_yield();
@@ -1428,7 +1448,7 @@ void ep_fork_prepare()
 void ep_fork_parent()
 {
 	helper_fork_parent();
-	for (eventpoll &ep : all_eps)
+	for (eventpoll &ep : all_eps_list())
 		ep.mtx.unlock();
 	all_lock.unlock();
 	epnested_mutex.unlock();
@@ -1440,7 +1460,7 @@ void ep_fork_child()
 {
 	helper_fork_child();
 	tls_fork_child();
-	for (eventpoll &ep : all_eps) {
+	for (eventpoll &ep : all_eps_list()) {
 		ep.lock.reset();
 		ep.wq.clear();
 		ep.leader = nullptr;
@@ -1463,7 +1483,7 @@ void ep_fork_child()
 	epnested_mutex.reset();
 	// The locks were reset rather than released: fix the depth we took.
 	tls_lock_depth = 0;
-	for (eventpoll &ep : all_eps)
+	for (eventpoll &ep : all_eps_list())
 		if (ep.observed) {
 			helper_start();
 			break;
@@ -1475,7 +1495,7 @@ core_stats stats()
 	core_stats s{};
 	{
 		std::lock_guard g(all_lock);
-		for (eventpoll &ep : all_eps) {
+		for (eventpoll &ep : all_eps_list()) {
 			(void)ep;
 			s.instances++;
 		}

@@ -13,7 +13,13 @@ namespace uepoll::core {
 static uint64_t loop_check_gen = 0;      // twin of loop_check_gen
 static eventpoll *inserting_into;        // twin of inserting_into
 // Twin of tfile_check_list: files with newly added links.
-static std::vector<epfile *, slab_allocator<epfile *>> tfile_check_list;
+// Never destroyed: a thread may be in epoll_ctl while exit() runs the
+// static destructors.
+static std::vector<epfile *, slab_allocator<epfile *>> &tfile_check_list_ref()
+{
+	static auto *v = new std::vector<epfile *, slab_allocator<epfile *>>;
+	return *v;
+}
 
 // Twin of PATH_ARR_SIZE / path_limits / path_count.
 constexpr int PATH_ARR_SIZE = 5;
@@ -26,19 +32,19 @@ uint64_t loop_check_gen_now() { return loop_check_gen; }
 // Twin of clear_tfile_check_list() plus the generation bump that ends a check.
 void loop_check_done()
 {
-	for (epfile *f : tfile_check_list)
+	for (epfile *f : tfile_check_list_ref())
 		epfile_put(f);
-	tfile_check_list.clear();
+	tfile_check_list_ref().clear();
 	loop_check_gen++;
 }
 
 // Twin of list_file().
 void list_file(epfile *f)
 {
-	if (std::find(tfile_check_list.begin(), tfile_check_list.end(), f) != tfile_check_list.end())
+	if (std::find(tfile_check_list_ref().begin(), tfile_check_list_ref().end(), f) != tfile_check_list_ref().end())
 		return;
 	if (epfile_tryget(f))
-		tfile_check_list.push_back(f);
+		tfile_check_list_ref().push_back(f);
 }
 
 using ep_vector = std::vector<eventpoll *, slab_allocator<eventpoll *>>;
@@ -155,7 +161,7 @@ static int reverse_path_check_proc(epfile *f, int depth)
 // path_limits.
 int reverse_path_check()
 {
-	for (epfile *f : tfile_check_list) {
+	for (epfile *f : tfile_check_list_ref()) {
 		std::fill(path_count, path_count + PATH_ARR_SIZE, 0);
 		if (reverse_path_check_proc(f, 0))
 			return -1;

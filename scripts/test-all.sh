@@ -9,8 +9,9 @@
 #   test        ctest in build/: the unit suite (tests/), the shim tests
 #               (integration/shim), fuzz_short and fuzz_self_test
 #   asan-build  build-asan/: -DUEPOLL_SANITIZE=address (ASan + UBSan),
-#               the unit suite only
-#   asan-test   the unit suite under ASan + UBSan
+#               the unit suite and the fuzzer
+#   asan-test   the unit suite, fuzz_short and fuzz_self_test under ASan +
+#               UBSan
 #   tsan-build  build-tsan/: -DUEPOLL_SANITIZE=thread, the unit suite only
 #   tsan-test   the unit suite under TSan
 # A failed phase does not stop the later ones, except that the tests of a
@@ -28,6 +29,7 @@
 #   UEPOLL_SKIP_SANITIZERS=1  neither the ASan nor the TSan phases
 #   UEPOLL_SKIP_ASAN=1        no ASan/UBSan phases
 #   UEPOLL_SKIP_TSAN=1        no TSan phases
+#   UEPOLL_ASAN_FUZZ=0        ASan phases without the fuzzer
 #   UEPOLL_SKIP_TESTS=1       build/ is built but its ctest is not run
 #   UEPOLL_FAIL_FAST=1        stop at the first phase that fails
 #   UEPOLL_JOBS=N             parallel build jobs (default 2)
@@ -36,10 +38,17 @@
 #   UEPOLL_BUILD_TYPE=T       build type of build/ (default RelWithDebInfo)
 #   UEPOLL_SAN_CXX_FLAGS=F    optimisation flags of the sanitizer builds
 #                             (default "-O1 -g": asserts on, good stacks)
+#   UEPOLL_SAN_TBBMALLOC=1    keep tbbmalloc in the sanitizer builds (by
+#                             default scripts/sanitizers/system_malloc.c
+#                             routes it to malloc, so that ASan and TSan
+#                             see uepoll's allocations)
 #   UEPOLL_CTEST_ARGS=ARGS    extra ctest arguments for every ctest run,
 #                             e.g. "-R ^lt\." or "-E ^signals\."
 #   ASAN_OPTIONS, UBSAN_OPTIONS, TSAN_OPTIONS: appended to this script's
 #                             settings (later settings win)
+
+# The phase functions are called through phase(); shellcheck cannot see it.
+# shellcheck disable=SC2317
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -53,6 +62,14 @@ SAN_CXX_FLAGS=${UEPOLL_SAN_CXX_FLAGS:--O1 -g}
 SKIP_SAN=${UEPOLL_SKIP_SANITIZERS:-0}
 SKIP_ASAN=${UEPOLL_SKIP_ASAN:-$SKIP_SAN}
 SKIP_TSAN=${UEPOLL_SKIP_TSAN:-$SKIP_SAN}
+SAN_TBBMALLOC=${UEPOLL_SAN_TBBMALLOC:-0}
+# The fuzzer under ASan too (about 20 s to build, 15 s to run); not under
+# TSan, where fuzz_short alone takes minutes.
+if [[ ${UEPOLL_ASAN_FUZZ:-1} == 1 ]]; then
+    ASAN_FUZZ_TARGET=(uepoll-fuzz) ASAN_FUZZ_DIR=integration/fuzz
+else
+    ASAN_FUZZ_TARGET=() ASAN_FUZZ_DIR=""
+fi
 # shellcheck disable=SC2206 # word splitting wanted
 CTEST_EXTRA=(${UEPOLL_CTEST_ARGS:-})
 
@@ -173,27 +190,42 @@ do_build() {
         cmake --build build -j"$JOBS"
 }
 
-# san_build DIR KIND: the unit suite built with -DUEPOLL_SANITIZE=KIND.
+# san_build DIR KIND TARGET...: TARGETs built with -DUEPOLL_SANITIZE=KIND.
+# Unless UEPOLL_SAN_TBBMALLOC=1, scripts/sanitizers/system_malloc.c is
+# linked into the executables so that uepoll's tbbmalloc allocations go
+# through the sanitizer's malloc (see that file for why).
 san_build() {
-    local dir=$1 kind=$2
+    local dir=$1 kind=$2 ldflags="" target
+    local -a targets=()
+    shift 2
+    for target in "$@"; do targets+=(--target "$target"); done
+    mkdir -p "$dir" || return 1
+    if [[ $SAN_TBBMALLOC != 1 ]]; then
+        cc -O1 -g -fPIC -c scripts/sanitizers/system_malloc.c \
+            -o "$ROOT/$dir/system_malloc.o" || return 1
+        ldflags="$ROOT/$dir/system_malloc.o"
+    fi
     configure "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DCMAKE_C_FLAGS_RELWITHDEBINFO="$SAN_CXX_FLAGS" \
         -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$SAN_CXX_FLAGS" \
+        -DCMAKE_EXE_LINKER_FLAGS="$ldflags" \
         -DUEPOLL_SANITIZE="$kind" &&
-        cmake --build "$dir" -j"$JOBS" --target uepoll_tests
+        cmake --build "$dir" -j"$JOBS" "${targets[@]}"
 }
 
 # scan_reports LOG: prints every sanitizer report in LOG (with the lines
 # that follow it, its stack); 1 if there is one.
 scan_reports() {
     local log=$1 n
-    n=$(grep -cE "$SAN_REPORT_RE" "$log" || true)
+    # ctest -V prefixes each line of a test's output with "NUM: ".
+    n=$(sed -E 's/^[0-9]+: //' "$log" | grep -cE "$SAN_REPORT_RE")
     ((n == 0)) && return 0
-    echo "[test-all] sanitizer report lines in $log: $n; the reports:" >&2
-    # ctest -V prefixes each line with "NUM: " when running in parallel;
-    # show the reports with 60 lines of context after each.
+    echo "[test-all] $n sanitizer report lines in $log:" >&2
+    sed -E 's/^[0-9]+: //' "$log" | grep -E "^SUMMARY: [A-Za-z]+Sanitizer" |
+        sort | uniq -c | sort -rn >&2
+    echo "[test-all] the reports (60 lines from each start; all in $log):" >&2
     sed -E 's/^[0-9]+: //' "$log" |
-        grep -E -A60 "$SAN_REPORT_RE" | head -n 600 >&2
+        grep -E -A60 "$SAN_REPORT_RE" | head -n 800 >&2
     return 1
 }
 
@@ -212,6 +244,7 @@ run_ctest() {
         tee "$log" |
         grep --line-buffered -vE '^([0-9]+: |test [0-9]+$| *Start +[0-9]+: |UpdateCTestConfiguration|Constructing a list|Done constructing|Updating test list|Added [0-9]+ tests|Checking test dependency|$)'
     status=${PIPESTATUS[0]}
+    # shellcheck disable=SC2013 # one test number per line
     for n in $(sed -nE 's/^ *[0-9]+\/[0-9]+ +Test +#([0-9]+): .*\*\*\*.*/\1/p' "$log"); do
         echo
         echo "[test-all] ---- output of failed test #$n:"
@@ -224,15 +257,21 @@ do_test() {
     run_ctest build "$CTEST_JOBS"
 }
 
-# san_test DIR ENV...: the unit suite (the tests defined in DIR/tests) with
-# the environment ENV; fails on a failed test or on any sanitizer report.
+# san_test DIR SUBDIRS ENV...: the tests defined in each of the
+# space-separated SUBDIRS of DIR (tests: the unit suite; integration/fuzz:
+# fuzz_short and fuzz_self_test), with the environment ENV (VAR=VALUE
+# words); fails on a failed test or on any sanitizer report.
 san_test() {
-    local dir=$1 status=0
-    shift
+    local dir=$1 sub status=0
+    local -a subs
+    read -ra subs <<<"$2"
+    shift 2
     echo "[test-all] environment: $*"
-    run_ctest "$dir/tests" "$SAN_CTEST_JOBS" "$@" || status=1
-    scan_reports "$dir/tests/ctest-all.log" || status=1
-    return $status
+    for sub in "${subs[@]}"; do
+        run_ctest "$dir/$sub" "$SAN_CTEST_JOBS" "$@" || status=1
+        scan_reports "$dir/$sub/ctest-all.log" || status=1
+    done
+    return "$status"
 }
 
 # ------------------------------------------------------------------- main
@@ -257,8 +296,8 @@ fi
 
 if [[ $SKIP_ASAN == 1 ]]; then
     skip asan UEPOLL_SKIP_ASAN/UEPOLL_SKIP_SANITIZERS
-elif phase asan-build san_build build-asan address; then
-    phase asan-test san_test build-asan \
+elif phase asan-build san_build build-asan address uepoll_tests "${ASAN_FUZZ_TARGET[@]}"; then
+    phase asan-test san_test build-asan "tests ${ASAN_FUZZ_DIR}" \
         ASAN_OPTIONS="$ASAN_OPTS" UBSAN_OPTIONS="$UBSAN_OPTS" ${LSAN_OPTIONS:+LSAN_OPTIONS="$LSAN_OPTIONS"}
 else
     skip asan-test "asan-build failed"
@@ -266,8 +305,8 @@ fi
 
 if [[ $SKIP_TSAN == 1 ]]; then
     skip tsan UEPOLL_SKIP_TSAN/UEPOLL_SKIP_SANITIZERS
-elif phase tsan-build san_build build-tsan thread; then
-    phase tsan-test san_test build-tsan TSAN_OPTIONS="$TSAN_OPTS"
+elif phase tsan-build san_build build-tsan thread uepoll_tests; then
+    phase tsan-test san_test build-tsan tests TSAN_OPTIONS="$TSAN_OPTS"
 else
     skip tsan-test "tsan-build failed"
 fi

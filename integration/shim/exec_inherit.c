@@ -91,8 +91,9 @@ int main(int argc, char **argv)
 	/* posix_spawn */
 	char *sargs[] = {argv[0], "--image2", "posix_spawn", a_inh, a_cx, NULL};
 	int r = posix_spawn(&pid, "/proc/self/exe", NULL, NULL, sargs, environ);
+	if (r == 0)
+		ST_OK(waitpid(pid, &status, 0)); /* the child's lines first */
 	st_step("posix_spawn", r == 0 ? 0 : -r);
-	ST_OK(waitpid(pid, &status, 0));
 	report("posix_spawn", status);
 	st_wait("parent: wait after posix_spawn", inh, ST_SOON);
 

@@ -129,6 +129,15 @@ MASTER=""
 cleanup() {
     local status=$?
     trap - EXIT
+    # The master we started, or whatever the pid file names if it is an
+    # nginx of this temp dir.
+    if [[ -z $MASTER && -s $TMP/nginx.pid ]]; then
+        local p
+        p=$(<"$TMP/nginx.pid")
+        if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$TMP/"; then
+            MASTER=$p
+        fi
+    fi
     if [[ -n $MASTER ]] && alive "$MASTER"; then
         local w
         w=$(workers)
