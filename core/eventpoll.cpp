@@ -168,6 +168,10 @@ void ep_slot_update(eventpoll *ep, epitem *epi)
 	int fd = armed ? f->poll_fd : -1;
 	short events = ep_poll_events(epi);
 	bool widened = fd >= 0 && (p.fd != fd || (events & ~p.events));
+	// A poller's result for this slot is valid only for the arming it
+	// polled: what it saw before a disarm (a report) says nothing now.
+	if (widened)
+		epi->arm_epoch++;
 	if ((p.fd >= 0) != (fd >= 0))
 		ep->narmed += fd >= 0 ? 1 : -1;
 	p.fd = fd;
@@ -1296,6 +1300,7 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 	}
 	ep_waiter w;
 	thread_local std::vector<pollfd, slab_allocator<pollfd>> set;
+	thread_local std::vector<uint32_t, slab_allocator<uint32_t>> epochs;
 
 	for (;;) {
 		int res = ep_send_events(ep, uevents, maxevents);
@@ -1331,6 +1336,9 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 				ep->leader = &w;
 				leader = true;
 				set.assign(ep->pfds.begin(), ep->pfds.end());
+				epochs.resize(set.size());
+				for (size_t i = 0; i < set.size(); i++)
+					epochs[i] = set[i].fd >= 0 ? ep->pitems[i]->arm_epoch : 0;
 				gen = ep->pset_gen;
 				ep->poll_seq.fetch_add(1, std::memory_order_acq_rel); // odd: inside
 				tls_polling_ep = ep;
@@ -1359,6 +1367,8 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 				for (size_t i = 0; i + 1 < set.size() && nready < 64; i++) {
 					if (!set[i].revents || set[i].fd < 0 || (set[i].revents & POLLNVAL))
 						continue;
+					if (ep->pitems[i]->arm_epoch != epochs[i])
+						continue; // re-armed since: stale
 					epfile *f = ep->pitems[i]->ffd.file;
 					if (!epfile_tryget(f))
 						continue;

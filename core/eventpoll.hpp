@@ -83,6 +83,7 @@ struct epitem {
 	bool excl_skipped = false;  // EXCLUSIVE: a wake-up walk stopped before us
 	bool on_list = false;       // linked on rdllist or a txlist
 	int pidx = -1;              // our slot in ep->pfds / ep->pitems
+	uint32_t arm_epoch = 0;     // bumped each time the slot is (re)armed or widened, under ep->lock
 };
 
 using epitem_rbtree = bi::rbtree<epitem, bi::member_hook<epitem, bi::set_member_hook<>, &epitem::rbn>,

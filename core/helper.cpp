@@ -39,6 +39,7 @@ struct slot_ref {
 	eventpoll *ep;
 	int idx;
 	uint64_t gen;
+	uint32_t epoch; // the item's arm_epoch when the set was copied
 };
 
 void *helper_main(void *)
@@ -68,7 +69,7 @@ void *helper_main(void *)
 					if (ep->pfds[i].fd < 0)
 						continue;
 					c->s->push_back(ep->pfds[i]);
-					c->r->push_back(slot_ref{ep, static_cast<int>(i), ep->pset_gen});
+					c->r->push_back(slot_ref{ep, static_cast<int>(i), ep->pset_gen, ep->pitems[i]->arm_epoch});
 				}
 			},
 			&c);
@@ -93,7 +94,8 @@ void *helper_main(void *)
 			epfile *f = nullptr;
 			{
 				std::lock_guard g(ep->lock);
-				if (ep->pset_gen == refs[i].gen && epfile_tryget(ep->pitems[refs[i].idx]->ffd.file))
+				if (ep->pset_gen == refs[i].gen && ep->pitems[refs[i].idx]->arm_epoch == refs[i].epoch &&
+				    epfile_tryget(ep->pitems[refs[i].idx]->ffd.file))
 					f = ep->pitems[refs[i].idx]->ffd.file;
 			}
 			if (f) {
