@@ -230,15 +230,16 @@ static int ep_poll_callback(epitem *epi, uint32_t key, bool *pwake, wake_kind ki
 	    (epi->et_off || !(key & epi->event.events & ~epi->et_suppressed)))
 		goto out;
 
+	// A level seen for an item that is queued (or on a running scan's list)
+	// is nothing new: the harvest re-polls it.  It must neither bring back
+	// an edge the scan is about to report nor pass a wake-up on to the
+	// instances watching this one (that would be an edge for them).
+	if (kind == wake_kind::level && ep_is_linked(epi)) {
+		ewake = 1; // already queued: the exclusive walk may stop
+		goto out;
+	}
 	if (ep->ovflist != EP_UNACTIVE_PTR) {
 		// A scan is running: chain on the ovflist, ep_done_scan() requeues.
-		// Not for a level seen while the item is on the scan's list: the
-		// scan re-polls it itself, and a stale level must not bring back an
-		// edge the scan is about to report.
-		if (kind == wake_kind::level && ep_is_linked(epi)) {
-			ewake = 1; // being harvested: the exclusive walk may stop
-			goto out;
-		}
 		if (epi->next == EP_UNACTIVE_PTR) {
 			epi->next = ep->ovflist;
 			ep->ovflist = epi;
