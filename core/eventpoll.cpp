@@ -238,6 +238,10 @@ static int ep_poll_callback(epitem *epi, uint32_t key, bool *pwake, wake_kind ki
 		ewake = 1; // already queued: the exclusive walk may stop
 		goto out;
 	}
+	// An exclusive item passed over by the walk of a real wake-up waits
+	// for the next one; a poller seeing the same readiness is not one.
+	if (kind == wake_kind::level && epi->excl_skipped)
+		goto out;
 	if (ep->ovflist != EP_UNACTIVE_PTR) {
 		// A scan is running: chain on the ovflist, ep_done_scan() requeues.
 		if (epi->next == EP_UNACTIVE_PTR) {
