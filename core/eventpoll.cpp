@@ -165,7 +165,7 @@ void ep_slot_update(eventpoll *ep, epitem *epi)
 	epfile *f = epi->ffd.file;
 	bool armed = !epi->on_list && epi->next == EP_UNACTIVE_PTR && (epi->event.events & ~EP_PRIVATE_BITS) &&
 		     !epi->et_off && !epi->excl_skipped && !f->dead.load(std::memory_order_relaxed);
-	int fd = armed ? f->poll_fd : -1;
+	int fd = armed ? f->poll_fd.load() : -1;
 	short events = ep_poll_events(epi);
 	bool widened = fd >= 0 && (p.fd != fd || (events & ~p.events));
 	// A poller's result for this slot is valid only for the arming it
@@ -242,6 +242,13 @@ static int ep_poll_callback(epitem *epi, uint32_t key, bool *pwake, wake_kind ki
 	// for the next one; a poller seeing the same readiness is not one.
 	if (kind == wake_kind::level && epi->excl_skipped)
 		goto out;
+	if (kind == wake_kind::level) {
+		epfile *f = epi->ffd.file;
+		if (key & (EPOLLIN | EPOLLRDNORM))
+			epi->lvl_in_seen = f->level_in_walks.load(std::memory_order_relaxed);
+		if (key & (EPOLLOUT | EPOLLWRNORM))
+			epi->lvl_out_seen = f->level_out_walks.load(std::memory_order_relaxed);
+	}
 	if (ep->ovflist != EP_UNACTIVE_PTR) {
 		// A scan is running: chain on the ovflist, ep_done_scan() requeues.
 		if (epi->next == EP_UNACTIVE_PTR) {
@@ -286,8 +293,24 @@ out:
 // one of them woke a waiter (the kernel's nr_exclusive = 1).  Exclusive
 // items passed over are parked (excl_skipped) until the file is seen idle,
 // otherwise poll(2)'s level would call them again at once.
+// The stamp of the I/O hint whose wake-up is being walked (hint_wake()).
+static thread_local const io_stamp *tls_hint_stamp;
+
+// Did a poller's level walk queue epi for this hint's change already?
+static bool seen_by_level(const epitem *epi, uint32_t key, const io_stamp *st)
+{
+	if (!st || !st->valid)
+		return false;
+	if ((key & EPOLLIN) && static_cast<int32_t>(epi->lvl_in_seen - st->in) > 0)
+		return true;
+	if ((key & EPOLLOUT) && static_cast<int32_t>(epi->lvl_out_seen - st->out) > 0)
+		return true;
+	return false;
+}
+
 void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 {
+	const io_stamp *st = depth == 0 && kind == wake_kind::edge ? tls_hint_stamp : nullptr;
 	if (depth > EP_MAX_NESTS || f->dead.load(std::memory_order_acquire))
 		return;
 	// poll(2) answers only what was asked (IN or RDNORM, OUT or WRNORM),
@@ -311,11 +334,19 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 		// a nested instance's callback) is new by definition; a level seen
 		// by poll(2) is new only in the bits the last walk did not see.
 		uint32_t fresh = kind == wake_kind::edge ? revents : revents & ~f->last_revents;
+		if (kind == wake_kind::level && (fresh & (EPOLLIN | EPOLLRDNORM)))
+			f->level_in_walks.fetch_add(1, std::memory_order_release);
+		if (kind == wake_kind::level && (fresh & (EPOLLOUT | EPOLLWRNORM)))
+			f->level_out_walks.fetch_add(1, std::memory_order_release);
 		uint32_t key = fresh ? fresh : revents;
 		f->last_revents = revents;
 
 		for (epitem &epi : f->f_ep) {
 			if (epi.event.events & EPOLLEXCLUSIVE)
+				continue;
+			// One write in this process is seen twice: by a poller (a level
+			// walk) and by the write hook (this edge walk).  Not twice.
+			if (seen_by_level(&epi, key, st))
 				continue;
 			bool pw = false;
 			ep_poll_callback(&epi, key, &pw, kind);
@@ -338,6 +369,13 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 			if (!dispatched)
 				fresh = revents;
 		}
+		// One write in this process is seen twice: by the pollers (a level
+		// walk) and by the write hook (an edge walk).  If a level walk
+		// already queued an exclusive item for it, the edge is the same
+		// wake-up and must not wake a second waiter.
+		for (epitem &epi : f->f_ep)
+			if ((epi.event.events & EPOLLEXCLUSIVE) && seen_by_level(&epi, key, st))
+				dispatched = true;
 		bool stopped = dispatched;
 		for (epitem &epi : f->f_ep) {
 			if (!(epi.event.events & EPOLLEXCLUSIVE))
@@ -1089,7 +1127,41 @@ static void file_wake_now(epfile *f, uint32_t key)
 		file_wakeup(f, key, 0, wake_kind::edge);
 }
 
+io_stamp ep_file_stamp(epfile *t)
+{
+	io_stamp st;
+	st.valid = true;
+	st.in = t->level_in_walks.load(std::memory_order_acquire);
+	st.out = t->level_out_walks.load(std::memory_order_acquire);
+	return st;
+}
+
+io_stamp ep_io_stamp(epfile *f)
+{
+	if (f->kind == file_kind::eventfd)
+		return ep_file_stamp(f);
+	epfile *t = epfile_get_peer(f);
+	if (!t)
+		return {};
+	io_stamp st = ep_file_stamp(t);
+	epfile_put(t);
+	return st;
+}
+
 void ep_io_hint(epfile *f, io_side side, long result, long requested)
+{
+	ep_io_hint_stamped(f, side, result, requested, io_stamp{});
+}
+
+// The wake-up of an I/O hint, unless a poller already made it (see io_stamp).
+static void hint_wake(epfile *t, uint32_t key, const io_stamp &st)
+{
+	tls_hint_stamp = &st;
+	file_wake_now(t, key);
+	tls_hint_stamp = nullptr;
+}
+
+void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, const io_stamp &st)
 {
 	if (side == io_side::reset) {
 		// connect(): the socket starts a new life; every edge may come again.
@@ -1098,8 +1170,9 @@ void ep_io_hint(epfile *f, io_side side, long result, long requested)
 		return;
 	}
 	if (side == io_side::incoming) {
-		// A connection from this process reached listener f.
-		file_wake_now(f, EPOLLIN | EPOLLRDNORM);
+		// A connection from this process reached listener f (the stamp is
+		// the listener's own, ep_file_stamp()).
+		hint_wake(f, EPOLLIN | EPOLLRDNORM, st);
 		return;
 	}
 	if (side == io_side::state_change) {
@@ -1124,7 +1197,7 @@ void ep_io_hint(epfile *f, io_side side, long result, long requested)
 			return;
 		// eventfd_read() wakes the eventfd's writers: an OUT edge.
 		if (f->kind == file_kind::eventfd)
-			file_wake_now(f, EPOLLOUT);
+			hint_wake(f, EPOLLOUT, st);
 		// The writer on the other end gets room: an OUT wake-up where the
 		// kernel gives one.  A pipe or TCP writer only if it had found the
 		// buffer full; an AF_UNIX stream writer whenever a read took all
@@ -1138,7 +1211,7 @@ void ep_io_hint(epfile *f, io_side side, long result, long requested)
 			else
 				wake = p->out_blocked.exchange(false);
 			if (wake)
-				file_wake_now(p, EPOLLOUT | EPOLLWRNORM);
+				hint_wake(p, EPOLLOUT | EPOLLWRNORM, st);
 			epfile_put(p);
 		}
 		return;
@@ -1155,7 +1228,7 @@ void ep_io_hint(epfile *f, io_side side, long result, long requested)
 	// wants a wakeup whether the pipe was already empty or not."
 	if (result == -EAGAIN && f->kind == file_kind::pipe_write) {
 		if (epfile *p = epfile_get_peer(f)) {
-			file_wake_now(p, EPOLLIN | EPOLLRDNORM);
+			hint_wake(p, EPOLLIN | EPOLLRDNORM, st);
 			epfile_put(p);
 		}
 	}
@@ -1167,9 +1240,9 @@ void ep_io_hint(epfile *f, io_side side, long result, long requested)
 		ep_rearm_side(f, EP_WRITE_SIDE, false);
 	// Data for the other end (or for ourselves: an eventfd) wakes it now.
 	if (f->kind == file_kind::eventfd)
-		file_wake_now(f, EPOLLIN | EPOLLRDNORM);
+		hint_wake(f, EPOLLIN | EPOLLRDNORM, st);
 	if (epfile *p = epfile_get_peer(f)) {
-		file_wake_now(p, EPOLLIN | EPOLLRDNORM);
+		hint_wake(p, EPOLLIN | EPOLLRDNORM, st);
 		epfile_put(p);
 	}
 }

@@ -84,6 +84,7 @@ struct epitem {
 	bool on_list = false;       // linked on rdllist or a txlist
 	int pidx = -1;              // our slot in ep->pfds / ep->pitems
 	uint32_t arm_epoch = 0;     // bumped each time the slot is (re)armed or widened, under ep->lock
+	uint32_t lvl_in_seen = 0, lvl_out_seen = 0; // the file's level_*_walks when a level walk queued us
 };
 
 using epitem_rbtree = bi::rbtree<epitem, bi::member_hook<epitem, bi::set_member_hook<>, &epitem::rbn>,
@@ -106,7 +107,7 @@ struct epfile {
 	spinlock f_lock;              // protects f_ep, poll_fd, nfds, peer
 	file_item_list f_ep;          // twin of f_ep: items watching this file, in ADD order
 	eventpoll *ep = nullptr;      // twin of private_data when is_file_epoll()
-	int poll_fd = -1;             // an fd number of this file open now; -1 once all are closed
+	std::atomic<int> poll_fd{-1}; // an fd number of this file open now; -1 once all are closed
 	int nfds = 0;                 // fd numbers of this process that refer to it
 	bool can_poll = true;         // twin of file_can_poll()
 	bool origin_known = false;    // we saw it created, so we saw every dup of it
@@ -114,6 +115,9 @@ struct epfile {
 	uint64_t dev = 0, ino = 0;    // identity hint: the same file has the same (dev, ino)
 	epfile *peer = nullptr;       // the other end, when created in-process (pipe, socketpair)
 	uint32_t last_revents = 0;    // readiness at the last wake-up walk (its key is what is new)
+	// Level walks that found new IN / OUT bits: an I/O hook compares them
+	// across its call to tell whether a poller already saw its change.
+	std::atomic<uint32_t> level_in_walks{0}, level_out_walks{0};
 	std::atomic<int> et_items{0}; // EPOLLET items watching it: the I/O hooks look only here
 	std::atomic<bool> dead{false};// every fd closed: never poll it again
 	std::atomic<bool> out_blocked{false}; // a write found the buffer full: the next room is an edge
@@ -152,7 +156,7 @@ struct eventpoll {
 	std::atomic<uint32_t> poll_seq{0}; // odd while the leader is inside ppoll
 	std::atomic<uint32_t> closers{0};  // close() callers waiting for poll_seq to move
 
-	bool observed = false;  // someone else looks at us: the helper keeps our eventfd right
+	std::atomic<bool> observed{false}; // someone else looks at us: the helper keeps our eventfd right
 	bool efd_set = false;   // our eventfd's counter is non-zero (readable)
 
 	bi::list_member_hook<> all_link; // in the process-wide list (fork, the helper)
@@ -212,6 +216,19 @@ enum class io_side : uint8_t { read, write, reset, state_change, incoming };
 // An I/O call on a file with EPOLLET watchers returned `result`: re-arm the
 // bits that a new edge could now bring (see docs/design.md, "ET over poll").
 void ep_io_hint(epfile *f, io_side side, long result, long requested);
+
+// What the pollers had seen of the other end of f (its peer, or f itself
+// for an eventfd) before an I/O call: taken by the I/O hooks before the
+// real call, given back to ep_io_hint_stamped() after it.  When a poller
+// saw the call's change meanwhile (a level walk with new bits), the hint's
+// wake-up would be the same wake-up twice: it is not made.
+struct io_stamp {
+	bool valid = false;
+	uint32_t in = 0, out = 0;
+};
+io_stamp ep_io_stamp(epfile *f);
+io_stamp ep_file_stamp(epfile *t); // of t itself (a listener)
+void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, const io_stamp &st);
 
 // ---- fork ------------------------------------------------------------------
 

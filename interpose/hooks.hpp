@@ -47,11 +47,14 @@ inline long io_result(long r) { return r >= 0 ? r : -errno; }
 // Gives the core the edge-triggered hint for an I/O call on fd, if any
 // instance watches its file (or its peer's) edge-triggered.
 void io_hint(int fd, uintptr_t slot, bool read_side, long result, long requested);
+void io_hint_stamped(int fd, uintptr_t slot, bool read_side, long result, long requested, const core::io_stamp &st);
 
 // interpose/loopback.cpp: sockets of this process talking to each other.
 void loopback_listening(int fd);
 void loopback_bound(int fd);
 void loopback_connected(int fd, const struct sockaddr *dest);
+// Our listener that a connect() to dest reaches, referenced, or null.
+core::epfile *loopback_listener_for(const struct sockaddr *dest);
 void loopback_accepted(int fd);
 
 // Marks fd as uepoll's own (the log file): the program's calls treat it as

@@ -53,7 +53,23 @@ int socketpair(int domain, int type, int protocol, int sv[2])
 int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	ensure_init();
+	// A connection to our own listener is a wake-up of it, which its
+	// pollers may see first: stamp it before the call (core::io_stamp).
+	core::epfile *listener = loopback_listener_for(addr);
+	core::io_stamp st = listener ? core::ep_file_stamp(listener) : core::io_stamp{};
 	int r = UEPOLL_CALL_NEXT(int, connect, SYS_connect, fd, addr, len);
+	if (listener) {
+		int saved = errno;
+		bool stream = false;
+		if (core::epfile *f = fdt_file(fdt_peek(fd)))
+			stream = f->kind != core::file_kind::inet_dgram;
+		else
+			stream = true;
+		if ((r == 0 || saved == EINPROGRESS) && stream)
+			core::ep_io_hint_stamped(listener, core::io_side::incoming, 0, 0, st);
+		core::epfile_put(listener);
+		errno = saved;
+	}
 	if (r == 0 || errno == EINPROGRESS) {
 		int saved = errno;
 		loopback_connected(fd, addr);

@@ -15,13 +15,34 @@ namespace uepoll::interpose {
 
 void io_hint(int fd, uintptr_t slot, bool read_side, long result, long requested)
 {
+	io_hint_stamped(fd, slot, read_side, result, requested, core::io_stamp{});
+}
+
+// Before the real call: what the pollers had seen of the other end.
+static core::io_stamp io_stamp_before(int fd, uintptr_t slot)
+{
+	core::epfile *f = fdt_file(slot);
+	if (!f || (!f->peer && f->kind != core::file_kind::eventfd))
+		return {};
+	long err;
+	core::io_stamp st;
+	if (core::epfile *ref = fdt_get(fd, &err)) {
+		st = core::ep_io_stamp(ref);
+		core::epfile_put(ref);
+	}
+	return st;
+}
+
+void io_hint_stamped(int fd, uintptr_t slot, bool read_side, long result, long requested, const core::io_stamp &st)
+{
 	core::epfile *f = fdt_file(slot);
 	if (!f || (!f->et_items.load(std::memory_order_relaxed) && !f->peer && f->kind != core::file_kind::eventfd))
 		return;
 	int saved = errno;
 	long err;
 	if (core::epfile *ref = fdt_get(fd, &err)) {
-		core::ep_io_hint(ref, read_side ? core::io_side::read : core::io_side::write, result, requested);
+		core::ep_io_hint_stamped(ref, read_side ? core::io_side::read : core::io_side::write, result, requested,
+					 st);
 		core::epfile_put(ref);
 	}
 	errno = saved;
@@ -64,9 +85,10 @@ using namespace uepoll::interpose;
 	uintptr_t v = fdt_peek(fd);                            \
 	if (io_refused(v, sock))                               \
 		return -1;                                     \
+	core::io_stamp st_ = io_stamp_before(fd, v);           \
 	auto r = call;                                         \
 	if (v != FD_UNKNOWN)                                   \
-		io_hint(fd, v, side, io_result(r), static_cast<long>(requested)); \
+		io_hint_stamped(fd, v, side, io_result(r), static_cast<long>(requested), st_); \
 	return r
 #define IO_HOOK(side, requested, call) IO_HOOK_(false, side, requested, call)
 #define SOCK_HOOK(side, requested, call) IO_HOOK_(true, side, requested, call)

@@ -135,6 +135,13 @@ void remember(registry &r, int fd)
 
 void loopback_listening(int fd) { remember(listeners, fd); }
 
+core::epfile *loopback_listener_for(const struct sockaddr *dest)
+{
+	if (!is_loopback(dest) || listeners.empty())
+		return nullptr;
+	return lookup(listeners, dest);
+}
+
 void loopback_bound(int fd)
 {
 	long err;
@@ -164,11 +171,6 @@ void loopback_connected(int fd, const struct sockaddr *dest)
 		}
 		core::epfile_put(f);
 		return;
-	}
-	// A new connection for one of our listeners: its accept queue grows.
-	if (core::epfile *l = listeners.empty() ? nullptr : lookup(listeners, dest)) {
-		core::ep_io_hint(l, core::io_side::incoming, 0, 0);
-		core::epfile_put(l);
 	}
 	sockaddr_storage me;
 	socklen_t len;
