@@ -342,7 +342,7 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 		f->last_revents = revents;
 
 		for (epitem &epi : f->f_ep) {
-			if (epi.event.events & EPOLLEXCLUSIVE)
+			if (epi.exclusive)
 				continue;
 			// One write in this process is seen twice: by a poller (a level
 			// walk) and by the write hook (this edge walk).  Not twice.
@@ -361,7 +361,7 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 			// Same readiness as the last walk: it was dispatched already if an
 			// exclusive item still holds it (queued); otherwise nobody took it.
 			for (epitem &epi : f->f_ep) {
-				if (!(epi.event.events & EPOLLEXCLUSIVE))
+				if (!(epi.exclusive))
 					continue;
 				std::lock_guard g2(epi.ep->lock);
 				dispatched |= ep_is_linked(&epi) || epi.next != EP_UNACTIVE_PTR;
@@ -374,11 +374,11 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 		// already queued an exclusive item for it, the edge is the same
 		// wake-up and must not wake a second waiter.
 		for (epitem &epi : f->f_ep)
-			if ((epi.event.events & EPOLLEXCLUSIVE) && seen_by_level(&epi, key, st))
+			if ((epi.exclusive) && seen_by_level(&epi, key, st))
 				dispatched = true;
 		bool stopped = dispatched;
 		for (epitem &epi : f->f_ep) {
-			if (!(epi.event.events & EPOLLEXCLUSIVE))
+			if (!(epi.exclusive))
 				continue;
 			if (stopped) {
 				std::lock_guard g2(epi.ep->lock);
@@ -409,9 +409,9 @@ static void file_unpark_exclusive(epfile *f)
 	std::lock_guard g(f->f_lock);
 	f->last_revents = 0;
 	for (epitem &epi : f->f_ep) {
+		std::lock_guard g2(epi.ep->lock);
 		if (!epi.excl_skipped)
 			continue;
-		std::lock_guard g2(epi.ep->lock);
 		epi.excl_skipped = false;
 		ep_slot_update(epi.ep, &epi);
 	}
@@ -761,6 +761,7 @@ static int ep_insert(eventpoll *ep, const epoll_event *event, epfile *tf, int fd
 	epi->ffd = {tf, fd};
 	epi->ep = ep;
 	epi->event = *event;
+	epi->exclusive = event->events & EPOLLEXCLUSIVE;
 	epi->next = EP_UNACTIVE_PTR;
 	{
 		std::lock_guard g(tf->f_lock);
@@ -1099,10 +1100,10 @@ static void ep_rearm_side(epfile *f, uint32_t bits, bool clear_off)
 {
 	std::lock_guard g(f->f_lock);
 	for (epitem &epi : f->f_ep) {
-		if (!(epi.event.events & EPOLLET))
-			continue;
 		eventpoll *ep = epi.ep;
 		std::lock_guard g2(ep->lock);
+		if (!(epi.event.events & EPOLLET))
+			continue;
 		if (!(epi.et_suppressed & bits) && !(clear_off && epi.et_off))
 			continue;
 		epi.et_suppressed &= ~bits;

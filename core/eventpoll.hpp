@@ -81,6 +81,7 @@ struct epitem {
 	uint32_t et_suppressed = 0;
 	bool et_off = false;        // ERR/HUP reported: poll(2) cannot mask those, so stop entirely
 	bool excl_skipped = false;  // EXCLUSIVE: a wake-up walk stopped before us
+	bool exclusive = false;     // EPOLLEXCLUSIVE, fixed at ADD (MOD cannot change it): read under f_lock
 	bool on_list = false;       // linked on rdllist or a txlist
 	int pidx = -1;              // our slot in ep->pfds / ep->pitems
 	uint32_t arm_epoch = 0;     // bumped each time the slot is (re)armed or widened, under ep->lock

@@ -317,6 +317,14 @@ DIFF_TEST(threads, mod_interest_from_another_thread_wakes_waiter)
 // and the items keep working until the waiter returns.
 DIFF_TEST(threads, close_of_the_epoll_fd_while_waiting)
 {
+#if defined(__SANITIZE_THREAD__)
+	// Closing an fd another thread waits on is defined by the kernel (the
+	// wait goes on) but a data race on the fd for TSan's model of libc:
+	// the TSan build runs neither side (the plain and ASan builds do).
+	(void)b;
+	(void)t;
+	return;
+#endif
 	int ep = b.epoll_create1(EPOLL_CLOEXEC);
 	int p[2];
 	b.pipe2(p, O_NONBLOCK);
