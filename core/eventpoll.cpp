@@ -1316,7 +1316,7 @@ int do_epoll_ctl(int epfd, int op, int fd, const epoll_event *uevent)
 			std::lock_guard g(f.f->f_lock);
 			watched = !f.f->f_ep.empty();
 		}
-		if (watched || ep->gen == loop_check_gen_now() || is_file_epoll(tf.f)) {
+		if (watched || ep->gen.load() == loop_check_gen_now() || is_file_epoll(tf.f)) {
 			m.unlock();
 			nested = std::unique_lock<sleeping_mutex>(epnested_mutex);
 			loop_check_begin();

@@ -143,7 +143,7 @@ struct eventpoll {
 	epitem_rbtree rbr;    // twin of rbr
 	epitem *ovflist;      // twin of ovflist: EP_UNACTIVE_PTR unless a scan runs
 	epfile *file = nullptr; // twin of ep->file (our file; file->ep == this)
-	uint64_t gen = 0;     // twin of ep->gen: loop_check_gen at our last visit
+	std::atomic<uint64_t> gen{0}; // twin of ep->gen: loop_check_gen at our last visit (read unlocked in ctl)
 	int loop_check_depth = 0; // twin of ep->loop_check_depth
 
 	// The poll set: slot i polls pitems[i]; a disarmed item has fd < 0

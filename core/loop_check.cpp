@@ -10,7 +10,9 @@
 
 namespace uepoll::core {
 
-static uint64_t loop_check_gen = 0;      // twin of loop_check_gen
+// Twin of loop_check_gen; read without epnested_mutex by do_epoll_ctl (the
+// kernel uses READ_ONCE), hence atomic.
+static std::atomic<uint64_t> loop_check_gen{0};
 static eventpoll *inserting_into;        // twin of inserting_into
 // Twin of tfile_check_list: files with newly added links.
 // Never destroyed: a thread may be in epoll_ctl while exit() runs the
@@ -71,11 +73,11 @@ static void put_all(const ep_vector &v)
 // than EP_MAX_NESTS for a loop or a chain too deep.
 static int ep_loop_check_proc(eventpoll *ep, int depth)
 {
-	if (ep->gen == loop_check_gen)
+	if (ep->gen.load() == loop_check_gen.load())
 		return ep->loop_check_depth;
 	int result = 0;
 	std::lock_guard m(ep->mtx);
-	ep->gen = loop_check_gen;
+	ep->gen = loop_check_gen.load();
 	for (epitem &epi : ep->rbr) {
 		epfile *f = epi.ffd.file;
 		if (is_file_epoll(f)) {
@@ -99,14 +101,14 @@ static int ep_loop_check_proc(eventpoll *ep, int depth)
 // Twin of ep_get_upwards_depth_proc(): how many instances watch ep, transitively.
 static int ep_get_upwards_depth_proc(eventpoll *ep, int depth)
 {
-	if (ep->gen == loop_check_gen)
+	if (ep->gen.load() == loop_check_gen.load())
 		return ep->loop_check_depth;
 	int result = 0;
 	ep_vector up = watchers(ep->file);
 	for (eventpoll *w : up)
 		result = std::max(result, ep_get_upwards_depth_proc(w, depth + 1) + 1);
 	put_all(up);
-	ep->gen = loop_check_gen;
+	ep->gen = loop_check_gen.load();
 	ep->loop_check_depth = result;
 	return result;
 }
