@@ -10,30 +10,17 @@
 #include <thread>
 #include <unistd.h>
 
+#include "tests/ops.hpp"
 #include "tests/trace.hpp"
 
 using uepoll::test::backend;
 using uepoll::test::trace;
 
+using uepoll::test::add;
+using uepoll::test::mod;
+using uepoll::test::del;
+
 namespace {
-
-int add(backend &b, int ep, int fd, uint32_t events, uint64_t data)
-{
-	epoll_event ev{};
-	ev.events = events;
-	ev.data.u64 = data;
-	return b.epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-}
-
-int mod(backend &b, int ep, int fd, uint32_t events, uint64_t data)
-{
-	epoll_event ev{};
-	ev.events = events;
-	ev.data.u64 = data;
-	return b.epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
-}
-
-int del(backend &b, int ep, int fd) { return b.epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr); }
 
 // Records the wait and returns its result; out must hold 8 events.
 int wait0(backend &b, trace &t, const std::string &what, int ep, epoll_event *out)

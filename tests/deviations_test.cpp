@@ -7,83 +7,23 @@
 #include <unistd.h>
 #include <vector>
 
+#include "tests/ops.hpp"
 #include "tests/trace.hpp"
 
 #ifndef UEPOLL_TESTS_NATIVE_ONLY
 #include "shim/api.hpp"
 #endif
 
+using uepoll::test::add;
+using uepoll::test::mod;
+
 namespace {
 
 using uepoll::test::backend;
+using uepoll::test::run_isolated;
 using uepoll::test::scenario;
 using uepoll::test::trace;
 using lines = std::vector<std::string>;
-
-int add(backend &b, int ep, int fd, uint32_t events, uint64_t data)
-{
-	epoll_event ev{};
-	ev.events = events;
-	ev.data.u64 = data;
-	return b.epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-}
-
-int mod(backend &b, int ep, int fd, uint32_t events, uint64_t data)
-{
-	epoll_event ev{};
-	ev.events = events;
-	ev.data.u64 = data;
-	return b.epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
-}
-
-// Runs fn on b in a forked child, so both backends start from the same fd
-// numbers and leave nothing behind; brings the trace back through a pipe
-// (the pattern of run_isolated in tests/trace.cpp).
-trace isolated(const scenario &fn, backend &b)
-{
-	int p[2];
-	if (pipe(p) != 0)
-		abort();
-	fflush(nullptr);
-	pid_t pid = fork();
-	if (pid == 0) {
-		::close(p[0]);
-		trace t;
-		fn(b, t);
-		std::string s;
-		for (auto &l : t.lines)
-			s += l + '\n';
-		if (::testing::Test::HasFailure())
-			s += "!! assertion failed in the " + std::string(b.name()) + " run\n";
-		size_t off = 0;
-		while (off < s.size()) {
-			ssize_t w = ::write(p[1], s.data() + off, s.size() - off);
-			if (w <= 0)
-				break;
-			off += w;
-		}
-		_exit(0);
-	}
-	::close(p[1]);
-	std::string s;
-	char buf[4096];
-	ssize_t r;
-	while ((r = ::read(p[0], buf, sizeof buf)) > 0)
-		s.append(buf, r);
-	::close(p[0]);
-	int status = 0;
-	waitpid(pid, &status, 0);
-	trace t;
-	size_t start = 0;
-	while (start < s.size()) {
-		size_t nl = s.find('\n', start);
-		t.lines.push_back(s.substr(start, nl - start));
-		start = nl + 1;
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		t.lines.push_back("!! " + std::string(b.name()) + " run died, status " + std::to_string(status));
-	return t;
-}
 
 // fork() as a program under the shim would call it: uepoll's fork copies its instances.
 pid_t backend_fork([[maybe_unused]] backend &b)
@@ -126,9 +66,9 @@ TEST(deviations, deviation_et_partial_read_reported_again)
 		"write = 1",
 		"after new write = 1 {IN data=feedface0000d001}",
 	};
-	trace nat = isolated(fn, uepoll::test::native_backend());
+	trace nat = run_isolated(fn, uepoll::test::native_backend());
 	EXPECT_EQ(nat.lines, native) << nat.str();
-	trace ue = isolated(fn, uepoll::test::uepoll_backend());
+	trace ue = run_isolated(fn, uepoll::test::uepoll_backend());
 #ifndef UEPOLL_TESTS_NATIVE_ONLY
 	lines documented = native;
 	documented[4] = "after partial read = 1 {IN data=feedface0000d001}";
@@ -173,9 +113,9 @@ TEST(deviations, deviation_et_write_from_another_process)
 		"after mod = 1 {IN data=feedface0000d012}",
 		"drain = 2",
 	};
-	trace nat = isolated(fn, uepoll::test::native_backend());
+	trace nat = run_isolated(fn, uepoll::test::native_backend());
 	EXPECT_EQ(nat.lines, native) << nat.str();
-	trace ue = isolated(fn, uepoll::test::uepoll_backend());
+	trace ue = run_isolated(fn, uepoll::test::uepoll_backend());
 #ifndef UEPOLL_TESTS_NATIVE_ONLY
 	lines documented = native;
 	documented[4] = "after the other write = 0";
@@ -217,9 +157,9 @@ TEST(deviations, deviation_fork_shares_no_instance)
 		"parent add = -1 EEXIST",
 		"parent wait after add = 1 {IN data=feedface0000d021}",
 	};
-	trace nat = isolated(fn, uepoll::test::native_backend());
+	trace nat = run_isolated(fn, uepoll::test::native_backend());
 	EXPECT_EQ(nat.lines, native) << nat.str();
-	trace ue = isolated(fn, uepoll::test::uepoll_backend());
+	trace ue = run_isolated(fn, uepoll::test::uepoll_backend());
 #ifndef UEPOLL_TESTS_NATIVE_ONLY
 	const lines documented = {
 		"write = 1",
@@ -260,10 +200,10 @@ TEST(deviations, deviation_stop_continue_no_eintr)
 		int st;
 		waitpid(stopper, &st, 0);
 	};
-	trace nat = isolated(fn, uepoll::test::native_backend());
+	trace nat = run_isolated(fn, uepoll::test::native_backend());
 	EXPECT_EQ(nat.lines, lines{"epoll_wait = -1 EINTR"}) << nat.str();
 #ifndef UEPOLL_TESTS_NATIVE_ONLY
-	trace ue = isolated(fn, uepoll::test::uepoll_backend());
+	trace ue = run_isolated(fn, uepoll::test::uepoll_backend());
 	EXPECT_EQ(ue.lines, lines{"epoll_wait = 0"}) << ue.str();
 #endif
 }
@@ -281,10 +221,10 @@ TEST(deviations, deviation_epoll_fd_is_an_eventfd_underneath)
 		ssize_t n = readlink(path, link, sizeof link - 1);
 		t.note("link = " + std::string(link, n > 0 ? n : 0));
 	};
-	trace nat = isolated(fn, uepoll::test::native_backend());
+	trace nat = run_isolated(fn, uepoll::test::native_backend());
 	EXPECT_EQ(nat.lines, lines{"link = anon_inode:[eventpoll]"}) << nat.str();
 #ifndef UEPOLL_TESTS_NATIVE_ONLY
-	trace ue = isolated(fn, uepoll::test::uepoll_backend());
+	trace ue = run_isolated(fn, uepoll::test::uepoll_backend());
 	EXPECT_EQ(ue.lines, lines{"link = anon_inode:[eventfd]"}) << ue.str();
 #endif
 }
@@ -307,10 +247,10 @@ TEST(deviations, deviation_io_uring_setup_is_enosys)
 		t.step("io_uring_setup", r);
 		(void)b;
 	};
-	trace nat = isolated(fn, uepoll::test::native_backend());
+	trace nat = run_isolated(fn, uepoll::test::native_backend());
 	ASSERT_EQ(nat.lines.size(), 1u) << nat.str();
 #ifndef UEPOLL_TESTS_NATIVE_ONLY
-	trace ue = isolated(fn, uepoll::test::uepoll_backend());
+	trace ue = run_isolated(fn, uepoll::test::uepoll_backend());
 	EXPECT_EQ(ue.lines, lines{"io_uring_setup = -1 ENOSYS"}) << ue.str();
 #endif
 }

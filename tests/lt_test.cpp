@@ -6,27 +6,15 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "tests/ops.hpp"
 #include "tests/trace.hpp"
+
+using uepoll::test::add;
+using uepoll::test::mod;
 
 namespace {
 
 using uepoll::test::backend;
-
-int add(backend &b, int ep, int fd, uint32_t events, uint64_t data)
-{
-	epoll_event ev{};
-	ev.events = events;
-	ev.data.u64 = data;
-	return b.epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-}
-
-int mod(backend &b, int ep, int fd, uint32_t events, uint64_t data)
-{
-	epoll_event ev{};
-	ev.events = events;
-	ev.data.u64 = data;
-	return b.epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
-}
 
 // A listening loopback TCP socket on an ephemeral port; its address in *sa.
 int tcp_listener(backend &b, sockaddr_in *sa)

@@ -5,20 +5,15 @@
 #include <thread>
 #include <unistd.h>
 
+#include "tests/ops.hpp"
 #include "tests/trace.hpp"
 
 using uepoll::test::backend;
 using uepoll::test::trace;
 
-namespace {
+using uepoll::test::add;
 
-int add(backend &b, int ep, int fd, uint32_t events, uint64_t data)
-{
-	epoll_event ev{};
-	ev.events = events;
-	ev.data.u64 = data;
-	return b.epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-}
+namespace {
 
 // Every bit poll knows; the kernel answers only IN|RDNORM for an epoll fd.
 constexpr short all_poll_bits = POLLIN | POLLPRI | POLLOUT | POLLRDNORM | POLLRDBAND | POLLWRNORM | POLLWRBAND | POLLRDHUP;

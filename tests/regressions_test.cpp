@@ -8,20 +8,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tests/ops.hpp"
 #include "tests/trace.hpp"
 
 using uepoll::test::backend;
 using uepoll::test::trace;
 
-namespace {
+using uepoll::test::add;
 
-int add(backend &b, int ep, int fd, uint32_t events, uint64_t data)
-{
-	epoll_event ev{};
-	ev.events = events;
-	ev.data.u64 = data;
-	return b.epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-}
+namespace {
 
 sockaddr_in loopback_any_port()
 {

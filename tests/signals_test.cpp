@@ -12,10 +12,13 @@
 #include <thread>
 #include <unistd.h>
 
+#include "tests/ops.hpp"
 #include "tests/trace.hpp"
 
 using uepoll::test::backend;
 using uepoll::test::trace;
+
+using uepoll::test::add;
 
 namespace {
 
@@ -52,14 +55,6 @@ void install(int sig, void (*fn)(int), int flags)
 	sigemptyset(&sa.sa_mask);
 	ASSERT_EQ(sigaction(sig, &sa, nullptr), 0);
 	g_handled = 0;
-}
-
-int add(backend &b, int ep, int fd, uint32_t events, uint64_t data)
-{
-	epoll_event ev{};
-	ev.events = events;
-	ev.data.u64 = data;
-	return b.epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
 // Keeps signalling `target` every 20 ms until stop() (bounded to ~6 s):

@@ -84,8 +84,7 @@ std::string trace::str() const
 	return s;
 }
 
-// Runs fn in a child and brings its trace back through a pipe.
-static trace run_isolated(const scenario &fn, backend &b)
+trace run_isolated(const scenario &fn, backend &b)
 {
 	int p[2];
 	if (pipe(p) != 0)

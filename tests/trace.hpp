@@ -46,6 +46,11 @@ using scenario = std::function<void(backend &, trace &)>;
 // between the two), expects equal traces, returns the native one.
 trace differential(const scenario &fn, bool isolate = true);
 
+// Runs fn on b in a forked child (fd numbers start as in the parent,
+// nothing leaks) and brings its trace back through a pipe; a failed
+// assertion or a death in the child is a "!!" line.
+trace run_isolated(const scenario &fn, backend &b);
+
 // Waits on epfd with a generous bound for at least one event.
 int wait_some(backend &b, int epfd, struct epoll_event *evs, int max, int timeout_ms = 5000);
 
