@@ -204,6 +204,13 @@ static void ep_wake_one(eventpoll *ep)
 
 // ---- the callback -------------------------------------------------------------
 
+// The slot a blocked poller's level walk comes from (file_wakeup_polled()).
+struct polled_slot {
+	const epitem *epi;
+	uint32_t epoch;
+};
+static thread_local const polled_slot *tls_polled;
+
 // Twin of ep_poll_callback(): file `epi->ffd.file` woke up with `key`.
 // Queues the item (on the ovflist while a scan runs), wakes one waiter.
 // Returns ewake as the kernel does (for the EXCLUSIVE walk) and sets *pwake
@@ -216,6 +223,10 @@ static int ep_poll_callback(epitem *epi, uint32_t key, bool *pwake, wake_kind ki
 	stat_callbacks.fetch_add(1, std::memory_order_relaxed);
 
 	std::lock_guard g(ep->lock);
+	// A blocked poller's result for this item is valid only for the arming
+	// it polled (file_wakeup_polled()).
+	if (kind == wake_kind::level && tls_polled && tls_polled->epi == epi && tls_polled->epoch != epi->arm_epoch)
+		goto out;
 	// A disabled (fired EPOLLONESHOT) item gets nothing until MOD.
 	if (!(epi->event.events & ~EP_PRIVATE_BITS))
 		goto out;
@@ -230,6 +241,22 @@ static int ep_poll_callback(epitem *epi, uint32_t key, bool *pwake, wake_kind ki
 	    (epi->et_off || !(key & epi->event.events & ~epi->et_suppressed)))
 		goto out;
 
+	// An exclusive item passed over by the walk of a real wake-up waits
+	// for the next one; a poller seeing the same readiness is not one.
+	if (kind == wake_kind::level && epi->excl_skipped && !ep_is_linked(epi))
+		goto out;
+	// This level walk accounts for the I/O that made the file ready (see
+	// io_stamp): the item is queued by it, or is queued already and no
+	// scan runs, so the harvest's re-poll comes after this poll and
+	// reports what it saw.  A running scan may have re-polled the item
+	// before the I/O: then the I/O's own wake-up must still come.
+	if (kind == wake_kind::level && (!ep_is_linked(epi) || ep->ovflist == EP_UNACTIVE_PTR)) {
+		epfile *f = epi->ffd.file;
+		if (key & (EPOLLIN | EPOLLRDNORM))
+			epi->lvl_in_seen = f->level_in_walks.load(std::memory_order_relaxed);
+		if (key & (EPOLLOUT | EPOLLWRNORM))
+			epi->lvl_out_seen = f->level_out_walks.load(std::memory_order_relaxed);
+	}
 	// A level seen for an item that is queued (or on a running scan's list)
 	// is nothing new: the harvest re-polls it.  It must neither bring back
 	// an edge the scan is about to report nor pass a wake-up on to the
@@ -237,17 +264,6 @@ static int ep_poll_callback(epitem *epi, uint32_t key, bool *pwake, wake_kind ki
 	if (kind == wake_kind::level && ep_is_linked(epi)) {
 		ewake = 1; // already queued: the exclusive walk may stop
 		goto out;
-	}
-	// An exclusive item passed over by the walk of a real wake-up waits
-	// for the next one; a poller seeing the same readiness is not one.
-	if (kind == wake_kind::level && epi->excl_skipped)
-		goto out;
-	if (kind == wake_kind::level) {
-		epfile *f = epi->ffd.file;
-		if (key & (EPOLLIN | EPOLLRDNORM))
-			epi->lvl_in_seen = f->level_in_walks.load(std::memory_order_relaxed);
-		if (key & (EPOLLOUT | EPOLLWRNORM))
-			epi->lvl_out_seen = f->level_out_walks.load(std::memory_order_relaxed);
 	}
 	if (ep->ovflist != EP_UNACTIVE_PTR) {
 		// A scan is running: chain on the ovflist, ep_done_scan() requeues.
@@ -334,9 +350,9 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 		// a nested instance's callback) is new by definition; a level seen
 		// by poll(2) is new only in the bits the last walk did not see.
 		uint32_t fresh = kind == wake_kind::edge ? revents : revents & ~f->last_revents;
-		if (kind == wake_kind::level && (fresh & (EPOLLIN | EPOLLRDNORM)))
+		if (kind == wake_kind::level && (revents & (EPOLLIN | EPOLLRDNORM)))
 			f->level_in_walks.fetch_add(1, std::memory_order_release);
-		if (kind == wake_kind::level && (fresh & (EPOLLOUT | EPOLLWRNORM)))
+		if (kind == wake_kind::level && (revents & (EPOLLOUT | EPOLLWRNORM)))
 			f->level_out_walks.fetch_add(1, std::memory_order_release);
 		uint32_t key = fresh ? fresh : revents;
 		f->last_revents = revents;
@@ -400,6 +416,14 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 		file_wakeup(wake[i], EPOLLIN, depth + 1, wake_kind::edge);
 		epfile_put(wake[i]);
 	}
+}
+
+void file_wakeup_polled(epfile *f, uint32_t revents, const epitem *epi, uint32_t epoch)
+{
+	polled_slot slot{epi, epoch};
+	tls_polled = &slot;
+	file_wakeup(f, revents, 0, wake_kind::level);
+	tls_polled = nullptr;
 }
 
 // The file was seen not ready: exclusive items parked by a walk may poll it
@@ -585,9 +609,10 @@ static int ep_send_events(eventpoll *ep, epoll_event *uevents, int maxevents)
 
 	thread_local std::vector<epoll_event, slab_allocator<epoll_event>> kev;
 	thread_local std::vector<epitem *, slab_allocator<epitem *>> reported, batch, idle;
-	thread_local std::vector<uint32_t, slab_allocator<uint32_t>> rev;
+	thread_local std::vector<uint32_t, slab_allocator<uint32_t>> rev, looks, reported_looks;
 	kev.clear();
 	reported.clear();
+	reported_looks.clear();
 	idle.clear();
 
 	// Re-poll in batches no larger than the room left, in list order.
@@ -598,6 +623,22 @@ static int ep_send_events(eventpoll *ep, epoll_event *uevents, int maxevents)
 		for (auto j = it; j != txlist.end() && static_cast<int>(batch.size()) < room; ++j)
 			batch.push_back(&*j);
 		rev.resize(batch.size());
+		// The re-poll is a poller's look too (see io_stamp): an ET item it
+		// reports must not be queued again by the wake-up of the I/O whose
+		// data it saw.  Counted before the poll, so that a look taken
+		// before an I/O call's stamp never passes for one taken after.
+		looks.resize(batch.size() * 2);
+		for (size_t i = 0; i < batch.size(); i++) {
+			epitem *epi = batch[i];
+			looks[2 * i] = looks[2 * i + 1] = 0;
+			if (!(epi->event.events & EPOLLET) || is_file_epoll(epi->ffd.file))
+				continue;
+			epfile *f = epi->ffd.file;
+			if (epi->event.events & (EPOLLIN | EPOLLRDNORM))
+				looks[2 * i] = f->level_in_walks.fetch_add(1, std::memory_order_acq_rel) + 1;
+			if (epi->event.events & (EPOLLOUT | EPOLLWRNORM))
+				looks[2 * i + 1] = f->level_out_walks.fetch_add(1, std::memory_order_acq_rel) + 1;
+		}
 		ep_items_poll(batch.data(), static_cast<int>(batch.size()), rev.data(), 0);
 		for (size_t i = 0; i < batch.size(); i++) {
 			epitem *epi = batch[i];
@@ -615,6 +656,8 @@ static int ep_send_events(eventpoll *ep, epoll_event *uevents, int maxevents)
 			e.data = epi->event.data;
 			kev.push_back(e);
 			reported.push_back(epi);
+			reported_looks.push_back(looks[2 * i]);
+			reported_looks.push_back(looks[2 * i + 1]);
 			if (static_cast<int>(reported.size()) == maxevents)
 				break;
 		}
@@ -640,6 +683,10 @@ static int ep_send_events(eventpoll *ep, epoll_event *uevents, int maxevents)
 			ep->rdllist.push_back(*epi);
 		} else {
 			uint32_t r = kev[i].events;
+			if (r & (EPOLLIN | EPOLLRDNORM))
+				epi->lvl_in_seen = reported_looks[2 * i];
+			if (r & (EPOLLOUT | EPOLLWRNORM))
+				epi->lvl_out_seen = reported_looks[2 * i + 1];
 			if (r & (EPOLLERR | EPOLLHUP))
 				epi->et_off = true;
 			if (r & EP_READ_SIDE)
@@ -1433,7 +1480,8 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 		// a waiter while the callbacks run: for them we are the thread that
 		// was blocked on ep, as a kernel waiter is while its IRQ runs.
 		epfile *ready[64];
-		uint32_t ready_rev[64];
+		uint32_t ready_rev[64], ready_epoch[64];
+		const epitem *ready_epi[64];
 		int nready = 0;
 		{
 			std::lock_guard g(ep->lock);
@@ -1452,13 +1500,15 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 					if (!epfile_tryget(f))
 						continue;
 					ready[nready] = f;
+					ready_epi[nready] = ep->pitems[i];
+					ready_epoch[nready] = epochs[i];
 					ready_rev[nready++] = static_cast<uint16_t>(set[i].revents);
 				}
 				// More than 64: ep_send_events' own poll finds the rest.
 			}
 		}
 		for (int i = 0; i < nready; i++) {
-			file_wakeup(ready[i], ready_rev[i], 0, wake_kind::level);
+			file_wakeup_polled(ready[i], ready_rev[i], ready_epi[i], ready_epoch[i]);
 			epfile_put(ready[i]);
 		}
 		{

@@ -92,14 +92,17 @@ void *helper_main(void *)
 				continue;
 			eventpoll *ep = refs[i].ep;
 			epfile *f = nullptr;
+			const epitem *epi = nullptr;
 			{
 				std::lock_guard g(ep->lock);
 				if (ep->pset_gen == refs[i].gen && ep->pitems[refs[i].idx]->arm_epoch == refs[i].epoch &&
-				    epfile_tryget(ep->pitems[refs[i].idx]->ffd.file))
-					f = ep->pitems[refs[i].idx]->ffd.file;
+				    epfile_tryget(ep->pitems[refs[i].idx]->ffd.file)) {
+					epi = ep->pitems[refs[i].idx];
+					f = epi->ffd.file;
+				}
 			}
 			if (f) {
-				file_wakeup(f, static_cast<uint16_t>(set[i].revents), 0, wake_kind::level);
+				file_wakeup_polled(f, static_cast<uint16_t>(set[i].revents), epi, refs[i].epoch);
 				epfile_put(f);
 			}
 		}

@@ -17,6 +17,13 @@ void ep_slot_update(eventpoll *ep, epitem *epi);
 // write in this process, a nested instance's callback).
 enum class wake_kind { level, edge };
 void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind);
+// The level walk of what a blocked poller (a leader, the helper) saw on
+// the slot of item `epi` armed at `epoch`.  The poller checked the epoch
+// when ppoll returned, but the walk runs later, with no lock held: the
+// item may have been reported and re-armed meanwhile, and what the poller
+// saw is then stale.  The item's own callback checks the epoch again,
+// under ep->lock.  `epi` is only compared, never dereferenced.
+void file_wakeup_polled(epfile *f, uint32_t revents, const epitem *epi, uint32_t epoch);
 uint32_t ep_eventpoll_poll(eventpoll *ep, int depth);
 void ep_set_observed(eventpoll *ep);
 void for_each_observed(void (*fn)(eventpoll *, void *), void *arg);

@@ -1,5 +1,4 @@
 // tests/close_dup_test.cpp - life of a watched file: close, fd reuse, dup/dup2/dup3/F_DUPFD, close_range, FIN on close.
-#include <arpa/inet.h>
 #include <atomic>
 #include <fcntl.h>
 #include <linux/close_range.h>
@@ -11,6 +10,7 @@
 #include <unistd.h>
 
 #include "tests/ops.hpp"
+#include "tests/sockets.hpp"
 #include "tests/trace.hpp"
 
 using uepoll::test::backend;
@@ -19,6 +19,9 @@ using uepoll::test::trace;
 using uepoll::test::add;
 using uepoll::test::mod;
 using uepoll::test::del;
+
+using uepoll::test::tcp_connect;
+using uepoll::test::tcp_listener;
 
 namespace {
 
@@ -38,27 +41,10 @@ bool has_data(int n, const epoll_event *out, uint64_t data)
 	return false;
 }
 
-// A blocking TCP listener on 127.0.0.1 with an ephemeral port.
-int tcp_listener(backend &b, sockaddr_in &addr)
-{
-	int l = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	EXPECT_GE(l, 0);
-	addr = {};
-	addr.sin_family = AF_INET;
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	addr.sin_port = 0;
-	EXPECT_EQ(b.bind(l, (sockaddr *)&addr, sizeof addr), 0);
-	EXPECT_EQ(b.listen(l, 16), 0);
-	socklen_t len = sizeof addr;
-	EXPECT_EQ(getsockname(l, (sockaddr *)&addr, &len), 0);
-	return l;
-}
-
+// A client connected to the listener at addr.
 int tcp_client(backend &b, const sockaddr_in &addr)
 {
-	int c = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	EXPECT_GE(c, 0);
-	EXPECT_EQ(b.connect(c, (const sockaddr *)&addr, sizeof addr), 0);
+	int c = tcp_connect(b, addr);
 	// Every blocking read on the client side is bounded.
 	timeval tv{5, 0};
 	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -116,7 +102,7 @@ DIFF_TEST(close_dup, close_removes_item_from_every_instance)
 DIFF_TEST(close_dup, closed_socket_number_reused_by_accept)
 {
 	sockaddr_in addr;
-	int lst = tcp_listener(b, addr);
+	int lst = tcp_listener(b, &addr);
 	int lep = b.epoll_create1(0);
 	int ep = b.epoll_create1(0);
 	t.step("add listener", add(b, lep, lst, EPOLLIN | EPOLLRDHUP, 0xfeedface0000000aULL));
@@ -513,7 +499,7 @@ DIFF_TEST(close_dup, close_range_over_the_epfd_and_past_the_end)
 DIFF_TEST(close_dup, close_sends_fin_while_thread_waits_on_socket)
 {
 	sockaddr_in addr;
-	int lst = tcp_listener(b, addr);
+	int lst = tcp_listener(b, &addr);
 	int cl = tcp_client(b, addr);
 	int s = b.accept4(lst, nullptr, nullptr, SOCK_NONBLOCK);
 	ASSERT_GE(s, 0);
@@ -547,7 +533,7 @@ DIFF_TEST(close_dup, close_sends_fin_while_thread_waits_on_socket)
 DIFF_TEST(close_dup, close_sends_fin_while_thread_waits_on_socket_et)
 {
 	sockaddr_in addr;
-	int lst = tcp_listener(b, addr);
+	int lst = tcp_listener(b, &addr);
 	int cl = tcp_client(b, addr);
 	int s = b.accept4(lst, nullptr, nullptr, SOCK_NONBLOCK);
 	ASSERT_GE(s, 0);

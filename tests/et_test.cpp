@@ -1,5 +1,4 @@
 // tests/et_test.cpp - EPOLLET items: which wake-ups are new edges and which are not.
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -8,6 +7,7 @@
 #include <unistd.h>
 
 #include "tests/ops.hpp"
+#include "tests/sockets.hpp"
 #include "tests/trace.hpp"
 
 using uepoll::test::add;
@@ -16,21 +16,16 @@ using uepoll::test::mod;
 namespace {
 
 using uepoll::test::backend;
+using uepoll::test::tcp_connect;
+using uepoll::test::tcp_listener;
 
 // A connected loopback TCP pair, both ends nonblocking, Nagle off so each
 // write is one segment: *c the connecting side, *s the accepted one.
 bool tcp_pair(backend &b, int *c, int *s)
 {
-	int l = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	sockaddr_in sa{};
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t len = sizeof sa;
-	if (l < 0 || b.bind(l, (sockaddr *)&sa, sizeof sa) != 0 || b.listen(l, 4) != 0 ||
-	    getsockname(l, (sockaddr *)&sa, &len) != 0)
-		return false;
-	*c = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (*c < 0 || b.connect(*c, (sockaddr *)&sa, sizeof sa) != 0)
+	sockaddr_in sa;
+	int l = tcp_listener(b, &sa, 4);
+	if (l < 0 || (*c = tcp_connect(b, sa)) < 0)
 		return false;
 	*s = b.accept4(l, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	int one = 1;

@@ -1,5 +1,4 @@
 // tests/exclusive_test.cpp - EPOLLEXCLUSIVE between instances of one process, with and without waiters.
-#include <arpa/inet.h>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -13,6 +12,7 @@
 #include <vector>
 
 #include "tests/ops.hpp"
+#include "tests/sockets.hpp"
 #include "tests/trace.hpp"
 #include "tests/waiters.hpp"
 
@@ -23,21 +23,8 @@ namespace {
 using uepoll::test::backend;
 using uepoll::test::kStop;
 using uepoll::test::stop_all;
+using uepoll::test::tcp_listener;
 using uepoll::test::waiters;
-
-
-int tcp_listener(backend &b, sockaddr_in *sa)
-{
-	int l = b.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	*sa = sockaddr_in{};
-	sa->sin_family = AF_INET;
-	sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t len = sizeof *sa;
-	if (l < 0 || b.bind(l, (sockaddr *)sa, sizeof *sa) != 0 || b.listen(l, 16) != 0 ||
-	    getsockname(l, (sockaddr *)sa, &len) != 0)
-		return -1;
-	return l;
-}
 
 // Two instances A then B watching fd with IN|EXCLUSIVE (plus the stop
 // eventfd), a thread blocked on each; trigger once; how many woke.
@@ -158,7 +145,7 @@ DIFF_TEST(exclusive, walk_stops_at_the_first_waiter)
 DIFF_TEST(exclusive, listening_socket_no_waiters)
 {
 	sockaddr_in sa;
-	int l = tcp_listener(b, &sa);
+	int l = tcp_listener(b, &sa, 16, SOCK_NONBLOCK);
 	int a = b.epoll_create1(EPOLL_CLOEXEC);
 	int c = b.epoll_create1(EPOLL_CLOEXEC);
 	t.step("add A", add(b, a, l, EPOLLIN | EPOLLEXCLUSIVE, 0xfeedface0000c041ULL));
@@ -185,7 +172,7 @@ DIFF_TEST(exclusive, listening_socket_no_waiters)
 DIFF_TEST(exclusive, listening_socket_wakes_one_of_two_waiters)
 {
 	sockaddr_in sa;
-	int l = tcp_listener(b, &sa);
+	int l = tcp_listener(b, &sa, 16, SOCK_NONBLOCK);
 	int cl = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	one_waiter_woken(b, t, l, 0xfeedface0000c051ULL,
 			 [&] { t.step("connect", b.connect(cl, (sockaddr *)&sa, sizeof sa)); });

@@ -1,5 +1,4 @@
 // tests/lt_test.cpp - level-triggered items: what is reported, in which order, with which data.
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <string>
@@ -7,30 +6,12 @@
 #include <unistd.h>
 
 #include "tests/ops.hpp"
+#include "tests/sockets.hpp"
 #include "tests/trace.hpp"
 
 using uepoll::test::add;
 using uepoll::test::mod;
-
-namespace {
-
-using uepoll::test::backend;
-
-// A listening loopback TCP socket on an ephemeral port; its address in *sa.
-int tcp_listener(backend &b, sockaddr_in *sa)
-{
-	int l = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	*sa = sockaddr_in{};
-	sa->sin_family = AF_INET;
-	sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t len = sizeof *sa;
-	if (l < 0 || b.bind(l, (sockaddr *)sa, sizeof *sa) != 0 || b.listen(l, 16) != 0 ||
-	    getsockname(l, (sockaddr *)sa, &len) != 0)
-		return -1;
-	return l;
-}
-
-} // namespace
+using uepoll::test::tcp_listener;
 
 DIFF_TEST(lt, reported_while_ready)
 {

@@ -1,7 +1,6 @@
 // tests/regressions_test.cpp - one test per bug the differential fuzzer
 // (integration/fuzz) or a unit test caught, minimized, named after what it
 // caught.  Each runs on native epoll and on uepoll and compares.
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/eventfd.h>
@@ -9,34 +8,27 @@
 #include <unistd.h>
 
 #include "tests/ops.hpp"
+#include "tests/sockets.hpp"
 #include "tests/trace.hpp"
 
 using uepoll::test::backend;
 using uepoll::test::trace;
 
 using uepoll::test::add;
+using uepoll::test::bind_loopback;
+using uepoll::test::tcp_connect;
+using uepoll::test::tcp_listener;
 
 namespace {
-
-sockaddr_in loopback_any_port()
-{
-	sockaddr_in sa{};
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	return sa;
-}
 
 // Two UDP sockets bound on 127.0.0.1 and connected to each other.
 bool udp_pair(backend &b, int *x, int *y)
 {
 	*x = b.socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	*y = b.socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	sockaddr_in ax = loopback_any_port(), ay = loopback_any_port();
-	socklen_t lx = sizeof ax, ly = sizeof ay;
-	return *x >= 0 && *y >= 0 && b.bind(*x, (sockaddr *)&ax, sizeof ax) == 0 &&
-	       b.bind(*y, (sockaddr *)&ay, sizeof ay) == 0 && getsockname(*x, (sockaddr *)&ax, &lx) == 0 &&
-	       getsockname(*y, (sockaddr *)&ay, &ly) == 0 && b.connect(*x, (sockaddr *)&ay, ly) == 0 &&
-	       b.connect(*y, (sockaddr *)&ax, lx) == 0;
+	sockaddr_in ax, ay;
+	return *x >= 0 && *y >= 0 && bind_loopback(b, *x, &ax) && bind_loopback(b, *y, &ay) &&
+	       b.connect(*x, (sockaddr *)&ay, sizeof ay) == 0 && b.connect(*y, (sockaddr *)&ax, sizeof ax) == 0;
 }
 
 } // namespace
@@ -149,12 +141,9 @@ DIFF_TEST(regressions, udp_datagram_from_this_process_is_an_edge)
 // listener, even with an earlier connection still not accepted.
 DIFF_TEST(regressions, connect_to_own_listener_is_an_edge)
 {
-	int l = b.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	sockaddr_in sa = loopback_any_port();
-	socklen_t len = sizeof sa;
-	ASSERT_EQ(b.bind(l, (sockaddr *)&sa, sizeof sa), 0);
-	ASSERT_EQ(b.listen(l, 16), 0);
-	ASSERT_EQ(getsockname(l, (sockaddr *)&sa, &len), 0);
+	sockaddr_in sa;
+	int l = tcp_listener(b, &sa, 16, SOCK_NONBLOCK);
+	ASSERT_GE(l, 0);
 	int ep = b.epoll_create1(EPOLL_CLOEXEC);
 	t.step("add", add(b, ep, l, EPOLLIN | EPOLLET, 0x701));
 	int c1 = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -219,14 +208,11 @@ DIFF_TEST(regressions, write_to_full_pipe_is_still_an_edge)
 // end (the FIN): a new edge for an EPOLLET item.
 DIFF_TEST(regressions, peer_close_of_tcp_connection_is_an_edge)
 {
-	int l = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	sockaddr_in sa = loopback_any_port();
-	socklen_t len = sizeof sa;
-	ASSERT_EQ(b.bind(l, (sockaddr *)&sa, sizeof sa), 0);
-	ASSERT_EQ(b.listen(l, 4), 0);
-	ASSERT_EQ(getsockname(l, (sockaddr *)&sa, &len), 0);
-	int c = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ASSERT_EQ(b.connect(c, (sockaddr *)&sa, sizeof sa), 0);
+	sockaddr_in sa;
+	int l = tcp_listener(b, &sa, 4);
+	ASSERT_GE(l, 0);
+	int c = tcp_connect(b, sa);
+	ASSERT_GE(c, 0);
 	int s = b.accept4(l, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	int ep = b.epoll_create1(EPOLL_CLOEXEC);
 	t.step("add", add(b, ep, s, EPOLLWRNORM | EPOLLET, 0xb01));

@@ -1,5 +1,4 @@
 // tests/states_test.cpp - the exact event bits the kernel reports for common socket, pipe, eventfd, timerfd and signalfd states.
-#include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -14,10 +13,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/sockets.hpp"
 #include "tests/trace.hpp"
 
 using uepoll::test::backend;
+using uepoll::test::bind_loopback;
 using uepoll::test::event_bits;
+using uepoll::test::loopback;
+using uepoll::test::tcp_connect;
+using uepoll::test::tcp_listener;
 using uepoll::test::trace;
 
 namespace {
@@ -68,43 +72,13 @@ void await(backend &b, trace &t, const std::string &what, int fd, uint32_t bits)
 	b.close(ep);
 }
 
-sockaddr_in loopback(uint16_t port = 0)
-{
-	sockaddr_in a{};
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	a.sin_port = port;
-	return a;
-}
-
-int tcp_listener(backend &b, int backlog, sockaddr_in &addr)
-{
-	int l = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	EXPECT_GE(l, 0);
-	addr = loopback();
-	EXPECT_EQ(b.bind(l, (sockaddr *)&addr, sizeof addr), 0);
-	socklen_t len = sizeof addr;
-	EXPECT_EQ(getsockname(l, (sockaddr *)&addr, &len), 0);
-	EXPECT_EQ(b.listen(l, backlog), 0);
-	return l;
-}
-
-// A blocking connect to a listener that has room: done when it returns.
-int tcp_connect(backend &b, const sockaddr_in &addr)
-{
-	int c = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	EXPECT_GE(c, 0);
-	EXPECT_EQ(b.connect(c, (const sockaddr *)&addr, sizeof addr), 0) << strerror(errno);
-	return c;
-}
-
 // A connected TCP pair (client, accepted server side).
 struct tcp_pair {
 	int listener = -1, client = -1, server = -1;
 	tcp_pair(backend &b, trace &t)
 	{
 		sockaddr_in addr;
-		listener = tcp_listener(b, 8, addr);
+		listener = tcp_listener(b, &addr, 8);
 		client = tcp_connect(b, addr);
 		server = b.accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
 		t.step("tcp pair", client >= 0 && server >= 0);
@@ -167,7 +141,7 @@ DIFF_TEST(states, tcp_never_connected)
 DIFF_TEST(states, tcp_connect_in_progress)
 {
 	sockaddr_in addr;
-	int l = tcp_listener(b, 1, addr);
+	int l = tcp_listener(b, &addr, 1);
 	// backlog 1 holds two connections; wait until both are queued.
 	int c1 = tcp_connect(b, addr);
 	int c2 = tcp_connect(b, addr);
@@ -211,7 +185,7 @@ DIFF_TEST(states, tcp_connected)
 DIFF_TEST(states, tcp_listener)
 {
 	sockaddr_in addr;
-	int l = tcp_listener(b, 8, addr);
+	int l = tcp_listener(b, &addr, 8);
 	expect_state(b, t, "idle listener", l, 0);
 	int c = tcp_connect(b, addr);
 	(void)c;
@@ -268,10 +242,8 @@ DIFF_TEST(states, tcp_connect_refused)
 {
 	// A port nobody listens on: bound once, then released.
 	int tmp = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	sockaddr_in addr = loopback();
-	EXPECT_EQ(b.bind(tmp, (sockaddr *)&addr, sizeof addr), 0);
-	socklen_t len = sizeof addr;
-	EXPECT_EQ(getsockname(tmp, (sockaddr *)&addr, &len), 0);
+	sockaddr_in addr;
+	bind_loopback(b, tmp, &addr);
 	b.close(tmp);
 	int c = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	t.step("connect", b.connect(c, (sockaddr *)&addr, sizeof addr));
@@ -465,10 +437,8 @@ DIFF_TEST(states, udp)
 	int fresh = b.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	expect_state(b, t, "fresh udp socket", fresh, OUT | WRNORM | WRBAND);
 	int r = b.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	sockaddr_in ra = loopback();
-	EXPECT_EQ(b.bind(r, (sockaddr *)&ra, sizeof ra), 0);
-	socklen_t len = sizeof ra;
-	EXPECT_EQ(getsockname(r, (sockaddr *)&ra, &len), 0);
+	sockaddr_in ra;
+	bind_loopback(b, r, &ra);
 	int s = b.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	EXPECT_EQ(b.connect(s, (sockaddr *)&ra, sizeof ra), 0);
 	expect_state(b, t, "bound, empty", r, OUT | WRNORM | WRBAND);
