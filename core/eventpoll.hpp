@@ -220,9 +220,14 @@ void ep_io_hint(epfile *f, io_side side, long result, long requested);
 
 // What the pollers had seen of the other end of f (its peer, or f itself
 // for an eventfd) before an I/O call: taken by the I/O hooks before the
-// real call, given back to ep_io_hint_stamped() after it.  When a poller
-// saw the call's change meanwhile (a level walk with new bits), the hint's
-// wake-up would be the same wake-up twice: it is not made.
+// real call, given back to ep_io_hint_stamped() after it.  A poller's look
+// at a file (a level walk, or the harvest's re-poll of an ET item) counts
+// one; an item that such a look queued or reported after the stamp has
+// seen the call's change already, and the hint's wake-up would be the same
+// wake-up twice: it is not made for that item.  A look counted after the
+// stamp but made before the call's data arrived is taken for one that saw
+// it; that window is the few instructions between the stamp and the
+// syscall.
 struct io_stamp {
 	bool valid = false;
 	uint32_t in = 0, out = 0;
