@@ -1128,8 +1128,10 @@ void epfile_fd_closing(epfile *f, int fd, int other_fd)
 	if (release) {
 		// The other end learns of the close (pipe_release(), the peer's
 		// sk_state_change() on FIN or unix_release_sock()): a wake-up with
-		// no key.  An AF_UNIX datagram peer is not told.
-		epfile *p = f->kind == file_kind::unix_dgram ? nullptr : epfile_get_peer(f);
+		// no key.  A datagram peer (AF_UNIX or UDP) is not told: there is
+		// no connection, only an address it sends to.
+		bool told = f->kind != file_kind::unix_dgram && f->kind != file_kind::inet_dgram;
+		epfile *p = told ? epfile_get_peer(f) : nullptr;
 		epfile_unlink_peer(f);
 		eventpoll_release_file(f);
 		if (p) {

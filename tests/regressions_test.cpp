@@ -137,6 +137,22 @@ DIFF_TEST(regressions, udp_datagram_from_this_process_is_an_edge)
 	EXPECT_TRUE(t.contains("wait 2 = 1 {RDNORM data=601}"));
 }
 
+// Closing a connected UDP socket's peer tells it nothing (no connection,
+// no state change): no edge for an EPOLLET item.  (Fuzzer: seed 20261123
+// program 229.)
+DIFF_TEST(regressions, udp_peer_close_is_not_an_edge)
+{
+	int x, y;
+	ASSERT_TRUE(udp_pair(b, &x, &y));
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add", add(b, ep, x, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, 0x511));
+	epoll_event out[4];
+	t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("close peer", b.close(y));
+	t.events("after peer close", b.epoll_wait(ep, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("after peer close = 0"));
+}
+
 // A connection from this process to its own listener is an IN edge on the
 // listener, even with an earlier connection still not accepted.
 DIFF_TEST(regressions, connect_to_own_listener_is_an_edge)
