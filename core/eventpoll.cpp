@@ -979,28 +979,33 @@ static void ep_free(eventpoll *ep)
 
 epfile *epfile_alloc() { return slab_new<epfile>(); }
 
-// The peer links of pipes and socketpairs (ET hints); a leaf lock.
+// The peer links of pipes and socketpairs (ET hints); a leaf lock.  The
+// I/O hooks read `peer` without it, as a hint that a peer may exist.
 static spinlock peer_lock;
 
 void epfile_link_peers(epfile *a, epfile *b)
 {
 	std::lock_guard g(peer_lock);
-	a->peer = b;
-	b->peer = a;
+	a->peer.store(b, std::memory_order_relaxed);
+	b->peer.store(a, std::memory_order_relaxed);
 }
 
 static void epfile_unlink_peer(epfile *f)
 {
+	if (!f->peer.load(std::memory_order_relaxed))
+		return; // nobody links to f once its own link is gone
 	std::lock_guard g(peer_lock);
-	if (f->peer)
-		f->peer->peer = nullptr;
-	f->peer = nullptr;
+	if (epfile *p = f->peer.load(std::memory_order_relaxed))
+		p->peer.store(nullptr, std::memory_order_relaxed);
+	f->peer.store(nullptr, std::memory_order_relaxed);
 }
 
 static epfile *epfile_get_peer(epfile *f)
 {
+	if (!f->peer.load(std::memory_order_relaxed))
+		return nullptr;
 	std::lock_guard g(peer_lock);
-	epfile *p = f->peer;
+	epfile *p = f->peer.load(std::memory_order_relaxed);
 	return p && epfile_tryget(p) ? p : nullptr;
 }
 

@@ -105,7 +105,7 @@ using file_item_list = bi::list<epitem, bi::member_hook<epitem, bi::list_member_
 // freed when f_count drops to zero.
 struct epfile {
 	std::atomic<long> f_count{1}; // twin of f_count: fd slots + in-flight users
-	spinlock f_lock;              // protects f_ep, poll_fd, nfds, peer
+	spinlock f_lock;              // protects f_ep, poll_fd, nfds
 	file_item_list f_ep;          // twin of f_ep: items watching this file, in ADD order
 	eventpoll *ep = nullptr;      // twin of private_data when is_file_epoll()
 	std::atomic<int> poll_fd{-1}; // an fd number of this file open now; -1 once all are closed
@@ -114,10 +114,12 @@ struct epfile {
 	bool origin_known = false;    // we saw it created, so we saw every dup of it
 	file_kind kind = file_kind::other;
 	uint64_t dev = 0, ino = 0;    // identity hint: the same file has the same (dev, ino)
-	epfile *peer = nullptr;       // the other end, when created in-process (pipe, socketpair)
+	// The other end, when created in-process (pipe, socketpair, loopback
+	// pair); changed under the peer lock, read unlocked only as a hint.
+	std::atomic<epfile *> peer{nullptr};
 	uint32_t last_revents = 0;    // readiness at the last wake-up walk (its key is what is new)
-	// Level walks that found new IN / OUT bits: an I/O hook compares them
-	// across its call to tell whether a poller already saw its change.
+	// Pollers' looks that saw IN / OUT: an I/O hook compares them across
+	// its call to tell whether a poller already saw its change (io_stamp).
 	std::atomic<uint32_t> level_in_walks{0}, level_out_walks{0};
 	std::atomic<int> et_items{0}; // EPOLLET items watching it: the I/O hooks look only here
 	std::atomic<bool> dead{false};// every fd closed: never poll it again

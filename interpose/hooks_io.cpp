@@ -22,7 +22,7 @@ void io_hint(int fd, uintptr_t slot, bool read_side, long result, long requested
 static core::io_stamp io_stamp_before(int fd, uintptr_t slot)
 {
 	core::epfile *f = fdt_file(slot);
-	if (!f || (!f->peer && f->kind != core::file_kind::eventfd))
+	if (!f || (!f->peer.load(std::memory_order_relaxed) && f->kind != core::file_kind::eventfd))
 		return {};
 	long err;
 	core::io_stamp st;
@@ -36,7 +36,8 @@ static core::io_stamp io_stamp_before(int fd, uintptr_t slot)
 void io_hint_stamped(int fd, uintptr_t slot, bool read_side, long result, long requested, const core::io_stamp &st)
 {
 	core::epfile *f = fdt_file(slot);
-	if (!f || (!f->et_items.load(std::memory_order_relaxed) && !f->peer && f->kind != core::file_kind::eventfd))
+	if (!f || (!f->et_items.load(std::memory_order_relaxed) && !f->peer.load(std::memory_order_relaxed) &&
+		   f->kind != core::file_kind::eventfd))
 		return;
 	int saved = errno;
 	long err;
