@@ -74,6 +74,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 
 #include "core/internal.hpp"
 
@@ -83,6 +84,13 @@ const interpose::sys_ops *g_sys;
 const interpose::file_ops *g_files;
 
 static sleeping_mutex epnested_mutex; // twin of epnested_mutex
+
+// How deep the recursion through nested instances may go (polls, wake-up
+// walks).  The kernel has no such cap: ep_loop_check() keeps every chain
+// within EP_MAX_NESTS links, and an entry point starts a level or two in
+// (ep_insert() polls at 1, a nested wake-up adds one per instance).  This
+// only bounds the stack, well above any chain the loop check lets through.
+constexpr int EP_MAX_DEPTH = 2 * EP_MAX_NESTS + 2;
 static spinlock all_lock;
 // Every instance, for fork and the helper.  Never destroyed: the helper
 // thread may still walk it while exit() runs the static destructors.
@@ -327,7 +335,7 @@ static bool seen_by_level(const epitem *epi, uint32_t key, const io_stamp *st)
 void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 {
 	const io_stamp *st = depth == 0 && kind == wake_kind::edge ? tls_hint_stamp : nullptr;
-	if (depth > EP_MAX_NESTS || f->dead.load(std::memory_order_acquire))
+	if (depth > EP_MAX_DEPTH || f->dead.load(std::memory_order_acquire))
 		return;
 	// poll(2) answers only what was asked (IN or RDNORM, OUT or WRNORM),
 	// while a file's wake-up key carries both: widen a level, so that the
@@ -464,7 +472,9 @@ static void ep_items_poll(epitem **items, int n, uint32_t *out, int depth)
 		if (is_file_epoll(f) || f->dead.load(std::memory_order_relaxed))
 			continue;
 		pfd[i].fd = f->poll_fd;
-		pfd[i].events = static_cast<short>(items[i]->event.events & 0xffff);
+		// RDHUP asked always, reported only to who asked: it tells the I/O
+		// hooks that the read side is shut (epfile::rd_shut).
+		pfd[i].events = static_cast<short>((items[i]->event.events & 0xffff) | POLLRDHUP);
 		nplain++;
 	}
 	if (nplain) {
@@ -481,6 +491,8 @@ static void ep_items_poll(epitem **items, int n, uint32_t *out, int depth)
 			r = pfd[i].fd >= 0 ? static_cast<uint16_t>(pfd[i].revents) : 0;
 		if (r & POLLNVAL)
 			r = 0; // the fd went away under us: the close path removes the item
+		if ((r & POLLRDHUP) && !f->rd_shut.load(std::memory_order_relaxed))
+			f->rd_shut.store(true, std::memory_order_relaxed);
 		out[i] = r & items[i]->event.events;
 	}
 }
@@ -499,10 +511,10 @@ static uint32_t ep_item_poll(epitem *epi, int depth)
 // Must be called with ep->mtx held (which keeps pset_gen stable).
 static void ep_sync_poll(eventpoll *ep, int depth)
 {
-	if (depth > EP_MAX_NESTS)
+	if (depth > EP_MAX_DEPTH)
 		return;
 	// One buffer per nesting depth: this recurses through nested instances.
-	thread_local std::vector<pollfd, slab_allocator<pollfd>> bufs[EP_MAX_NESTS + 1];
+	thread_local std::vector<pollfd, slab_allocator<pollfd>> bufs[EP_MAX_DEPTH + 1];
 	auto &buf = bufs[depth];
 	bool nested = false;
 	{
@@ -707,7 +719,7 @@ static int ep_send_events(eventpoll *ep, epoll_event *uevents, int maxevents)
 // list is still ready; items that are not are dropped (and polled again).
 uint32_t ep_eventpoll_poll(eventpoll *ep, int depth)
 {
-	if (depth > EP_MAX_NESTS)
+	if (depth > EP_MAX_DEPTH)
 		return 0;
 	std::lock_guard m(ep->mtx);
 	ep_sync_poll(ep, depth);
@@ -1136,11 +1148,20 @@ void epfile_fd_closing(epfile *f, int fd, int other_fd)
 		// no key.  A datagram peer (AF_UNIX or UDP) is not told: there is
 		// no connection, only an address it sends to.
 		bool told = f->kind != file_kind::unix_dgram && f->kind != file_kind::inet_dgram;
-		epfile *p = told ? epfile_get_peer(f) : nullptr;
+		// A TCP socket that sent its FIN already sends nothing more at
+		// close (tcp_close() from FIN_WAIT2), unless unread data makes it
+		// an RST.  fd is still open here: the real close comes after us.
+		if (f->kind == file_kind::socket && f->fin_sent.load(std::memory_order_relaxed) && g_sys->inq(fd) == 0)
+			told = false;
+		// An AF_UNIX datagram receiver frees the datagrams it did not read
+		// (unix_release_sock): their sender gets room back, an OUT wake-up
+		// (sock_wfree -> unix_write_space).
+		bool room = f->kind == file_kind::unix_dgram && g_sys->inq(fd) > 0;
+		epfile *p = told || room ? epfile_get_peer(f) : nullptr;
 		epfile_unlink_peer(f);
 		eventpoll_release_file(f);
 		if (p) {
-			file_wake_now(p, 0);
+			file_wake_now(p, told ? 0 : EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
 			epfile_put(p);
 		}
 	}
@@ -1220,6 +1241,8 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 {
 	if (side == io_side::reset) {
 		// connect(): the socket starts a new life; every edge may come again.
+		f->rd_shut.store(false, std::memory_order_relaxed);
+		f->fin_sent.store(false, std::memory_order_relaxed);
 		if (f->et_items.load(std::memory_order_relaxed))
 			ep_rearm_side(f, EP_READ_SIDE | EP_WRITE_SIDE, true);
 		return;
@@ -1232,11 +1255,26 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 	}
 	if (side == io_side::state_change) {
 		// shutdown(): sk_state_change() wakes every waiter of the socket
-		// with no key, and the peer's when it learns of it (FIN, or the
-		// AF_UNIX peer's own state change).
+		// with no key, and the peer's when it learns of it.
+		if (f->kind == file_kind::socket) {
+			// TCP: only a FIN tells the peer (tcp_shutdown() sends one for
+			// SHUT_WR, once); over loopback it arrives inside the call,
+			// before inet_shutdown() wakes the socket itself.
+			bool fin = result == 0 && (requested == SHUT_WR || requested == SHUT_RDWR) &&
+				   !f->fin_sent.exchange(true);
+			epfile *p = fin ? epfile_get_peer(f) : nullptr;
+			if (p) {
+				file_wake_now(p, 0);
+				epfile_put(p);
+			}
+			file_wake_now(f, 0);
+			return;
+		}
 		file_wake_now(f, 0);
-		// unix_shutdown() tells a stream or seqpacket peer only.
-		epfile *p = f->kind == file_kind::unix_dgram ? nullptr : epfile_get_peer(f);
+		// unix_shutdown() tells a stream or seqpacket peer, whatever `how`;
+		// a datagram peer (AF_UNIX or UDP) is told nothing.
+		bool told = f->kind != file_kind::unix_dgram && f->kind != file_kind::inet_dgram;
+		epfile *p = told ? epfile_get_peer(f) : nullptr;
 		if (p) {
 			file_wake_now(p, 0);
 			epfile_put(p);
@@ -1245,8 +1283,10 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 	}
 	if (side == io_side::read) {
 		// Reading emptied the buffer (EAGAIN) or took some of it: the next
-		// arrival is an edge.
-		if ((result > 0 || result == -EAGAIN) && f->et_items.load(std::memory_order_relaxed))
+		// arrival is an edge.  Not once the read side is shut: its IN is a
+		// state, and no arrival is to come (nor at EOF, result 0).
+		if ((result > 0 || result == -EAGAIN) && f->et_items.load(std::memory_order_relaxed) &&
+		    !f->rd_shut.load(std::memory_order_relaxed))
 			ep_rearm_side(f, EP_READ_SIDE, false);
 		if (result <= 0)
 			return;
@@ -1260,7 +1300,7 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 		if (epfile *p = epfile_get_peer(f)) {
 			bool wake;
 			if (f->kind == file_kind::unix_socket)
-				wake = result < requested;
+				wake = result < requested || g_sys->inq(f->poll_fd.load(std::memory_order_relaxed)) == 0;
 			else if (f->kind == file_kind::unix_dgram || f->kind == file_kind::unix_seqpacket)
 				wake = true; // a whole message was consumed: its skb is freed
 			else
@@ -1271,9 +1311,21 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 		}
 		return;
 	}
+	// A failed AF_UNIX datagram send (a dead peer: ECONNREFUSED; a peer
+	// shut for reading: EPIPE) had allocated its skb already: freeing it
+	// wakes the sender with OUT (unix_dgram_sendmsg -> sock_wfree ->
+	// unix_write_space).
+	if (f->kind == file_kind::unix_dgram && (result == -ECONNREFUSED || result == -EPIPE)) {
+		if (f->et_items.load(std::memory_order_relaxed))
+			ep_rearm_side(f, EP_WRITE_SIDE, false);
+		file_wake_now(f, EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
+		return;
+	}
 	// A full buffer (EAGAIN or a short write): the next room is an edge.
+	// Not for an eventfd: EAGAIN there says "this value would overflow",
+	// the counter may still take a smaller one (OUT stays set).
 	bool full = result == -EAGAIN || (result >= 0 && result < requested);
-	if (full) {
+	if (full && f->kind != file_kind::eventfd) {
 		f->out_blocked.store(true, std::memory_order_relaxed);
 		if (f->et_items.load(std::memory_order_relaxed))
 			ep_rearm_side(f, EP_WRITE_SIDE, false);
@@ -1289,10 +1341,14 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 	}
 	if (result <= 0)
 		return;
-	// A datagram left a UDP socket: its skb is freed on transmit and
-	// sock_def_write_space() wakes the writer with OUT.
-	if (f->kind == file_kind::inet_dgram && f->et_items.load(std::memory_order_relaxed))
-		ep_rearm_side(f, EP_WRITE_SIDE, false);
+	// A datagram left a UDP socket: its skb is freed on transmit
+	// (loopback_xmit -> skb_orphan) and sock_def_write_space() wakes the
+	// writer with OUT, before the receiver gets the datagram.
+	if (f->kind == file_kind::inet_dgram) {
+		if (f->et_items.load(std::memory_order_relaxed))
+			ep_rearm_side(f, EP_WRITE_SIDE, false);
+		file_wake_now(f, EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
+	}
 	// Data for the other end (or for ourselves: an eventfd) wakes it now.
 	if (f->kind == file_kind::eventfd)
 		hint_wake(f, EPOLLIN | EPOLLRDNORM, st);

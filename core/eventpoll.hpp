@@ -124,6 +124,12 @@ struct epfile {
 	std::atomic<int> et_items{0}; // EPOLLET items watching it: the I/O hooks look only here
 	std::atomic<bool> dead{false};// every fd closed: never poll it again
 	std::atomic<bool> out_blocked{false}; // a write found the buffer full: the next room is an edge
+	// A poll saw RDHUP: the read side is shut, its IN is a state that no
+	// read changes (tcp_poll, unix_poll: RCV_SHUTDOWN), not an edge to come.
+	std::atomic<bool> rd_shut{false};
+	// A TCP socket that sent its FIN (shutdown with SHUT_WR): its close
+	// sends nothing more to the peer unless unread data turns it into RST.
+	std::atomic<bool> fin_sent{false};
 };
 
 // One thread blocked in epoll_wait on an instance: twin of the
@@ -218,6 +224,8 @@ uint32_t ep_eventpoll_poll_observe(epfile *f);
 enum class io_side : uint8_t { read, write, reset, state_change, incoming };
 // An I/O call on a file with EPOLLET watchers returned `result`: re-arm the
 // bits that a new edge could now bring (see docs/design.md, "ET over poll").
+// For state_change (shutdown), `result` is the call's (0 or -ENOTCONN) and
+// `requested` its `how`.
 void ep_io_hint(epfile *f, io_side side, long result, long requested);
 
 // What the pollers had seen of the other end of f (its peer, or f itself

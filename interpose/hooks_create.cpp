@@ -122,7 +122,7 @@ int shutdown(int fd, int how)
 		long err;
 		if (fdt_file(fdt_peek(fd))) {
 			if (core::epfile *f = fdt_get(fd, &err)) {
-				core::ep_io_hint(f, core::io_side::state_change, 0, 0);
+				core::ep_io_hint(f, core::io_side::state_change, r == 0 ? 0 : -ENOTCONN, how);
 				core::epfile_put(f);
 			}
 		}

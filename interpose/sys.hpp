@@ -59,6 +59,9 @@ struct sys_ops {
 	long (*monotonic)(struct timespec *ts);
 	// The soft RLIMIT_NOFILE.
 	long (*nofile_limit)();
+	// ioctl(SIOCINQ): the bytes queued for reading on a socket (for a
+	// datagram socket, the size of the first datagram), or -errno.
+	long (*inq)(int fd);
 };
 
 // Raw syscall() implementations: what the preloaded shim uses.

@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <linux/kcmp.h>
+#include <linux/sockios.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -73,12 +75,19 @@ static long l_nofile_limit()
 	return rl.rlim_cur > 1UL << 30 ? 1L << 30 : static_cast<long>(rl.rlim_cur);
 }
 
+static long l_inq(int fd)
+{
+	int n = 0;
+	long r = keep_errno([&] { return static_cast<long>(::ioctl(fd, SIOCINQ, &n)); });
+	return r < 0 ? r : n;
+}
+
 const sys_ops &sys_libc()
 {
 	static constexpr sys_ops ops = {
 		l_ppoll, l_read, l_write, l_close, l_eventfd, l_fcntl, l_dup3, l_fstat, l_fstatfs, l_readlink, l_open,
 		l_kcmp_file, l_copy_to_user, l_copy_from_user, l_futex_wait, l_futex_wake, l_gettid, l_getpid,
-		l_getuid, l_monotonic, l_nofile_limit,
+		l_getuid, l_monotonic, l_nofile_limit, l_inq,
 	};
 	return ops;
 }

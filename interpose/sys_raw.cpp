@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <linux/kcmp.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -85,12 +87,19 @@ static long r_nofile_limit()
 	return rl.rlim_cur > 1L << 30 ? 1L << 30 : static_cast<long>(rl.rlim_cur);
 }
 
+static long r_inq(int fd)
+{
+	int n = 0;
+	long r = raw(SYS_ioctl, fd, SIOCINQ, L(&n));
+	return r < 0 ? r : n;
+}
+
 const sys_ops &sys_raw()
 {
 	static constexpr sys_ops ops = {
 		r_ppoll, r_read, r_write, r_close, r_eventfd, r_fcntl, r_dup3, r_fstat, r_fstatfs, r_readlink, r_open,
 		r_kcmp_file, r_copy_to_user, r_copy_from_user, r_futex_wait, r_futex_wake, r_gettid, r_getpid,
-		r_getuid, r_monotonic, r_nofile_limit,
+		r_getuid, r_monotonic, r_nofile_limit, r_inq,
 	};
 	return ops;
 }
