@@ -46,8 +46,10 @@
 //                        per-item poll state (twin of ep->lock).
 //   5) all_lock        - spin; the list of every instance (fork, helper).
 // The wake-up path (file_wakeup -> ep_poll_callback) takes only 3 then 4,
-// never a sleeping lock, as the kernel's callback runs in IRQ context; the
-// nested wake-up (ep_poll_safewake) runs after 3 is dropped.
+// never a sleeping lock, as the kernel's callback runs in IRQ context.  The
+// nested wake-up (ep_poll_safewake) runs inside the walk, after 4 is
+// dropped: it takes the f_lock of the instance's own file while the inner
+// file's is held, always inner before outer (acyclic by ep_loop_check).
 // No lock is held across a blocking call: ppoll() with a timeout is only
 // ever made with no lock held.  ep->mtx is held across zero-timeout poll()
 // and the copy to the caller, which never block.
@@ -350,8 +352,19 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 		if (revents & (EPOLLOUT | EPOLLWRNORM))
 			revents |= EPOLLOUT | EPOLLWRNORM;
 	}
-	epfile *wake[16];
-	int nwake = 0;
+	// Twin of ep_poll_safewake() at the end of ep_poll_callback(): an item
+	// whose instance is watched wakes that instance's file at once, inside
+	// the walk, before the file's next item: the ready-list order of the
+	// instances above depends on it.  Nested f_locks are always taken from
+	// the inner file to the instances watching it; ep_loop_check() keeps
+	// that order acyclic.
+	auto safewake = [depth](epitem &epi) {
+		epfile *ef = epi.ep->file;
+		if (epfile_tryget(ef)) {
+			file_wakeup(ef, EPOLLIN, depth + 1, wake_kind::edge);
+			epfile_put(ef);
+		}
+	};
 	{
 		std::lock_guard g(f->f_lock);
 		// The key of a wake-up is what changed.  An edge (a write we saw,
@@ -374,8 +387,8 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 				continue;
 			bool pw = false;
 			ep_poll_callback(&epi, key, &pw, kind);
-			if (pw && nwake < 16 && epfile_tryget(epi.ep->file))
-				wake[nwake++] = epi.ep->file;
+			if (pw)
+				safewake(epi);
 		}
 		// Exclusive items get one walk per wake-up.  Several pollers may see
 		// the same readiness (two leaders, the helper): only the first walk,
@@ -415,14 +428,9 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 			bool pw = false;
 			if (ep_poll_callback(&epi, key, &pw, kind))
 				stopped = true;
-			if (pw && nwake < 16 && epfile_tryget(epi.ep->file))
-				wake[nwake++] = epi.ep->file;
+			if (pw)
+				safewake(epi);
 		}
-	}
-	// Twin of ep_poll_safewake(): instances watching the woken instances.
-	for (int i = 0; i < nwake; i++) {
-		file_wakeup(wake[i], EPOLLIN, depth + 1, wake_kind::edge);
-		epfile_put(wake[i]);
 	}
 }
 
@@ -1345,8 +1353,12 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 	// (loopback_xmit -> skb_orphan) and sock_def_write_space() wakes the
 	// writer with OUT, before the receiver gets the datagram.
 	if (f->kind == file_kind::inet_dgram) {
+		// A send that succeeds found no pending error (sk_err is reported
+		// by the send instead): the ERR this one may bring back (an ICMP
+		// port unreachable, __udp4_lib_err -> sk_error_report) is a new
+		// edge, so an item that reported ERR polls for it again.
 		if (f->et_items.load(std::memory_order_relaxed))
-			ep_rearm_side(f, EP_WRITE_SIDE, false);
+			ep_rearm_side(f, EP_WRITE_SIDE, true);
 		file_wake_now(f, EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
 	}
 	// Data for the other end (or for ourselves: an eventfd) wakes it now.

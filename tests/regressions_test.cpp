@@ -475,3 +475,22 @@ DIFF_TEST(regressions, eventfd_write_eagain_is_not_an_edge)
 	EXPECT_TRUE(t.contains("write big = -1 EAGAIN"));
 	EXPECT_TRUE(t.contains("after = 0"));
 }
+
+// The nested wake-up runs inside the file's walk (ep_poll_safewake() at
+// the end of ep_poll_callback()): the newest item, of a nested instance,
+// puts that instance on its parent's ready list before the parent's own,
+// older item for the same file.  (Fuzzer: seed 20261123 program 3594.)
+DIFF_TEST(regressions, nested_wakeup_runs_inside_the_walk)
+{
+	int outer = b.epoll_create1(0);
+	int inner = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("nest", add(b, outer, inner, EPOLLIN, 0xd01));
+	int sv[2];
+	ASSERT_EQ(b.socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	t.step("outer add", add(b, outer, sv[1], EPOLLIN | EPOLLET, 0xd02));
+	t.step("inner add", add(b, inner, sv[1], EPOLLIN | EPOLLPRI, 0xd03));
+	t.step("write", b.write(sv[0], "12345678", 8));
+	epoll_event out[4];
+	t.events("wait", b.epoll_wait(outer, out, 1, 0), out);
+	EXPECT_TRUE(t.contains("wait = 1 {IN data=d01}"));
+}
