@@ -3,9 +3,10 @@
 // when asked, writes the GoogleTest statement that repeats it.
 //
 // Nothing here may block or depend on timing: every fd is non-blocking,
-// epoll_wait always has timeout 0, and the only waits are bounded polls
-// for loopback network state (a connection reaching the accept queue, an
-// armed timerfd expiring), which settle before anything is recorded.
+// epoll_wait always has timeout 0, and the only waits are bounded waits
+// for the kernel (a connection reaching the accept queue, an armed timerfd
+// expiring, loopback packets and TCP/ICMP state settling: settle()), which
+// end before anything is recorded.
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
@@ -22,6 +23,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "integration/fuzz/world.hpp"
@@ -37,6 +39,7 @@ namespace {
 constexpr long TCP_WRITE_CAP = 16384;
 constexpr int MAX_PENDING = 8;
 constexpr size_t BUFSZ = 1 << 17;
+constexpr int DRAIN_READS = 64; // reads per file in a resync drain
 
 char wbuf[BUFSZ];
 char rbuf[BUFSZ];
@@ -190,21 +193,95 @@ void world::woke(uint32_t f)
 
 // Loopback delivery runs in softirq context, normally before the sending
 // call returns; under load it may be deferred to ksoftirqd.  And a TCP end
-// that received a FIN acknowledges it late (delayed ACK, up to ~40 ms),
-// when the other end's move to FIN_WAIT2 is a wake-up: a new edge that
-// would land at a random step.  So: push out every pending ACK now
-// (TCP_QUICKACK), then yield until the state of every inet socket stops
-// changing, so that what the next step sees does not depend on timing.
+// that received a FIN acknowledges it late: delayed ACK (TCP_ATO_MIN, 40 ms),
+// and TCP_QUICKACK cannot push that ACK while the FIN is still unread in the
+// receive queue (tcp_cleanup_rbuf() acks early only with an empty queue), so
+// it goes out either when the delayed-ACK timer fires or when the program
+// reads the FIN, whichever comes first.  The FIN sender's move FIN_WAIT1 ->
+// FIN_WAIT2 is a wake-up: a new edge that would land at a random step.
+// Likewise the ICMP port unreachable that answers a UDP send to a closed
+// port sets the sender's error (a wake-up, and the next send fails) at
+// whatever time the softirq gets to it.
+//
+// So after an op on an inet socket, settle() waits for the kernel, bounded,
+// until:
+//   - no packet is queued on any CPU's backlog (/proc/net/softnet_stat),
+//   - no TCP socket the process holds is in a state that an in-flight or
+//     delayed segment will end: SYN_SENT, SYN_RECV, FIN_WAIT1, CLOSING,
+//     LAST_ACK (so a FIN's ACK has landed, from the timer if need be),
+//   - the UDP sockets that sent to a closed port (expect_icmp) show POLLERR,
+//   - and the poll state, queues and TCP state of every inet socket stopped
+//     changing (every pending ACK pushed with TCP_QUICKACK).
+// It only waits; it does no I/O on the sockets and changes nothing that is
+// compared, so what the next step sees no longer depends on timing.
+namespace {
+
+// Packets waiting in the softirq backlogs of all CPUs (column 12 of
+// /proc/net/softnet_stat: input_pkt_queue + process_queue), or 0 if the
+// file cannot be read.
+long softnet_backlog()
+{
+	FILE *f = fopen("/proc/net/softnet_stat", "re");
+	if (!f)
+		return 0;
+	long total = 0;
+	char buf[512];
+	while (fgets(buf, sizeof buf, f)) {
+		char *p = buf;
+		for (int col = 0; col < 11 && p; col++) {
+			p = strchr(p, ' ');
+			if (p)
+				p++;
+		}
+		if (p)
+			total += strtol(p, nullptr, 16);
+	}
+	fclose(f);
+	return total;
+}
+
+bool tcp_transient(int state)
+{
+	switch (state) {
+	case TCP_SYN_SENT:
+	case TCP_SYN_RECV:
+	case TCP_FIN_WAIT1:
+	case TCP_CLOSING:
+	case TCP_LAST_ACK:
+		return true;
+	default:
+		return false;
+	}
+}
+
+long elapsed_us(const timespec &t0)
+{
+	timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0.tv_sec) * 1000000L + (t.tv_nsec - t0.tv_nsec) / 1000;
+}
+
+// A TCP end holds its FIN's ACK back for up to TCP_DELACK_MAX (200 ms);
+// past this the settle gives up (and says so on stderr, once per run).
+constexpr long SETTLE_LIMIT_US = 1000000;
+
+} // namespace
+
 void world::settle()
 {
 	std::vector<int> v;
 	for (auto &[fd, f] : fds)
 		if (is_inet(f))
 			v.push_back(fd);
+	// A socket that expected an ICMP error and was closed since: nothing to
+	// wait for.
+	std::erase_if(expect_icmp, [this](int fd) { return !file_at(fd) || files[file_at(fd)].kind != fkind::udp; });
 	if (v.empty())
 		return;
-	auto snap = [&v] {
+	bool busy = false;
+	auto snap = [&] {
 		std::vector<long> s;
+		busy = softnet_backlog() != 0;
 		for (int fd : v) {
 			int one = 1;
 			setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
@@ -215,19 +292,37 @@ void world::settle()
 			::poll(&p, 1, 0);
 			ioctl(fd, SIOCINQ, &in);
 			ioctl(fd, SIOCOUTQ, &out);
-			getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len);
+			bool tcp = getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && files[file_at(fd)].kind == fkind::tcp;
+			busy |= tcp && tcp_transient(ti.tcpi_state);
+			busy |= !(p.revents & POLLERR) &&
+				std::find(expect_icmp.begin(), expect_icmp.end(), fd) != expect_icmp.end();
 			s.insert(s.end(), {p.revents, in, out, ti.tcpi_state});
 		}
 		return s;
 	};
+	timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	std::vector<long> prev = snap();
-	for (int i = 0; i < 50; i++) {
-		sched_yield();
+	for (int i = 0, stable = 0; stable < 2; i++) {
+		if (i < 20) {
+			sched_yield();
+		} else {
+			timespec ts{0, 200000};
+			nanosleep(&ts, nullptr);
+		}
 		std::vector<long> now = snap();
-		if (now == prev)
+		stable = now == prev && !busy ? stable + 1 : 0;
+		prev = std::move(now);
+		if (elapsed_us(t0) > SETTLE_LIMIT_US) {
+			static bool told;
+			if (!told)
+				fprintf(stderr, "uepoll-fuzz: %s: settle gave up after %ld ms (%s)\n", s.name,
+					SETTLE_LIMIT_US / 1000, label.c_str());
+			told = true;
 			break;
-		prev = now;
+		}
 	}
+	expect_icmp.clear();
 	code("settle();");
 }
 
@@ -591,6 +686,24 @@ void world::do_ctl(const op &o)
 		model_ctl(ep, o.x, fd, &ev);
 }
 
+// The data of the EPOLLET items of instance epf whose file is marked
+// et_partial (documented deviation 1), as the note lists them (" <hex>"
+// each); their files go into *files_out once each.
+std::string world::et_partial_items(uint32_t epf, std::vector<uint32_t> *files_out) const
+{
+	std::string etp;
+	if (!epf || files[epf].kind != fkind::epoll)
+		return etp;
+	for (auto &i : items) {
+		if (i.ep == epf && (i.events & EPOLLET) && files[i.file].et_partial) {
+			etp += " " + hex(i.data);
+			if (files_out && std::find(files_out->begin(), files_out->end(), i.file) == files_out->end())
+				files_out->push_back(i.file);
+		}
+	}
+	return etp;
+}
+
 void world::do_wait(const op &o)
 {
 	int ep;
@@ -598,16 +711,8 @@ void world::do_wait(const op &o)
 		return note("skip");
 	// Documented deviation 1: the EPOLLET items of this instance whose file
 	// had a partial read and nothing new since may be reported by uepoll.
-	uint32_t epf = file_at(ep);
-	std::string etp;
 	std::vector<uint32_t> drain;
-	for (auto &i : items) {
-		if (epf && i.ep == epf && (i.events & EPOLLET) && files[i.file].et_partial) {
-			etp += " " + hex(i.data);
-			if (std::find(drain.begin(), drain.end(), i.file) == drain.end())
-				drain.push_back(i.file);
-		}
-	}
+	std::string etp = et_partial_items(file_at(ep), &drain);
 	// With such items, a short buffer could let uepoll's extra report push
 	// out another item, which would then differ at every later wait: both
 	// runs take the whole ready list instead.
@@ -641,13 +746,20 @@ void world::drain_et_partial(const std::vector<uint32_t> &files_to_drain)
 	for (uint32_t f : files_to_drain) {
 		int fd = fd_of_file(f);
 		long total = 0;
-		for (int i = 0; i < 64; i++) {
+		bool capped = true;
+		for (int i = 0; i < DRAIN_READS; i++) {
 			ssize_t r = s.b->read(fd, rbuf, BUFSZ);
-			if (r <= 0)
+			if (r <= 0) {
+				capped = false;
 				break;
+			}
 			total += r;
 		}
-		files[f].et_partial = false;
+		// A drain that stopped at its cap with the file still readable was
+		// a partial read like any other (a semaphore eventfd gives 1 per
+		// read, its counter can be near 2^64): the mark stays, by the same
+		// rule as do_read.  A drain that reached EAGAIN or EOF clears it.
+		files[f].et_partial = capped && readable(fd);
 		step(" resync: drain fd " + std::to_string(fd), total);
 		code("t.step(" + lit(label + " resync: drain fd " + std::to_string(fd)) + ", drain(" + fd_expr(fd) + "));");
 	}
@@ -677,6 +789,10 @@ void world::do_write(const op &o)
 		if (files[f].kind == fkind::tcp)
 			files[f].sent += r;
 		woke(files[f].kind == fkind::eventfd ? f : files[f].peer);
+		// A datagram to a closed UDP peer: its port is unbound, the ICMP
+		// port unreachable comes back and sets our error (POLLERR).
+		if (files[f].kind == fkind::udp && files[f].peer && files[files[f].peer].released)
+			expect_icmp.push_back(fd);
 	}
 	if (f && is_inet(f))
 		settle();
@@ -825,9 +941,16 @@ void world::do_poll(const op &o)
 	int fd;
 	if (!operand(o.a, fd))
 		return note("skip");
+	// Documented deviation 1 seen through poll(2) on an instance: uepoll's
+	// extra report of a listed item makes the instance readable.  Nothing
+	// is drained here (a poll consumes nothing); the marks stay, so the
+	// next wait on the instance lists and drains them.
+	std::string etp = et_partial_items(file_at(fd), nullptr);
 	pollfd p{fd, POLLIN | POLLOUT | POLLPRI | POLLRDHUP, 0};
 	int r = s.b->poll(&p, 1, 0);
 	step("", r, r > 0 ? " revents=" + hex(p.revents) : "");
+	if (!etp.empty())
+		lines.back().note = "etp" + etp;
 	code("{ pollfd p{" + expr(o.a) + ", POLLIN | POLLOUT | POLLPRI | POLLRDHUP, 0}; t.step(" + lit(label) +
 	     ", b.poll(&p, 1, 0)); t.note(\"revents \" + std::to_string(p.revents)); }");
 }

@@ -29,7 +29,9 @@ struct verdict {
 
 // Compares the compared lines (non-empty text) of a and b.  A wait whose
 // only difference is that b reported extra EPOLLET items listed in the
-// line's "etp" note is documented deviation 1 (et_partial_read_rereport).
+// line's "etp" note is documented deviation 1 (et_partial_read_rereport),
+// and so is a poll(2) of an instance with such a note that is 0 in a and
+// exactly POLLIN in b.
 verdict compare(const run_output &a, const run_output &b);
 
 // What kind of divergence v is, for telling repeats from new ones: the op's

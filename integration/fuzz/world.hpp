@@ -39,8 +39,9 @@ side uepoll_side();
 // One recorded step.  `text` is compared between the two runs; `note` is
 // not.  A line with empty text carries only a note: "skip" (the op was
 // skipped), "code:<C++>" (the GoogleTest statement of the step, when asked).
-// A wait's note lists the data of the EPOLLET items that may be reported
-// again after a partial read (documented deviation 1): "etp <hex> ...".
+// A wait's note, and that of a poll(2) of an instance, lists the data of
+// the EPOLLET items that may be reported again after a partial read
+// (documented deviation 1): "etp <hex> ...".
 struct line {
 	std::string text, note;
 };
@@ -76,6 +77,7 @@ struct world {
 	std::vector<ofile> files{1};   // index: ofd; 0 is "none"
 	std::vector<item> items;
 	std::vector<line> lines;
+	std::vector<int> expect_icmp;            // UDP fds that sent to a closed port (settle)
 	std::function<void(uint64_t)> on_retire; // an item's data stops being valid
 	long ops_run = 0;
 
@@ -114,6 +116,7 @@ private:
 	void woke(uint32_t f);
 	void settle();
 	void drain_et_partial(const std::vector<uint32_t> &files_to_drain);
+	std::string et_partial_items(uint32_t epf, std::vector<uint32_t> *files_out) const;
 
 	// Sockets over loopback.
 	int lo_listen();
