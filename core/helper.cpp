@@ -27,7 +27,7 @@ struct helper_state {
 	bool started = false;
 	int ctl_fd = -1;                   // the control eventfd: "rebuild your set"
 	std::atomic<bool> kick_pending{false};
-	std::atomic<uint32_t> poll_seq{0}; // odd while inside ppoll
+	std::atomic<uint32_t> poll_seq{0}; // odd from the copy of the poll sets to the end of ppoll
 	std::atomic<uint32_t> closers{0};
 	std::atomic<uint64_t> wakeups{0}, polls{0};
 };
@@ -50,6 +50,12 @@ void *helper_main(void *)
 	std::vector<eventpoll *, slab_allocator<eventpoll *>> held;
 	for (;;) {
 		helper.kick_pending.store(false, std::memory_order_release);
+		// "Inside" from before the copy of the poll sets: a close() that
+		// sees us outside (even) has disarmed its slot already, so our copy
+		// cannot hold its fd; one that sees us inside waits for us to come
+		// out (a ppoll holds a reference on every file it polls, which
+		// would keep the file open past the close).
+		helper.poll_seq.fetch_add(1, std::memory_order_seq_cst);
 		set.clear();
 		refs.clear();
 		held.clear();
@@ -75,7 +81,6 @@ void *helper_main(void *)
 			&c);
 		set.push_back(pollfd{helper.ctl_fd, POLLIN, 0});
 
-		helper.poll_seq.fetch_add(1, std::memory_order_acq_rel);
 		long n = g_sys->ppoll(set.data(), set.size(), nullptr, nullptr);
 		helper.poll_seq.fetch_add(1, std::memory_order_acq_rel);
 		if (helper.closers.load(std::memory_order_acquire))
@@ -156,7 +161,7 @@ void helper_wait_poll_leaves()
 {
 	if (tls_is_helper || !helper.started)
 		return;
-	uint32_t seq = helper.poll_seq.load(std::memory_order_acquire);
+	uint32_t seq = helper.poll_seq.load(std::memory_order_seq_cst);
 	if (!(seq & 1))
 		return;
 	helper.closers.fetch_add(1, std::memory_order_acq_rel);
