@@ -581,6 +581,10 @@ void world::do_accept(const op &o)
 		return;
 	uint32_t fa = new_file(fkind::tcp);
 	uint32_t fl = file_at(l);
+	// An accept that leaves connections queued is a partial read of the
+	// listener (deviation 1).
+	if (fl)
+		files[fl].et_partial = readable(l);
 	if (fl && !files[fl].pending.empty()) {
 		uint32_t fc = files[fl].pending.front();
 		files[fl].pending.pop_front();
