@@ -1251,6 +1251,7 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 		// connect(): the socket starts a new life; every edge may come again.
 		f->rd_shut.store(false, std::memory_order_relaxed);
 		f->fin_sent.store(false, std::memory_order_relaxed);
+		f->rd_shutdown.store(false, std::memory_order_relaxed);
 		if (f->et_items.load(std::memory_order_relaxed))
 			ep_rearm_side(f, EP_READ_SIDE | EP_WRITE_SIDE, true);
 		return;
@@ -1268,6 +1269,8 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 			// TCP: only a FIN tells the peer (tcp_shutdown() sends one for
 			// SHUT_WR, once); over loopback it arrives inside the call,
 			// before inet_shutdown() wakes the socket itself.
+			if (result == 0 && (requested == SHUT_RD || requested == SHUT_RDWR))
+				f->rd_shutdown.store(true, std::memory_order_relaxed);
 			bool fin = result == 0 && (requested == SHUT_WR || requested == SHUT_RDWR) &&
 				   !f->fin_sent.exchange(true);
 			epfile *p = fin ? epfile_get_peer(f) : nullptr;
@@ -1365,7 +1368,16 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 	if (f->kind == file_kind::eventfd)
 		hint_wake(f, EPOLLIN | EPOLLRDNORM, st);
 	if (epfile *p = epfile_get_peer(f)) {
-		hint_wake(p, EPOLLIN | EPOLLRDNORM, st);
+		if (f->kind == file_kind::socket && p->rd_shutdown.load(std::memory_order_relaxed) &&
+		    p->fin_sent.load(std::memory_order_relaxed)) {
+			// Data for a TCP socket that shut its read side and sent its
+			// FIN aborts it (tcp_reset: ERR|HUP), and its RST resets us:
+			// both inside this call, the receiver first.
+			file_wake_now(p, 0);
+			file_wake_now(f, 0);
+		} else {
+			hint_wake(p, EPOLLIN | EPOLLRDNORM, st);
+		}
 		epfile_put(p);
 	}
 }

@@ -130,6 +130,10 @@ struct epfile {
 	// A TCP socket that sent its FIN (shutdown with SHUT_WR): its close
 	// sends nothing more to the peer unless unread data turns it into RST.
 	std::atomic<bool> fin_sent{false};
+	// shutdown(SHUT_RD) was called on this TCP socket: data that reaches it
+	// after its FIN aborts the connection (tcp_rcv_state_process,
+	// TCPABORTONDATA): an RST both ways.
+	std::atomic<bool> rd_shutdown{false};
 };
 
 // One thread blocked in epoll_wait on an instance: twin of the

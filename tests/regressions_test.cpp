@@ -494,3 +494,26 @@ DIFF_TEST(regressions, nested_wakeup_runs_inside_the_walk)
 	t.events("wait", b.epoll_wait(outer, out, 1, 0), out);
 	EXPECT_TRUE(t.contains("wait = 1 {IN data=d01}"));
 }
+
+// Data reaching a TCP socket that shut its read side and sent its FIN
+// aborts the connection (TCPABORTONDATA): an RST, a new ERR|HUP edge for
+// the aborted socket.  (Fuzzer: seed 20261123 programs 1483 and 1472.)
+DIFF_TEST(regressions, data_for_a_shut_tcp_socket_resets_it)
+{
+	sockaddr_in sa;
+	int l = tcp_listener(b, &sa, 4);
+	ASSERT_GE(l, 0);
+	int c = tcp_connect(b, sa);
+	ASSERT_GE(c, 0);
+	int s = b.accept4(l, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	ASSERT_GE(s, 0);
+	t.step("shutdown", b.shutdown(c, SHUT_RDWR));
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add", add(b, ep, c, EPOLLET, 0xd11));
+	epoll_event out[4];
+	t.events("wait", uepoll::test::wait_some(b, ep, out, 4), out);
+	t.step("peer writes", b.write(s, "12345678", 8));
+	t.events("after", uepoll::test::wait_some(b, ep, out, 4), out);
+	EXPECT_TRUE(t.contains("wait = 1 {HUP data=d11}"));
+	EXPECT_TRUE(t.contains("after = 1 {ERR|HUP data=d11}"));
+}
