@@ -1256,6 +1256,12 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 			ep_rearm_side(f, EP_READ_SIDE | EP_WRITE_SIDE, true);
 		return;
 	}
+	if (side == io_side::connection_reset) {
+		// An RST reached f (tcp_reset): sk_error_report and the state
+		// change wake every waiter, a new edge even after an ERR|HUP.
+		file_wake_now(f, 0);
+		return;
+	}
 	if (side == io_side::incoming) {
 		// A connection from this process reached listener f (the stamp is
 		// the listener's own, ep_file_stamp()).

@@ -225,7 +225,7 @@ uint32_t ep_eventpoll_poll_observe(epfile *f);
 
 // ---- hints from the I/O hooks (edge-triggered re-arming) --------------------
 
-enum class io_side : uint8_t { read, write, reset, state_change, incoming };
+enum class io_side : uint8_t { read, write, reset, state_change, incoming, connection_reset };
 // An I/O call on a file with EPOLLET watchers returned `result`: re-arm the
 // bits that a new edge could now bring (see docs/design.md, "ET over poll").
 // For state_change (shutdown), `result` is the call's (0 or -ENOTCONN) and

@@ -398,6 +398,8 @@ void fdt_closing(int fd)
 		if (other >= 0)
 			attach(other, f);
 	}
+	if (other < 0 && f->kind == core::file_kind::socket)
+		loopback_closing(f);
 	core::epfile_fd_closing(f, fd, other);
 	core::epfile_put(f);
 }

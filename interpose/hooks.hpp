@@ -56,6 +56,9 @@ void loopback_connected(int fd, const struct sockaddr *dest);
 // Our listener that a connect() to dest reaches, referenced, or null.
 core::epfile *loopback_listener_for(const struct sockaddr *dest);
 void loopback_accepted(int fd);
+// The last fd of f is being closed: if f is one of our listeners, the
+// connections of ours it still queues are reset.
+void loopback_closing(core::epfile *f);
 
 // Marks fd as uepoll's own (the log file): the program's calls treat it as
 // not open.

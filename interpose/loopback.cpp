@@ -28,6 +28,7 @@ struct local_entry {
 	sockaddr_storage addr;
 	socklen_t len;
 	core::epfile *file; // one reference
+	sockaddr_storage dest; // a TCP client: where it connected
 };
 
 // A fixed table of entries, dropped when their file dies.
@@ -55,7 +56,7 @@ struct registry {
 		return n == 0;
 	}
 	// Takes over the reference f.
-	void add(const sockaddr_storage &a, socklen_t len, core::epfile *f)
+	void add(const sockaddr_storage &a, socklen_t len, core::epfile *f, const sockaddr_storage *dest = nullptr)
 	{
 		std::lock_guard g(lock);
 		sweep();
@@ -63,7 +64,7 @@ struct registry {
 			core::epfile_put(f);
 			return;
 		}
-		e[n++] = {a, len, f};
+		e[n++] = {a, len, f, dest ? *dest : sockaddr_storage{}};
 	}
 };
 
@@ -172,13 +173,57 @@ void loopback_connected(int fd, const struct sockaddr *dest)
 		core::epfile_put(f);
 		return;
 	}
-	sockaddr_storage me;
+	sockaddr_storage me, to{};
 	socklen_t len;
 	if (!local_name(fd, &me, &len)) {
 		core::epfile_put(f);
 		return;
 	}
-	tcp_clients.add(me, len, f);
+	memcpy(&to, dest, dest->sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6));
+	tcp_clients.add(me, len, f, &to);
+}
+
+// inet_csk_listen_stop(): each connection still in the accept queue is
+// disconnected with an RST (inet_child_forget -> tcp_disconnect); a client
+// of ours at the other end is reset, an ERR|HUP wake-up.
+void loopback_closing(core::epfile *f)
+{
+	if (listeners.empty())
+		return;
+	sockaddr_storage at;
+	bool found = false;
+	{
+		std::lock_guard g(listeners.lock);
+		for (int i = 0; i < listeners.n; i++) {
+			if (listeners.e[i].file == f) {
+				at = listeners.e[i].addr;
+				core::epfile_put(f);
+				listeners.e[i] = listeners.e[--listeners.n];
+				found = true;
+				break;
+			}
+		}
+	}
+	if (!found)
+		return;
+	core::epfile *reset[16];
+	int nreset = 0;
+	{
+		std::lock_guard g(tcp_clients.lock);
+		for (int i = 0; i < tcp_clients.n && nreset < 16;) {
+			local_entry &e = tcp_clients.e[i];
+			if (reaches(reinterpret_cast<const sockaddr *>(&e.dest), at)) {
+				reset[nreset++] = e.file; // the entry's reference
+				e = tcp_clients.e[--tcp_clients.n];
+			} else {
+				i++;
+			}
+		}
+	}
+	for (int i = 0; i < nreset; i++) {
+		core::ep_io_hint(reset[i], core::io_side::connection_reset, 0, 0);
+		core::epfile_put(reset[i]);
+	}
 }
 
 void loopback_accepted(int fd)

@@ -517,3 +517,24 @@ DIFF_TEST(regressions, data_for_a_shut_tcp_socket_resets_it)
 	EXPECT_TRUE(t.contains("wait = 1 {HUP data=d11}"));
 	EXPECT_TRUE(t.contains("after = 1 {ERR|HUP data=d11}"));
 }
+
+// Closing a listener resets the connections still in its accept queue
+// (inet_csk_listen_stop): our client of one of them gets ERR|HUP, an edge.
+// (Fuzzer: seed 20261123 program 69, where the reset's place in the ready
+// list was wrong; its replay, integration/fuzz/replays/
+// listener-close-resets-queued-p69.rep, pins that order.)
+DIFF_TEST(regressions, listener_close_resets_queued_connections)
+{
+	sockaddr_in sa;
+	int l = tcp_listener(b, &sa, 4);
+	ASSERT_GE(l, 0);
+	int c = tcp_connect(b, sa);
+	ASSERT_GE(c, 0);
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add", add(b, ep, c, EPOLLIN | EPOLLOUT | EPOLLET, 0xd21));
+	epoll_event out[4];
+	t.events("wait", uepoll::test::wait_some(b, ep, out, 4), out);
+	t.step("close listener", b.close(l));
+	t.events("after", b.epoll_wait(ep, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("after = 1 {IN|OUT|ERR|HUP data=d21}"));
+}
