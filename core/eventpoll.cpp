@@ -1161,6 +1161,8 @@ void epfile_fd_closing(epfile *f, int fd, int other_fd)
 		// an RST.  fd is still open here: the real close comes after us.
 		if (f->kind == file_kind::socket && f->fin_sent.load(std::memory_order_relaxed) && g_sys->inq(fd) == 0)
 			told = false;
+		if (f->kind == file_kind::socket && f->conn_reset.load(std::memory_order_relaxed))
+			told = false; // closed already (tcp_done)
 		// An AF_UNIX datagram receiver frees the datagrams it did not read
 		// (unix_release_sock): their sender gets room back, an OUT wake-up
 		// (sock_wfree -> unix_write_space).
@@ -1252,6 +1254,7 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 		f->rd_shut.store(false, std::memory_order_relaxed);
 		f->fin_sent.store(false, std::memory_order_relaxed);
 		f->rd_shutdown.store(false, std::memory_order_relaxed);
+		f->conn_reset.store(false, std::memory_order_relaxed);
 		if (f->et_items.load(std::memory_order_relaxed))
 			ep_rearm_side(f, EP_READ_SIDE | EP_WRITE_SIDE, true);
 		return;
@@ -1287,6 +1290,8 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 			file_wake_now(f, 0);
 			return;
 		}
+		if (result == 0 && (requested == SHUT_WR || requested == SHUT_RDWR))
+			f->fin_sent.store(true, std::memory_order_relaxed);
 		file_wake_now(f, 0);
 		// unix_shutdown() tells a stream or seqpacket peer, whatever `how`;
 		// a datagram peer (AF_UNIX or UDP) is told nothing.
@@ -1329,10 +1334,13 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 		return;
 	}
 	// A failed AF_UNIX datagram send (a dead peer: ECONNREFUSED; a peer
-	// shut for reading: EPIPE) had allocated its skb already: freeing it
-	// wakes the sender with OUT (unix_dgram_sendmsg -> sock_wfree ->
-	// unix_write_space).
-	if (f->kind == file_kind::unix_dgram && (result == -ECONNREFUSED || result == -EPIPE)) {
+	// dropped by an earlier such send: ENOTCONN; a peer shut for reading:
+	// EPIPE) had allocated its skb already: freeing it wakes the sender
+	// with OUT (unix_dgram_sendmsg -> sock_wfree -> unix_write_space).  Our
+	// own shutdown(SHUT_WR) fails the send (EPIPE) before the allocation.
+	if (f->kind == file_kind::unix_dgram &&
+	    (result == -ECONNREFUSED || result == -ENOTCONN ||
+	     (result == -EPIPE && !f->fin_sent.load(std::memory_order_relaxed)))) {
 		if (f->et_items.load(std::memory_order_relaxed))
 			ep_rearm_side(f, EP_WRITE_SIDE, false);
 		file_wake_now(f, EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
@@ -1379,6 +1387,8 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 			// Data for a TCP socket that shut its read side and sent its
 			// FIN aborts it (tcp_reset: ERR|HUP), and its RST resets us:
 			// both inside this call, the receiver first.
+			p->conn_reset.store(true, std::memory_order_relaxed);
+			f->conn_reset.store(true, std::memory_order_relaxed);
 			file_wake_now(p, 0);
 			file_wake_now(f, 0);
 		} else {

@@ -127,9 +127,14 @@ struct epfile {
 	// A poll saw RDHUP: the read side is shut, its IN is a state that no
 	// read changes (tcp_poll, unix_poll: RCV_SHUTDOWN), not an edge to come.
 	std::atomic<bool> rd_shut{false};
-	// A TCP socket that sent its FIN (shutdown with SHUT_WR): its close
-	// sends nothing more to the peer unless unread data turns it into RST.
+	// shutdown(SHUT_WR) was called (SEND_SHUTDOWN).  A TCP socket sent its
+	// FIN: its close sends nothing more to the peer unless unread data
+	// turns it into RST.  An AF_UNIX datagram send fails with EPIPE before
+	// allocating anything: no wake-up.
 	std::atomic<bool> fin_sent{false};
+	// A TCP connection that was reset (an RST inside one of our calls):
+	// closing it sends nothing.
+	std::atomic<bool> conn_reset{false};
 	// shutdown(SHUT_RD) was called on this TCP socket: data that reaches it
 	// after its FIN aborts the connection (tcp_rcv_state_process,
 	// TCPABORTONDATA): an RST both ways.

@@ -538,3 +538,41 @@ DIFF_TEST(regressions, listener_close_resets_queued_connections)
 	t.events("after", b.epoll_wait(ep, out, 4, 0), out);
 	EXPECT_TRUE(t.contains("after = 1 {IN|OUT|ERR|HUP data=d21}"));
 }
+
+// After a send to a dead AF_UNIX datagram peer (ECONNREFUSED) the socket
+// is disconnected: the next send fails with ENOTCONN, still after
+// allocating its skb, so it is an OUT edge too.  (Fuzzer: seed 20261123
+// program 68.)
+DIFF_TEST(regressions, unix_dgram_send_after_peer_dropped_is_an_out_edge)
+{
+	int sv[2];
+	ASSERT_EQ(b.socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add", add(b, ep, sv[0], EPOLLOUT | EPOLLET, 0xd31));
+	t.step("close peer", b.close(sv[1]));
+	t.step("send 1", b.write(sv[0], "x", 1));
+	epoll_event out[4];
+	t.events("wait 1", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("send 2", b.write(sv[0], "x", 1));
+	t.events("wait 2", b.epoll_wait(ep, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("send 2 = -1 ENOTCONN"));
+	EXPECT_TRUE(t.contains("wait 2 = 1 {OUT data=d31}"));
+}
+
+// A send on an AF_UNIX datagram socket that shut itself down for writing
+// fails (EPIPE) before allocating anything: no edge.  (Fuzzer: seed
+// 20261123 programs 2863, 4361.)
+DIFF_TEST(regressions, unix_dgram_send_after_own_shutdown_is_not_an_edge)
+{
+	int sv[2];
+	ASSERT_EQ(b.socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("shutdown WR", b.shutdown(sv[0], SHUT_WR));
+	t.step("add", add(b, ep, sv[0], EPOLLOUT | EPOLLET, 0xd32));
+	epoll_event out[4];
+	t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("send", b.write(sv[0], "x", 1));
+	t.events("after", b.epoll_wait(ep, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("send = -1 EPIPE"));
+	EXPECT_TRUE(t.contains("after = 0"));
+}

@@ -156,7 +156,9 @@ void world::replaced(int fd, uint32_t f)
 void world::release(uint32_t f)
 {
 	files[f].released = true;
-	if (uint32_t p = files[f].peer)
+	// The close is news for a connected peer (FIN, pipe_release); a
+	// datagram peer is told nothing (unix_release_sock, UDP).
+	if (uint32_t p = files[f].peer; p && !files[f].dgram && files[f].kind != fkind::udp)
 		woke(p);
 	auto gone = [f](const item &i) { return i.file == f || i.ep == f; };
 	for (auto &i : items)
@@ -497,6 +499,7 @@ void world::do_socketpair(const op &o)
 	if (r != 0)
 		return;
 	uint32_t x = new_file(fkind::unix_sock), y = new_file(fkind::unix_sock);
+	files[x].dgram = files[y].dgram = o.x == SOCK_DGRAM;
 	files[x].peer = y;
 	files[y].peer = x;
 	opened(sv[0], x, o.a);

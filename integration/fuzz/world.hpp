@@ -55,6 +55,7 @@ struct ofile {
 	long sent = 0;                 // TCP: bytes written (capped, see write_cap)
 	bool et_partial = false;       // read from, still readable, nothing new since
 	bool released = false;         // its last fd was closed
+	bool dgram = false;            // an AF_UNIX SOCK_DGRAM end (a UDP socket is fkind::udp)
 };
 
 struct item {
