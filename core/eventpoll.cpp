@@ -1145,6 +1145,11 @@ void epfile_fd_closing(epfile *f, int fd, int other_fd)
 					ep_slot_update(eps[i], &epi);
 			observed_any |= eps[i]->observed;
 		}
+		// The last fd of an observed instance: the helper holds a reference
+		// on it while it polls; wait for it to let go, so that the instance
+		// dies with its last fd.
+		if (release && f->ep && f->ep->observed)
+			observed_any = true;
 	}
 	for (int i = 0; i < neps; i++)
 		ep_wait_poller_leaves(eps[i]);

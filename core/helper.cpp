@@ -27,7 +27,7 @@ struct helper_state {
 	bool started = false;
 	int ctl_fd = -1;                   // the control eventfd: "rebuild your set"
 	std::atomic<bool> kick_pending{false};
-	std::atomic<uint32_t> poll_seq{0}; // odd from the copy of the poll sets to the end of ppoll
+	std::atomic<uint32_t> poll_seq{0}; // odd from the copy of the poll sets until their references are put
 	std::atomic<uint32_t> closers{0};
 	std::atomic<uint64_t> wakeups{0}, polls{0};
 };
@@ -67,7 +67,9 @@ void *helper_main(void *)
 		for_each_observed(
 			[](eventpoll *ep, void *arg) {
 				auto *c = static_cast<ctx *>(arg);
-				if (!epfile_tryget(ep->file))
+				// An instance whose last fd is being closed is not taken
+				// again (its closer waits for us to let go, see poll_seq).
+				if (ep->file->dead.load(std::memory_order_seq_cst) || !epfile_tryget(ep->file))
 					return;
 				c->h->push_back(ep);
 				std::lock_guard g(ep->lock);
@@ -82,9 +84,6 @@ void *helper_main(void *)
 		set.push_back(pollfd{helper.ctl_fd, POLLIN, 0});
 
 		long n = g_sys->ppoll(set.data(), set.size(), nullptr, nullptr);
-		helper.poll_seq.fetch_add(1, std::memory_order_acq_rel);
-		if (helper.closers.load(std::memory_order_acquire))
-			g_sys->futex_wake(reinterpret_cast<const uint32_t *>(&helper.poll_seq), INT_MAX);
 		helper.wakeups.fetch_add(1, std::memory_order_relaxed);
 		helper.polls.fetch_add(set.size(), std::memory_order_relaxed);
 
@@ -113,6 +112,13 @@ void *helper_main(void *)
 		}
 		for (eventpoll *ep : held)
 			epfile_put(ep->file);
+		// "Outside" only now: until here we held a reference on every
+		// observed instance, and the last close of an epoll fd must not
+		// leave its instance (and its items: a path for ep_loop_check)
+		// alive behind the program's back, as the kernel's __fput() does not.
+		helper.poll_seq.fetch_add(1, std::memory_order_seq_cst);
+		if (helper.closers.load(std::memory_order_acquire))
+			g_sys->futex_wake(reinterpret_cast<const uint32_t *>(&helper.poll_seq), INT_MAX);
 	}
 	return nullptr;
 }
@@ -161,6 +167,9 @@ void helper_wait_poll_leaves()
 {
 	if (tls_is_helper || !helper.started)
 		return;
+	// Orders the caller's earlier stores (a slot disarmed, a file marked
+	// dead) before this load, against the helper's increment then loads.
+	std::atomic_thread_fence(std::memory_order_seq_cst);
 	uint32_t seq = helper.poll_seq.load(std::memory_order_seq_cst);
 	if (!(seq & 1))
 		return;
