@@ -159,6 +159,7 @@ void replay(const options &o, totals &tot)
 	tot.ops += static_cast<long>(p.size());
 	verdict v = compare(a, b);
 	tot.documented_et += v.documented_et;
+	tot.documented_icmp += v.documented_icmp;
 	tot.divergences += v.diverged;
 	printf("%s", op_list(p).c_str());
 	printf("--- records (- %s, + %s) ---\n%s", nat.name, other.name, diff_context(a, b, nat.name, other.name).c_str());
@@ -180,6 +181,7 @@ void differential(const options &o, totals &tot, clock_limit &lim)
 		tot.ops += static_cast<long>(p.size());
 		verdict v = compare(a, b);
 		tot.documented_et += v.documented_et;
+		tot.documented_icmp += v.documented_icmp;
 		if (o.show)
 			printf("--- %s ---\n%s", program_name(o, i).c_str(), diff_context(a, b, nat.name, other.name).c_str());
 		if (v.diverged) {
@@ -250,7 +252,8 @@ int main(int argc, char **argv)
 	double secs = lim.seconds();
 	if (o.threads > 1)
 		printf("uepoll-fuzz: threads=%d concurrent epoll_wait calls=%ld\n", o.threads, tot.waits);
-	printf("uepoll-fuzz: documented et_partial_read_rereport=%ld\n", tot.documented_et);
+	printf("uepoll-fuzz: documented et_partial_read_rereport=%ld icmp_error_late=%ld\n", tot.documented_et,
+	       tot.documented_icmp);
 	printf("uepoll-fuzz: ops=%ld ops_per_s=%.0f divergences=%ld\n", tot.ops, secs > 0 ? tot.ops / secs : 0.0,
 	       tot.divergences);
 	return ok ? 0 : 1;

@@ -12,6 +12,7 @@ struct totals {
 	long ops = 0;
 	long divergences = 0;
 	long documented_et = 0; // deviation 1: et_partial_read_rereport
+	long documented_icmp = 0; // deviation 2: icmp_error_late
 	long waits = 0;         // multi-threaded mode: the waiter threads' epoll_wait calls
 };
 

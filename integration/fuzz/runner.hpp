@@ -23,6 +23,7 @@ void run_pair(const program &p, const side &a, const side &b, run_output &ra, ru
 struct verdict {
 	bool diverged = false;
 	int documented_et = 0;   // waits that differ only by deviation 1
+	int documented_icmp = 0; // waits that differ only by deviation 2 (icmp_error_late)
 	std::string first_a, first_b; // the first differing lines ("<end>" past the end)
 	long op_id = -1;              // the op that produced them
 };
@@ -31,7 +32,10 @@ struct verdict {
 // only difference is that b reported extra EPOLLET items listed in the
 // line's "etp" note is documented deviation 1 (et_partial_read_rereport),
 // and so is a poll(2) of an instance with such a note that is 0 in a and
-// exactly POLLIN in b.
+// exactly POLLIN in b.  A wait with an "icmp_error_late" note whose records
+// are equal (same events, sorted) but whose "order" notes differ only in
+// where the listed items are is documented deviation 2 (icmp_error_late);
+// any other difference of order on such a wait is a divergence.
 verdict compare(const run_output &a, const run_output &b);
 
 // What kind of divergence v is, for telling repeats from new ones: the op's
