@@ -263,9 +263,9 @@ static int ep_poll_callback(epitem *epi, uint32_t key, bool *pwake, wake_kind ki
 	if (kind == wake_kind::level && (!ep_is_linked(epi) || ep->ovflist == EP_UNACTIVE_PTR)) {
 		epfile *f = epi->ffd.file;
 		if (key & (EPOLLIN | EPOLLRDNORM))
-			epi->lvl_in_seen = f->level_in_walks.load(std::memory_order_relaxed);
+			epi->lvl_in_seen.store(f->level_in_walks.load(std::memory_order_relaxed), std::memory_order_relaxed);
 		if (key & (EPOLLOUT | EPOLLWRNORM))
-			epi->lvl_out_seen = f->level_out_walks.load(std::memory_order_relaxed);
+			epi->lvl_out_seen.store(f->level_out_walks.load(std::memory_order_relaxed), std::memory_order_relaxed);
 	}
 	// A level seen for an item that is queued (or on a running scan's list)
 	// is nothing new: the harvest re-polls it.  It must neither bring back
@@ -327,9 +327,9 @@ static bool seen_by_level(const epitem *epi, uint32_t key, const io_stamp *st)
 {
 	if (!st || !st->valid)
 		return false;
-	if ((key & EPOLLIN) && static_cast<int32_t>(epi->lvl_in_seen - st->in) > 0)
+	if ((key & EPOLLIN) && static_cast<int32_t>(epi->lvl_in_seen.load(std::memory_order_relaxed) - st->in) > 0)
 		return true;
-	if ((key & EPOLLOUT) && static_cast<int32_t>(epi->lvl_out_seen - st->out) > 0)
+	if ((key & EPOLLOUT) && static_cast<int32_t>(epi->lvl_out_seen.load(std::memory_order_relaxed) - st->out) > 0)
 		return true;
 	return false;
 }
@@ -704,9 +704,9 @@ static int ep_send_events(eventpoll *ep, epoll_event *uevents, int maxevents)
 		} else {
 			uint32_t r = kev[i].events;
 			if (r & (EPOLLIN | EPOLLRDNORM))
-				epi->lvl_in_seen = reported_looks[2 * i];
+				epi->lvl_in_seen.store(reported_looks[2 * i], std::memory_order_relaxed);
 			if (r & (EPOLLOUT | EPOLLWRNORM))
-				epi->lvl_out_seen = reported_looks[2 * i + 1];
+				epi->lvl_out_seen.store(reported_looks[2 * i + 1], std::memory_order_relaxed);
 			if (r & (EPOLLERR | EPOLLHUP))
 				epi->et_off = true;
 			if (r & EP_READ_SIDE)

@@ -85,7 +85,9 @@ struct epitem {
 	bool on_list = false;       // linked on rdllist or a txlist
 	int pidx = -1;              // our slot in ep->pfds / ep->pitems
 	uint32_t arm_epoch = 0;     // bumped each time the slot is (re)armed or widened, under ep->lock
-	uint32_t lvl_in_seen = 0, lvl_out_seen = 0; // the file's level_*_walks when a level walk queued us
+	// The file's level_*_walks when a poller's look queued or reported us
+	// (io_stamp); written under ep->lock, read under the file's f_lock.
+	std::atomic<uint32_t> lvl_in_seen{0}, lvl_out_seen{0};
 };
 
 using epitem_rbtree = bi::rbtree<epitem, bi::member_hook<epitem, bi::set_member_hook<>, &epitem::rbn>,
