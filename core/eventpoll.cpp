@@ -177,6 +177,10 @@ void ep_slot_update(eventpoll *ep, epitem *epi)
 		     !epi->et_off && !epi->excl_skipped && !f->dead.load(std::memory_order_relaxed);
 	int fd = armed ? f->poll_fd.load() : -1;
 	short events = ep_poll_events(epi);
+	// An epoll file is only ever readable (ep_eventpoll_poll); its eventfd
+	// underneath is always writable: never ask it for OUT.
+	if (is_file_epoll(f))
+		events &= POLLIN | POLLRDNORM;
 	bool widened = fd >= 0 && (p.fd != fd || (events & ~p.events));
 	// A poller's result for this slot is valid only for the arming it
 	// polled: what it saw before a disarm (a report) says nothing now.
@@ -550,8 +554,10 @@ static void ep_sync_poll(eventpoll *ep, int depth)
 				continue;
 			buf[i].revents = 0;
 			epfile *f = ep->pitems[i]->ffd.file;
+			// A level, not an edge: the instance's own wake-ups (safewake)
+			// were edges already; seeing it ready again is not one.
 			if (ep_eventpoll_poll(f->ep, depth + 1) && epfile_tryget(f)) {
-				file_wakeup(f, EPOLLIN, depth + 1, wake_kind::edge);
+				file_wakeup(f, EPOLLIN, depth + 1, wake_kind::level);
 				epfile_put(f);
 			}
 		}
@@ -1172,6 +1178,14 @@ void epfile_fd_closing(epfile *f, int fd, int other_fd)
 		// (unix_release_sock): their sender gets room back, an OUT wake-up
 		// (sock_wfree -> unix_write_space).
 		bool room = f->kind == file_kind::unix_dgram && g_sys->inq(fd) > 0;
+		// A closed TCP socket answers data with an RST
+		// (tcp_timewait_state_process: TCP_TW_RST, or no socket at all):
+		// remember it on the peer.
+		if (f->kind == file_kind::socket)
+			if (epfile *q = epfile_get_peer(f)) {
+				q->peer_closed.store(true, std::memory_order_relaxed);
+				epfile_put(q);
+			}
 		epfile *p = told || room ? epfile_get_peer(f) : nullptr;
 		epfile_unlink_peer(f);
 		eventpoll_release_file(f);
@@ -1260,6 +1274,7 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 		f->fin_sent.store(false, std::memory_order_relaxed);
 		f->rd_shutdown.store(false, std::memory_order_relaxed);
 		f->conn_reset.store(false, std::memory_order_relaxed);
+		f->peer_closed.store(false, std::memory_order_relaxed);
 		if (f->et_items.load(std::memory_order_relaxed))
 			ep_rearm_side(f, EP_READ_SIDE | EP_WRITE_SIDE, true);
 		return;
@@ -1273,7 +1288,7 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 	if (side == io_side::incoming) {
 		// A connection from this process reached listener f (the stamp is
 		// the listener's own, ep_file_stamp()).
-		hint_wake(f, EPOLLIN | EPOLLRDNORM, st);
+		hint_wake(f, EPOLLIN | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND, st); // sock_def_readable()'s key
 		return;
 	}
 	if (side == io_side::state_change) {
@@ -1383,6 +1398,13 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 			ep_rearm_side(f, EP_WRITE_SIDE, true);
 		file_wake_now(f, EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
 	}
+	// Data for a closed TCP peer: its RST resets us inside this call
+	// (tcp_reset: ERR|HUP, a wake-up with no key).
+	if (f->kind == file_kind::socket && f->peer_closed.load(std::memory_order_relaxed) &&
+	    !f->conn_reset.exchange(true)) {
+		file_wake_now(f, 0);
+		return;
+	}
 	// Data for the other end (or for ourselves: an eventfd) wakes it now.
 	if (f->kind == file_kind::eventfd)
 		hint_wake(f, EPOLLIN | EPOLLRDNORM, st);
@@ -1397,7 +1419,11 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 			file_wake_now(p, 0);
 			file_wake_now(f, 0);
 		} else {
-			hint_wake(p, EPOLLIN | EPOLLRDNORM, st);
+			// A socket's data arrival is sock_def_readable(): key
+			// EPOLLIN|EPOLLPRI|EPOLLRDNORM|EPOLLRDBAND (pipe_write: IN|RDNORM).
+			bool sock = f->kind != file_kind::pipe_write && f->kind != file_kind::pipe_read &&
+				    f->kind != file_kind::other;
+			hint_wake(p, sock ? EPOLLIN | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND : EPOLLIN | EPOLLRDNORM, st);
 		}
 		epfile_put(p);
 	}

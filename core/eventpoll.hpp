@@ -137,6 +137,9 @@ struct epfile {
 	// A TCP connection that was reset (an RST inside one of our calls):
 	// closing it sends nothing.
 	std::atomic<bool> conn_reset{false};
+	// The in-process TCP peer was closed: data we send it is answered with
+	// an RST.
+	std::atomic<bool> peer_closed{false};
 	// shutdown(SHUT_RD) was called on this TCP socket: data that reaches it
 	// after its FIN aborts the connection (tcp_rcv_state_process,
 	// TCPABORTONDATA): an RST both ways.

@@ -82,14 +82,16 @@ int close_range(unsigned first, unsigned last, int flags)
 	if (first > last || (flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)))
 		return UEPOLL_CALL_NEXT(int, close_range, SYS_close_range, first, last, flags);
 	if (!(flags & CLOSE_RANGE_CLOEXEC)) {
+		// close_range's fputs are deferred (task_work, run last in, first
+		// out): the files are released from the highest fd down.
 		unsigned top = static_cast<unsigned>(fdt_max_fd());
-		for (unsigned fd = first; fd <= last && fd <= top && static_cast<int>(fd) >= 0; fd++) {
-			uintptr_t v = fdt_peek(static_cast<int>(fd));
-			if (v != FD_UNKNOWN && v != FD_INTERNAL)
-				fdt_closing(static_cast<int>(fd));
-			if (fd == ~0U)
-				break;
-		}
+		unsigned hi = last < top ? last : top;
+		if (static_cast<int>(hi) >= 0)
+			for (long fd = hi; fd >= static_cast<long>(first); fd--) {
+				uintptr_t v = fdt_peek(static_cast<int>(fd));
+				if (v != FD_UNKNOWN && v != FD_INTERNAL)
+					fdt_closing(static_cast<int>(fd));
+			}
 	}
 	return close_range_skipping_internal(first, last, flags);
 }

@@ -37,7 +37,7 @@ void io_hint_stamped(int fd, uintptr_t slot, bool read_side, long result, long r
 {
 	core::epfile *f = fdt_file(slot);
 	if (!f || (!f->et_items.load(std::memory_order_relaxed) && !f->peer.load(std::memory_order_relaxed) &&
-		   f->kind != core::file_kind::eventfd))
+		   f->kind != core::file_kind::eventfd && !f->peer_closed.load(std::memory_order_relaxed)))
 		return;
 	int saved = errno;
 	long err;

@@ -576,3 +576,20 @@ DIFF_TEST(regressions, unix_dgram_send_after_own_shutdown_is_not_an_edge)
 	EXPECT_TRUE(t.contains("send = -1 EPIPE"));
 	EXPECT_TRUE(t.contains("after = 0"));
 }
+
+// A socket's data arrival wakes its waiters with sock_def_readable()'s
+// key, IN|PRI|RDNORM|RDBAND: an item that asks for PRI (not IN) is woken
+// and its re-poll reports what is ready, here OUT again for an EPOLLET
+// item.  (Fuzzer: seed 7 program 708.)
+DIFF_TEST(regressions, socket_data_wakes_a_pri_item)
+{
+	int sv[2];
+	ASSERT_EQ(b.socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add", add(b, ep, sv[1], EPOLLOUT | EPOLLPRI | EPOLLET, 0xd41));
+	epoll_event out[4];
+	t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("peer writes", b.write(sv[0], "abc", 3));
+	t.events("after", b.epoll_wait(ep, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("after = 1 {OUT data=d41}"));
+}
