@@ -21,6 +21,7 @@ using uepoll::test::add;
 using uepoll::test::bind_loopback;
 using uepoll::test::tcp_connect;
 using uepoll::test::tcp_listener;
+using uepoll::test::loopback_tcp_pair;
 
 namespace {
 
@@ -227,12 +228,8 @@ DIFF_TEST(regressions, write_to_full_pipe_is_still_an_edge)
 // end (the FIN): a new edge for an EPOLLET item.
 DIFF_TEST(regressions, peer_close_of_tcp_connection_is_an_edge)
 {
-	sockaddr_in sa;
-	int l = tcp_listener(b, &sa, 4);
-	ASSERT_GE(l, 0);
-	int c = tcp_connect(b, sa);
-	ASSERT_GE(c, 0);
-	int s = b.accept4(l, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int c, s;
+	ASSERT_TRUE(loopback_tcp_pair(b, &c, &s));
 	int ep = b.epoll_create1(EPOLL_CLOEXEC);
 	t.step("add", add(b, ep, s, EPOLLWRNORM | EPOLLET, 0xb01));
 	epoll_event out[4];
@@ -300,13 +297,8 @@ DIFF_TEST(regressions, read_of_a_shut_read_side_is_not_an_edge)
 // (Fuzzer: seed 20261123 program 32.)
 DIFF_TEST(regressions, read_after_tcp_eof_is_not_an_edge)
 {
-	sockaddr_in sa;
-	int l = tcp_listener(b, &sa, 4);
-	ASSERT_GE(l, 0);
-	int c = tcp_connect(b, sa);
-	ASSERT_GE(c, 0);
-	int s = b.accept4(l, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	ASSERT_GE(s, 0);
+	int c, s;
+	ASSERT_TRUE(loopback_tcp_pair(b, &c, &s));
 	t.step("write", b.write(c, "12345678", 8));
 	t.step("peer shutdown", b.shutdown(c, SHUT_RDWR));
 	char buf[64];
@@ -377,13 +369,8 @@ DIFF_TEST(regressions, unix_dgram_receiver_close_is_an_out_edge)
 // (Fuzzer: seed 20261123 program 3369.)
 DIFF_TEST(regressions, tcp_shutdown_rd_does_not_wake_the_peer)
 {
-	sockaddr_in sa;
-	int l = tcp_listener(b, &sa, 4);
-	ASSERT_GE(l, 0);
-	int c = tcp_connect(b, sa);
-	ASSERT_GE(c, 0);
-	int s = b.accept4(l, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	ASSERT_GE(s, 0);
+	int c, s;
+	ASSERT_TRUE(loopback_tcp_pair(b, &c, &s));
 	int ep = b.epoll_create1(EPOLL_CLOEXEC);
 	t.step("add", add(b, ep, s, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, 0xc05));
 	epoll_event out[4];
@@ -399,13 +386,8 @@ DIFF_TEST(regressions, tcp_shutdown_rd_does_not_wake_the_peer)
 // (Fuzzer: seed 20261123 programs 4581 and 1105.)
 DIFF_TEST(regressions, tcp_close_after_fin_does_not_wake_the_peer)
 {
-	sockaddr_in sa;
-	int l = tcp_listener(b, &sa, 4);
-	ASSERT_GE(l, 0);
-	int c = tcp_connect(b, sa);
-	ASSERT_GE(c, 0);
-	int s = b.accept4(l, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	ASSERT_GE(s, 0);
+	int c, s;
+	ASSERT_TRUE(loopback_tcp_pair(b, &c, &s));
 	int ep = b.epoll_create1(EPOLL_CLOEXEC);
 	t.step("add c", add(b, ep, c, EPOLLONESHOT, 0xc06));
 	t.step("add s", add(b, ep, s, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, 0xc07));
@@ -500,13 +482,8 @@ DIFF_TEST(regressions, nested_wakeup_runs_inside_the_walk)
 // the aborted socket.  (Fuzzer: seed 20261123 programs 1483 and 1472.)
 DIFF_TEST(regressions, data_for_a_shut_tcp_socket_resets_it)
 {
-	sockaddr_in sa;
-	int l = tcp_listener(b, &sa, 4);
-	ASSERT_GE(l, 0);
-	int c = tcp_connect(b, sa);
-	ASSERT_GE(c, 0);
-	int s = b.accept4(l, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	ASSERT_GE(s, 0);
+	int c, s;
+	ASSERT_TRUE(loopback_tcp_pair(b, &c, &s));
 	t.step("shutdown", b.shutdown(c, SHUT_RDWR));
 	int ep = b.epoll_create1(EPOLL_CLOEXEC);
 	t.step("add", add(b, ep, c, EPOLLET, 0xd11));

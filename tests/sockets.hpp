@@ -73,4 +73,19 @@ inline int tcp_connect(backend &b, const sockaddr_in &addr)
 	return c;
 }
 
+// A connected loopback TCP pair: *client (blocking) and *server (the
+// accepted end, SOCK_NONBLOCK); the listener is closed.  False, after a
+// test failure, if a step failed.
+inline bool loopback_tcp_pair(backend &b, int *client, int *server)
+{
+	sockaddr_in sa;
+	int l = tcp_listener(b, &sa, 4);
+	if (l < 0)
+		return false;
+	*client = tcp_connect(b, sa);
+	*server = *client >= 0 ? b.accept4(l, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC) : -1;
+	b.close(l);
+	return *client >= 0 && expect_ok(*server, "accept4");
+}
+
 } // namespace uepoll::test
