@@ -479,7 +479,7 @@ static void ep_items_poll(epitem **items, int n, uint32_t *out, int depth)
 	for (int i = 0; i < n; i++) {
 		epfile *f = items[i]->ffd.file;
 		pfd[i].fd = -1;
-		pfd[i].events = ep_poll_events(items[i]) | static_cast<short>(items[i]->event.events & 0xffff);
+		pfd[i].events = 0; // an epoll file is asked directly, below
 		pfd[i].revents = 0;
 		if (is_file_epoll(f) || f->dead.load(std::memory_order_relaxed))
 			continue;
