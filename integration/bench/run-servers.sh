@@ -126,28 +126,9 @@ trap 'exit 143' TERM
 
 # ------------------------------------------------------------- helpers
 
-wait_until() { # SECONDS CMD...
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        ((SECONDS < deadline)) || return 1
-        sleep 0.1
-    done
-}
-alive() {
-    local state
-    state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
-    [[ -n $state && $state != Z && $state != X ]]
-}
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pick_port() {
-    python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-}
-children() { pgrep -P "$1" | sort -n | tr '\n' ' ' | sed 's/ $//' || true; }
+# wait_until, alive, port_open, pick_port, children.
+# shellcheck source=SCRIPTDIR/../lib/process.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/process.sh"
 count_children() {
     local -a c
     read -ra c <<<"$(children "$1")"

@@ -93,42 +93,12 @@ fail() {
     printf '[%s] FAIL: %s\n' "$PROG" "$*" >&2
 }
 
-# wait_until SECONDS CMD...: run CMD every 0.1 s until it succeeds; 1 on
-# timeout.
-wait_until() {
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        ((SECONDS < deadline)) || return 1
-        sleep 0.1
-    done
-}
-
-# alive PID: the process exists and is not a zombie.
-alive() {
-    local state
-    state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
-    [[ -n $state && $state != Z && $state != X ]]
-}
-
-# port_open PORT: something accepts connections on 127.0.0.1:PORT.
-port_open() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# pick_port: a port that was free a moment ago on 127.0.0.1.
-pick_port() {
-    python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-}
+# wait_until, alive, port_open, pick_port, children.
+# shellcheck source=SCRIPTDIR/../lib/process.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/process.sh"
 
 # workers MASTER: the pids of MASTER's children, space separated, sorted.
-workers() {
-    pgrep -P "$1" | sort -n | tr '\n' ' ' | sed 's/ $//' || true
-}
+workers() { children "$1"; }
 
 # count_workers MASTER
 count_workers() {
