@@ -105,23 +105,9 @@ int main(void)
 	st_note("-- one write, one report: %d phases of %d rounds", PHASES, ROUNDS);
 	long doubles = 0, missed = 0;
 	for (int k = 0; k < PHASES; k++) {
-		int r[2];
-		ST_OK(pipe2(r, O_CLOEXEC));
-		pid_t pid = (pid_t)ST_OK(fork());
-		if (pid == 0) {
-			close(r[0]);
-			steady_state(r[1]);
-		}
-		close(r[1]);
 		char line[64];
-		ssize_t n = read(r[0], line, sizeof line - 1);
-		close(r[0]);
-		int status;
-		ST_OK(waitpid(pid, &status, 0));
+		st_phase_line(k, steady_state, line, sizeof line);
 		long d, m;
-		if (n <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			ST_DIE("phase %d failed (status %d)", k, status);
-		line[n] = 0;
 		if (sscanf(line, "%ld %ld", &d, &m) != 2)
 			ST_DIE("phase %d: bad report", k);
 		doubles += d;

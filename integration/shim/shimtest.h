@@ -21,6 +21,8 @@
 #define SHIMTEST_H
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <errno.h>
 #include <signal.h>
 #include <inttypes.h>
@@ -242,6 +244,31 @@ static inline long st_drain(int fd)
 			ST_DIE("drain read");
 		return total;
 	}
+}
+
+/* Runs phase k of a test in a forked child: fn(out) writes one line of
+ * results to out and ends the child with _exit(0) (its threads may still
+ * block).  The line lands in line (cap bytes); the test dies if the child
+ * failed or said nothing.  Each phase gets a fresh process, so fresh
+ * instances and threads. */
+static inline void st_phase_line(int k, void (*fn)(int out), char *line, size_t cap)
+{
+	int r[2];
+	ST_OK(pipe2(r, O_CLOEXEC));
+	pid_t pid = (pid_t)ST_OK(fork());
+	if (pid == 0) {
+		close(r[0]);
+		fn(r[1]);
+		_exit(1); /* fn must not return */
+	}
+	close(r[1]);
+	ssize_t n = read(r[0], line, cap - 1);
+	close(r[0]);
+	int status;
+	ST_OK(waitpid(pid, &status, 0));
+	if (n <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		ST_DIE("phase %d failed (status %d)", k, status);
+	line[n] = 0;
 }
 
 #endif

@@ -129,23 +129,9 @@ int main(void)
 {
 	long sum[8] = {0};
 	for (int k = 0; k < PHASES; k++) {
-		int r[2];
-		ST_OK(pipe2(r, O_CLOEXEC));
-		pid_t pid = (pid_t)ST_OK(fork());
-		if (pid == 0) {
-			close(r[0]);
-			phase(r[1]);
-		}
-		close(r[1]);
 		char line[256];
-		ssize_t n = read(r[0], line, sizeof line - 1);
-		close(r[0]);
-		int status;
-		ST_OK(waitpid(pid, &status, 0));
+		st_phase_line(k, phase, line, sizeof line);
 		long v[8];
-		if (n <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			ST_DIE("phase %d failed (status %d)", k, status);
-		line[n] = 0;
 		if (sscanf(line, "%ld %ld %ld %ld %ld %ld %ld %ld", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
 			   &v[7]) != 8)
 			ST_DIE("phase %d: bad report", k);
