@@ -1429,6 +1429,37 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 	}
 }
 
+io_window ep_io_window_open(epfile *f)
+{
+	io_window w;
+	if (!helper_running() || !epfile_tryget(f))
+		return w;
+	w.f[0] = f;
+	w.f[1] = epfile_get_peer(f);
+	for (epfile *x : w.f)
+		if (x)
+			x->io_busy.fetch_add(1, std::memory_order_seq_cst);
+	return w;
+}
+
+void ep_io_window_close(io_window &w)
+{
+	bool kick = false;
+	for (epfile *&x : w.f) {
+		if (!x)
+			continue;
+		// seq_cst both ways with the helper's "deferred, then busy?":
+		// either it sees us gone, or we see what it left.
+		x->io_busy.fetch_sub(1, std::memory_order_seq_cst);
+		if (x->io_deferred.load(std::memory_order_seq_cst) && x->io_deferred.exchange(false))
+			kick = true;
+		epfile_put(x);
+		x = nullptr;
+	}
+	if (kick)
+		helper_kick();
+}
+
 // ---- the syscalls -------------------------------------------------------------
 
 // Twin of ep_op_has_event().

@@ -144,6 +144,11 @@ struct epfile {
 	// after its FIN aborts the connection (tcp_rcv_state_process,
 	// TCPABORTONDATA): an RST both ways.
 	std::atomic<bool> rd_shutdown{false};
+	// Program threads inside an I/O call on this file or its peer (an I/O
+	// window, below), and whether the helper left a readiness of this file
+	// for the window's end.
+	std::atomic<int> io_busy{0};
+	std::atomic<bool> io_deferred{false};
 };
 
 // One thread blocked in epoll_wait on an instance: twin of the
@@ -259,6 +264,21 @@ struct io_stamp {
 io_stamp ep_io_stamp(epfile *f);
 io_stamp ep_file_stamp(epfile *t); // of t itself (a listener)
 void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, const io_stamp &st);
+
+// An I/O window: a program thread is inside an I/O call on f.  The kernel
+// makes that call's wake-ups (f's own and its in-process peer's) inside
+// it, in an order the hook knows and ep_io_hint_stamped() follows: the
+// receiver before the sender, say, when data aborts a shut connection.
+// The helper thread sees their readiness all at once, in its poll set's
+// order, often before the call returns; so it leaves the files of an open
+// window to the hook (core/helper.cpp), and a close that finds readiness
+// left behind kicks it to look again.  Opened only while the helper runs.
+struct io_window {
+	epfile *f[2] = {nullptr, nullptr}; // references: f and its peer
+};
+io_window ep_io_window_open(epfile *f);
+bool helper_running(); // the helper thread was started (core/helper.cpp)
+void ep_io_window_close(io_window &w);
 
 // ---- fork ------------------------------------------------------------------
 

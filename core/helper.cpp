@@ -12,7 +12,9 @@
 // It blocks every signal (signals belong to the program's threads), and it
 // is rebuilt, not reused, in a forked child.
 #include <cerrno>
+#include <algorithm>
 #include <climits>
+#include <ctime>
 #include <pthread.h>
 #include <sys/eventfd.h>
 
@@ -25,6 +27,7 @@ namespace {
 struct helper_state {
 	spinlock lock;                     // started, ctl_fd
 	bool started = false;
+	std::atomic<bool> running{false};  // started, readable without the lock
 	int ctl_fd = -1;                   // the control eventfd: "rebuild your set"
 	std::atomic<bool> kick_pending{false};
 	std::atomic<uint32_t> poll_seq{0}; // odd from the copy of the poll sets until their references are put
@@ -34,6 +37,31 @@ struct helper_state {
 
 helper_state helper;
 thread_local bool tls_is_helper;
+
+// How long the helper leaves a file to an open I/O window (eventpoll.hpp,
+// io_window) before it takes it anyway: a window of a non-blocking call
+// lasts microseconds; a blocking call (a read that waits for data) must
+// not hide its file's other readiness for longer than this.
+constexpr long WINDOW_DEFER_NS = 1000000;
+
+// True when an I/O window is open on f: its wake-ups are the hook's to
+// make; the window's close will kick us to look again.  seq_cst both ways
+// with ep_io_window_close(): "deferred, then busy?" against "not busy,
+// then deferred?".
+bool left_to_window(epfile *f)
+{
+	if (f->io_busy.load(std::memory_order_seq_cst) == 0)
+		return false;
+	f->io_deferred.store(true, std::memory_order_seq_cst);
+	return f->io_busy.load(std::memory_order_seq_cst) != 0;
+}
+
+long now_ns()
+{
+	timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000000000L + t.tv_nsec;
+}
 
 struct slot_ref {
 	eventpoll *ep;
@@ -48,7 +76,10 @@ void *helper_main(void *)
 	std::vector<pollfd, slab_allocator<pollfd>> set;
 	std::vector<slot_ref, slab_allocator<slot_ref>> refs;
 	std::vector<eventpoll *, slab_allocator<eventpoll *>> held;
+	long deferring_since = 0; // when we began leaving files to I/O windows, 0 if not
 	for (;;) {
+		bool may_defer = !deferring_since || now_ns() - deferring_since < WINDOW_DEFER_NS;
+		bool deferred = false;
 		helper.kick_pending.store(false, std::memory_order_release);
 		// "Inside" from before the copy of the poll sets: a close() that
 		// sees us outside (even) has disarmed its slot already, so our copy
@@ -63,7 +94,8 @@ void *helper_main(void *)
 			decltype(set) *s;
 			decltype(refs) *r;
 			decltype(held) *h;
-		} c{&set, &refs, &held};
+			bool may_defer, deferred;
+		} c{&set, &refs, &held, may_defer, false};
 		for_each_observed(
 			[](eventpoll *ep, void *arg) {
 				auto *c = static_cast<ctx *>(arg);
@@ -76,6 +108,10 @@ void *helper_main(void *)
 				for (size_t i = 0; i < ep->pfds.size(); i++) {
 					if (ep->pfds[i].fd < 0)
 						continue;
+					if (c->may_defer && left_to_window(ep->pitems[i]->ffd.file)) {
+						c->deferred = true;
+						continue;
+					}
 					c->s->push_back(ep->pfds[i]);
 					c->r->push_back(slot_ref{ep, static_cast<int>(i), ep->pset_gen, ep->pitems[i]->arm_epoch});
 				}
@@ -83,7 +119,11 @@ void *helper_main(void *)
 			&c);
 		set.push_back(pollfd{helper.ctl_fd, POLLIN, 0});
 
-		long n = g_sys->ppoll(set.data(), set.size(), nullptr, nullptr);
+		deferred = c.deferred;
+		timespec window_left{0, WINDOW_DEFER_NS};
+		if (deferred && deferring_since)
+			window_left.tv_nsec = std::max(0L, WINDOW_DEFER_NS - (now_ns() - deferring_since));
+		long n = g_sys->ppoll(set.data(), set.size(), deferred ? &window_left : nullptr, nullptr);
 		helper.wakeups.fetch_add(1, std::memory_order_relaxed);
 		helper.polls.fetch_add(set.size(), std::memory_order_relaxed);
 
@@ -105,6 +145,11 @@ void *helper_main(void *)
 					f = epi->ffd.file;
 				}
 			}
+			if (f && may_defer && left_to_window(f)) {
+				deferred = true;
+				epfile_put(f);
+				f = nullptr;
+			}
 			if (f) {
 				file_wakeup_polled(f, static_cast<uint16_t>(set[i].revents), epi, refs[i].epoch);
 				epfile_put(f);
@@ -112,6 +157,10 @@ void *helper_main(void *)
 		}
 		for (eventpoll *ep : held)
 			epfile_put(ep->file);
+		if (!deferred)
+			deferring_since = 0;
+		else if (!deferring_since)
+			deferring_since = now_ns();
 		// "Outside" only now: until here we held a reference on every
 		// observed instance, and the last close of an epoll fd must not
 		// leave its instance (and its items: a path for ep_loop_check)
@@ -143,8 +192,10 @@ void helper_start()
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	pthread_t t;
-	if (pthread_create(&t, &attr, helper_main, nullptr) == 0)
+	if (pthread_create(&t, &attr, helper_main, nullptr) == 0) {
 		helper.started = true;
+		helper.running.store(true, std::memory_order_release);
+	}
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
@@ -160,6 +211,8 @@ void helper_kick()
 		g_sys->write(helper.ctl_fd, &one, sizeof one);
 	}
 }
+
+bool helper_running() { return helper.running.load(std::memory_order_acquire); }
 
 // Waits until the helper is out of any ppoll it entered before now (it may
 // hold a file the caller is closing).
@@ -193,6 +246,7 @@ void helper_fork_child()
 		g_sys->close(helper.ctl_fd);
 	helper.ctl_fd = -1;
 	helper.started = false;
+	helper.running.store(false);
 	helper.kick_pending.store(false);
 	helper.poll_seq.store(0);
 	helper.closers.store(0);

@@ -48,6 +48,13 @@ inline long io_result(long r) { return r >= 0 ? r : -errno; }
 // instance watches its file (or its peer's) edge-triggered.
 void io_hint(int fd, uintptr_t slot, bool read_side, long result, long requested);
 void io_hint_stamped(int fd, uintptr_t slot, bool read_side, long result, long requested, const core::io_stamp &st);
+// Around an I/O call: the stamp taken before it and its I/O window.
+struct io_call {
+	core::io_stamp st;
+	core::io_window win;
+};
+io_call io_begin(int fd, uintptr_t slot);
+void io_end(io_call &c);
 
 // interpose/loopback.cpp: sockets of this process talking to each other.
 void loopback_listening(int fd);

@@ -116,6 +116,7 @@ int listen(int fd, int backlog)
 int shutdown(int fd, int how)
 {
 	ensure_init();
+	io_call c = io_begin(fd, fdt_peek(fd));
 	int r = UEPOLL_CALL_NEXT(int, shutdown, SYS_shutdown, fd, how);
 	if (r == 0 || errno == ENOTCONN) {
 		int saved = errno;
@@ -128,6 +129,7 @@ int shutdown(int fd, int how)
 		}
 		errno = saved;
 	}
+	io_end(c);
 	return r;
 }
 

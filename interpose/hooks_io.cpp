@@ -18,19 +18,32 @@ void io_hint(int fd, uintptr_t slot, bool read_side, long result, long requested
 	io_hint_stamped(fd, slot, read_side, result, requested, core::io_stamp{});
 }
 
-// Before the real call: what the pollers had seen of the other end.
-static core::io_stamp io_stamp_before(int fd, uintptr_t slot)
+// Before the real call: what the pollers had seen of the other end, and
+// the I/O window that keeps the helper off this call's wake-ups.
+io_call io_begin(int fd, uintptr_t slot)
 {
+	io_call c;
 	core::epfile *f = fdt_file(slot);
-	if (!f || (!f->peer.load(std::memory_order_relaxed) && f->kind != core::file_kind::eventfd))
-		return {};
+	bool stamp = f && (f->peer.load(std::memory_order_relaxed) || f->kind == core::file_kind::eventfd);
+	if (!f || (!stamp && !core::helper_running()))
+		return c;
 	long err;
-	core::io_stamp st;
 	if (core::epfile *ref = fdt_get(fd, &err)) {
-		st = core::ep_io_stamp(ref);
+		if (stamp)
+			c.st = core::ep_io_stamp(ref);
+		c.win = core::ep_io_window_open(ref);
 		core::epfile_put(ref);
 	}
-	return st;
+	return c;
+}
+
+void io_end(io_call &c)
+{
+	if (!c.win.f[0])
+		return;
+	int saved = errno;
+	core::ep_io_window_close(c.win);
+	errno = saved;
 }
 
 void io_hint_stamped(int fd, uintptr_t slot, bool read_side, long result, long requested, const core::io_stamp &st)
@@ -86,10 +99,11 @@ using namespace uepoll::interpose;
 	uintptr_t v = fdt_peek(fd);                            \
 	if (io_refused(v, sock))                               \
 		return -1;                                     \
-	core::io_stamp st_ = io_stamp_before(fd, v);           \
+	io_call c_ = io_begin(fd, v);                          \
 	auto r = call;                                         \
 	if (v != FD_UNKNOWN)                                   \
-		io_hint_stamped(fd, v, side, io_result(r), static_cast<long>(requested), st_); \
+		io_hint_stamped(fd, v, side, io_result(r), static_cast<long>(requested), c_.st); \
+	io_end(c_);                                            \
 	return r
 #define IO_HOOK(side, requested, call) IO_HOOK_(false, side, requested, call)
 #define SOCK_HOOK(side, requested, call) IO_HOOK_(true, side, requested, call)

@@ -570,3 +570,36 @@ DIFF_TEST(regressions, socket_data_wakes_a_pri_item)
 	t.events("after", b.epoll_wait(ep, out, 4, 0), out);
 	EXPECT_TRUE(t.contains("after = 1 {OUT data=d41}"));
 }
+
+// The helper thread (running here because `outer` watches `ep`) polls the
+// items of an observed instance while the program runs.  Out-of-band data
+// for a TCP socket that shut both sides aborts it, and its RST resets the
+// sender: two wake-ups inside the send, the receiver's first.  The helper
+// saw the sender's ERR|HUP in its poll set before the send hook made the
+// receiver's wake-up (its ET item, which reported HUP, polls for nothing),
+// and queued the sender first: the I/O window now leaves both files to the
+// hook.  Timing-dependent before the fix (about 1 round in 40 here), so the
+// steps run 200 times.  (Fuzzer: seed 20261123 program 1023,
+// integration/fuzz/replays/io-window-reset-order-p1023.rep.)
+DIFF_TEST(regressions, helper_leaves_an_io_calls_wakeups_to_its_hook)
+{
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	int outer = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("outer watches ep", add(b, outer, ep, EPOLLIN, 0xd50));
+	epoll_event out[8];
+	for (int i = 0; i < 200; i++) {
+		int c, s;
+		ASSERT_TRUE(loopback_tcp_pair(b, &c, &s));
+		t.step("add client", add(b, ep, c, EPOLLIN | EPOLLET, 0xd51));
+		t.step("client shuts both sides", b.shutdown(c, SHUT_RDWR));
+		t.events("client's HUP", uepoll::test::wait_some(b, ep, out, 8), out, true);
+		t.step("add server", add(b, ep, s, EPOLLPRI | EPOLLET, 0xd52));
+		t.step("server sends OOB", b.send(s, "!", 1, MSG_OOB));
+		pollfd p{s, 0, 0};
+		b.poll(&p, 1, 5000); // the RST has reached the server
+		t.events("both reset", b.epoll_wait(ep, out, 8, 0), out, true);
+		t.step("close client", b.close(c));
+		t.step("close server", b.close(s));
+	}
+	EXPECT_TRUE(t.contains("both reset = 2 {IN|ERR|HUP data=d51} {ERR|HUP data=d52}"));
+}
