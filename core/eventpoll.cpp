@@ -1241,7 +1241,7 @@ io_stamp ep_file_stamp(epfile *t)
 	return st;
 }
 
-io_stamp ep_io_stamp(epfile *f)
+io_stamp ep_io_stamp(epfile *f, bool read_side)
 {
 	if (f->kind == file_kind::eventfd)
 		return ep_file_stamp(f);
@@ -1249,6 +1249,15 @@ io_stamp ep_io_stamp(epfile *f)
 	if (!t)
 		return {};
 	io_stamp st = ep_file_stamp(t);
+	if (read_side && f->kind == file_kind::unix_socket) {
+		bool watched;
+		{
+			std::lock_guard g(t->f_lock);
+			watched = !t->f_ep.empty();
+		}
+		if (watched)
+			st.peer_outq = g_sys->outq(t->poll_fd.load(std::memory_order_relaxed));
+	}
 	epfile_put(t);
 	return st;
 }
@@ -1323,6 +1332,23 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 		}
 		return;
 	}
+	// A UDP call that failed with an error an ICMP message had set
+	// (sock_error() hands over sk_err): its arrival (__udp4_lib_err ->
+	// sk_error_report) woke the socket with EPOLLERR, and the call has
+	// just cleared it, so no poll will see it now.  It reaches the items
+	// no poller saw it for, as a level: not those queued since, nor an ET
+	// item that has reported an ERR already (et_off).
+	if (f->kind == file_kind::inet_dgram && (side == io_side::read || side == io_side::write) &&
+	    (result == -ECONNREFUSED || result == -EHOSTUNREACH || result == -ENETUNREACH || result == -EHOSTDOWN ||
+	     result == -EMSGSIZE || result == -EPROTO)) {
+		bool any;
+		{
+			std::lock_guard g(f->f_lock);
+			any = !f->f_ep.empty();
+		}
+		if (any)
+			file_wakeup(f, EPOLLERR, 0, wake_kind::level);
+	}
 	if (side == io_side::read) {
 		// Reading emptied the buffer (EAGAIN) or took some of it: the next
 		// arrival is an edge.  Not once the read side is shut: its IN is a
@@ -1330,25 +1356,40 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 		if ((result > 0 || result == -EAGAIN) && f->et_items.load(std::memory_order_relaxed) &&
 		    !f->rd_shut.load(std::memory_order_relaxed))
 			ep_rearm_side(f, EP_READ_SIDE, false);
-		if (result <= 0)
+		// A stream read that returns nothing may still free an skb: the
+		// one of out-of-band data it steps over (manage_oob()).
+		if (result <= 0 && st.peer_outq < 0)
 			return;
 		// eventfd_read() wakes the eventfd's writers: an OUT edge.
 		if (f->kind == file_kind::eventfd)
 			hint_wake(f, EPOLLOUT, st);
 		// The writer on the other end gets room: an OUT wake-up where the
 		// kernel gives one.  A pipe or TCP writer only if it had found the
-		// buffer full; an AF_UNIX stream writer whenever a read took all
-		// that was queued.
+		// buffer full.  An AF_UNIX writer whenever the read freed one of
+		// its skbs (sock_wfree -> unix_write_space) and it is writable
+		// (unix_writable: wmem_alloc * 4 <= sndbuf): a datagram or
+		// seqpacket read always consumes a whole message; a stream read
+		// frees the skbs it read to their end, which the writer's
+		// SIOCOUTQ going down tells (without a stamp, a read that took all
+		// that was queued).
 		if (epfile *p = epfile_get_peer(f)) {
 			bool wake;
-			if (f->kind == file_kind::unix_socket)
+			int pfd = p->poll_fd.load(std::memory_order_relaxed);
+			if (f->kind == file_kind::unix_socket && st.peer_outq >= 0) {
+				long outq = g_sys->outq(pfd);
+				wake = outq >= 0 && outq < st.peer_outq && ((outq + 1) << 2) <= g_sys->sndbuf(pfd);
+			} else if (f->kind == file_kind::unix_socket) {
 				wake = result < requested || g_sys->inq(f->poll_fd.load(std::memory_order_relaxed)) == 0;
-			else if (f->kind == file_kind::unix_dgram || f->kind == file_kind::unix_seqpacket)
-				wake = true; // a whole message was consumed: its skb is freed
-			else
+			} else if (f->kind == file_kind::unix_dgram || f->kind == file_kind::unix_seqpacket) {
+				wake = true;
+			} else {
 				wake = p->out_blocked.exchange(false);
+			}
+			// pipe_read() wakes with OUT|WRNORM; a socket's write space
+			// (unix_write_space, sk_stream_write_space) adds WRBAND.
+			bool pipe = p->kind == file_kind::pipe_write;
 			if (wake)
-				hint_wake(p, EPOLLOUT | EPOLLWRNORM, st);
+				hint_wake(p, pipe ? EPOLLOUT | EPOLLWRNORM : EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND, st);
 			epfile_put(p);
 		}
 		return;

@@ -257,11 +257,15 @@ void ep_io_hint(epfile *f, io_side side, long result, long requested);
 // stamp but made before the call's data arrived is taken for one that saw
 // it; that window is the few instructions between the stamp and the
 // syscall.
+// For a read on an AF_UNIX stream socket whose in-process peer is watched,
+// the peer's SIOCOUTQ before the call: the read freed one of the writer's
+// skbs (a write-space wake-up) exactly when that went down.
 struct io_stamp {
 	bool valid = false;
 	uint32_t in = 0, out = 0;
+	long peer_outq = -1;
 };
-io_stamp ep_io_stamp(epfile *f);
+io_stamp ep_io_stamp(epfile *f, bool read_side);
 io_stamp ep_file_stamp(epfile *t); // of t itself (a listener)
 void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, const io_stamp &st);
 

@@ -53,7 +53,7 @@ struct io_call {
 	core::io_stamp st;
 	core::io_window win;
 };
-io_call io_begin(int fd, uintptr_t slot);
+io_call io_begin(int fd, uintptr_t slot, bool read_side);
 void io_end(io_call &c);
 
 // interpose/loopback.cpp: sockets of this process talking to each other.

@@ -116,7 +116,7 @@ int listen(int fd, int backlog)
 int shutdown(int fd, int how)
 {
 	ensure_init();
-	io_call c = io_begin(fd, fdt_peek(fd));
+	io_call c = io_begin(fd, fdt_peek(fd), false);
 	int r = UEPOLL_CALL_NEXT(int, shutdown, SYS_shutdown, fd, how);
 	if (r == 0 || errno == ENOTCONN) {
 		int saved = errno;

@@ -20,7 +20,7 @@ void io_hint(int fd, uintptr_t slot, bool read_side, long result, long requested
 
 // Before the real call: what the pollers had seen of the other end, and
 // the I/O window that keeps the helper off this call's wake-ups.
-io_call io_begin(int fd, uintptr_t slot)
+io_call io_begin(int fd, uintptr_t slot, bool read_side)
 {
 	io_call c;
 	core::epfile *f = fdt_file(slot);
@@ -30,7 +30,7 @@ io_call io_begin(int fd, uintptr_t slot)
 	long err;
 	if (core::epfile *ref = fdt_get(fd, &err)) {
 		if (stamp)
-			c.st = core::ep_io_stamp(ref);
+			c.st = core::ep_io_stamp(ref, read_side);
 		c.win = core::ep_io_window_open(ref);
 		core::epfile_put(ref);
 	}
@@ -49,8 +49,11 @@ void io_end(io_call &c)
 void io_hint_stamped(int fd, uintptr_t slot, bool read_side, long result, long requested, const core::io_stamp &st)
 {
 	core::epfile *f = fdt_file(slot);
+	// A datagram socket's send wakes the sender itself (a freed skb), even
+	// with no peer left: it must reach the core too.
 	if (!f || (!f->et_items.load(std::memory_order_relaxed) && !f->peer.load(std::memory_order_relaxed) &&
-		   f->kind != core::file_kind::eventfd && !f->peer_closed.load(std::memory_order_relaxed)))
+		   f->kind != core::file_kind::eventfd && f->kind != core::file_kind::unix_dgram &&
+		   f->kind != core::file_kind::inet_dgram && !f->peer_closed.load(std::memory_order_relaxed)))
 		return;
 	int saved = errno;
 	long err;
@@ -99,7 +102,7 @@ using namespace uepoll::interpose;
 	uintptr_t v = fdt_peek(fd);                            \
 	if (io_refused(v, sock))                               \
 		return -1;                                     \
-	io_call c_ = io_begin(fd, v);                          \
+	io_call c_ = io_begin(fd, v, side);                          \
 	auto r = call;                                         \
 	if (v != FD_UNKNOWN)                                   \
 		io_hint_stamped(fd, v, side, io_result(r), static_cast<long>(requested), c_.st); \

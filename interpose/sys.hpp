@@ -62,6 +62,11 @@ struct sys_ops {
 	// ioctl(SIOCINQ): the bytes queued for reading on a socket (for a
 	// datagram socket, the size of the first datagram), or -errno.
 	long (*inq)(int fd);
+	// ioctl(SIOCOUTQ): for an AF_UNIX socket, the memory its sent skbs
+	// still hold (sk_wmem_alloc - 1), or -errno.
+	long (*outq)(int fd);
+	// getsockopt(SO_SNDBUF): sk_sndbuf, or -errno.
+	long (*sndbuf)(int fd);
 };
 
 // Raw syscall() implementations: what the preloaded shim uses.

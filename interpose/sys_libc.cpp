@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -82,12 +83,27 @@ static long l_inq(int fd)
 	return r < 0 ? r : n;
 }
 
+static long l_outq(int fd)
+{
+	int n = 0;
+	long r = keep_errno([&] { return static_cast<long>(::ioctl(fd, SIOCOUTQ, &n)); });
+	return r < 0 ? r : n;
+}
+
+static long l_sndbuf(int fd)
+{
+	int n = 0;
+	socklen_t len = sizeof n;
+	long r = keep_errno([&] { return static_cast<long>(::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &n, &len)); });
+	return r < 0 ? r : n;
+}
+
 const sys_ops &sys_libc()
 {
 	static constexpr sys_ops ops = {
 		l_ppoll, l_read, l_write, l_close, l_eventfd, l_fcntl, l_dup3, l_fstat, l_fstatfs, l_readlink, l_open,
 		l_kcmp_file, l_copy_to_user, l_copy_from_user, l_futex_wait, l_futex_wake, l_gettid, l_getpid,
-		l_getuid, l_monotonic, l_nofile_limit, l_inq,
+		l_getuid, l_monotonic, l_nofile_limit, l_inq, l_outq, l_sndbuf,
 	};
 	return ops;
 }

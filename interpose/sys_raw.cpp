@@ -9,6 +9,7 @@
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -94,12 +95,27 @@ static long r_inq(int fd)
 	return r < 0 ? r : n;
 }
 
+static long r_outq(int fd)
+{
+	int n = 0;
+	long r = raw(SYS_ioctl, fd, SIOCOUTQ, L(&n));
+	return r < 0 ? r : n;
+}
+
+static long r_sndbuf(int fd)
+{
+	int n = 0;
+	socklen_t len = sizeof n;
+	long r = raw(SYS_getsockopt, fd, SOL_SOCKET, SO_SNDBUF, L(&n), L(&len));
+	return r < 0 ? r : n;
+}
+
 const sys_ops &sys_raw()
 {
 	static constexpr sys_ops ops = {
 		r_ppoll, r_read, r_write, r_close, r_eventfd, r_fcntl, r_dup3, r_fstat, r_fstatfs, r_readlink, r_open,
 		r_kcmp_file, r_copy_to_user, r_copy_from_user, r_futex_wait, r_futex_wake, r_gettid, r_getpid,
-		r_getuid, r_monotonic, r_nofile_limit, r_inq,
+		r_getuid, r_monotonic, r_nofile_limit, r_inq, r_outq, r_sndbuf,
 	};
 	return ops;
 }

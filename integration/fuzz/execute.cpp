@@ -156,10 +156,6 @@ void world::replaced(int fd, uint32_t f)
 void world::release(uint32_t f)
 {
 	files[f].released = true;
-	// The close is news for a connected peer (FIN, pipe_release); a
-	// datagram peer is told nothing (unix_release_sock, UDP).
-	if (uint32_t p = files[f].peer; p && !files[f].dgram && files[f].kind != fkind::udp)
-		woke(p);
 	auto gone = [f](const item &i) { return i.file == f || i.ep == f; };
 	for (auto &i : items)
 		if (gone(i))
@@ -183,14 +179,6 @@ void world::model_ctl(int epfd, int op, int fd, const struct epoll_event *ev)
 		retire(it->data);
 		items.erase(it);
 	}
-}
-
-// Something new happened on f (data, a shutdown, its peer's close): a new
-// edge for the kernel, so an earlier partial read no longer matters.
-void world::woke(uint32_t f)
-{
-	if (f)
-		files[f].et_partial = false;
 }
 
 // Loopback delivery runs in softirq context, normally before the sending
@@ -715,20 +703,55 @@ void world::do_ctl(const op &o)
 
 // The data of the EPOLLET items of instance epf whose file is marked
 // et_partial (documented deviation 1), as the note lists them (" <hex>"
-// each); their files go into *files_out once each.
-std::string world::et_partial_items(uint32_t epf, std::vector<uint32_t> *files_out) const
+// each); their files go into *files_out once each.  The same deviation
+// seen through nesting: an item of epf whose file is an instance with such
+// items (at any depth) is listed too, since uepoll's extra report makes
+// that instance readable; its leaf files are the ones to drain, and the
+// ONESHOT ones among those items go into *oneshot_out (an extra report
+// disarmed them on uepoll only: resync_oneshot() re-arms them on both).
+std::string world::et_partial_items(uint32_t epf, std::vector<uint32_t> *files_out, std::vector<item> *oneshot_out,
+				    int depth) const
 {
 	std::string etp;
-	if (!epf || files[epf].kind != fkind::epoll)
+	if (!epf || files[epf].kind != fkind::epoll || depth > 5)
 		return etp;
 	for (auto &i : items) {
-		if (i.ep == epf && (i.events & EPOLLET) && files[i.file].et_partial) {
+		if (i.ep != epf)
+			continue;
+		if ((i.events & EPOLLET) && files[i.file].et_partial) {
 			etp += " " + hex(i.data);
 			if (files_out && std::find(files_out->begin(), files_out->end(), i.file) == files_out->end())
 				files_out->push_back(i.file);
+		} else if (i.file != epf && files[i.file].kind == fkind::epoll &&
+			   !et_partial_items(i.file, files_out, nullptr, depth + 1).empty()) {
+			etp += " " + hex(i.data);
+			if (oneshot_out && (i.events & EPOLLONESHOT))
+				oneshot_out->push_back(i);
 		}
 	}
 	return etp;
+}
+
+// After such a wait, both runs MOD the listed ONESHOT items of nested
+// instances with their own events: armed again on both sides, whatever
+// either reported.
+void world::resync_oneshot(const std::vector<item> &nested)
+{
+	for (const item &i : nested) {
+		int epfd = fd_of_file(i.ep);
+		if (epfd < 0)
+			continue;
+		epoll_event ev{};
+		ev.events = i.events;
+		ev.data.u64 = i.data;
+		int r = s.b->epoll_ctl(epfd, EPOLL_CTL_MOD, i.fd, &ev);
+		step(" resync: MOD fd " + std::to_string(i.fd) + " in fd " + std::to_string(epfd), r);
+		code("{ epoll_event e{}; e.events = 0x" + hex(i.events) + "u; e.data.u64 = 0x" + hex(i.data) +
+		     "ull; t.step(" + lit(label + " resync: MOD") + ", b.epoll_ctl(" + fd_expr(epfd) +
+		     ", EPOLL_CTL_MOD, " + fd_expr(i.fd) + ", &e)); }");
+		if (r == 0)
+			model_ctl(epfd, EPOLL_CTL_MOD, i.fd, &ev);
+	}
 }
 
 void world::do_wait(const op &o)
@@ -739,7 +762,8 @@ void world::do_wait(const op &o)
 	// Documented deviation 1: the EPOLLET items of this instance whose file
 	// had a partial read and nothing new since may be reported by uepoll.
 	std::vector<uint32_t> drain;
-	std::string etp = et_partial_items(file_at(ep), &drain);
+	std::vector<item> oneshot;
+	std::string etp = et_partial_items(file_at(ep), &drain, &oneshot);
 	// Documented deviation 2 (icmp_error_late): items of this instance whose
 	// UDP file got an ICMP error since; the kernel queued them when it
 	// arrived, uepoll at this wait's poll, so they may come in another order.
@@ -797,6 +821,7 @@ void world::do_wait(const op &o)
 		lines.back().note = nt;
 	code("t.events(" + lit(label) + ", " + call + ", out);");
 	drain_et_partial(drain);
+	resync_oneshot(oneshot);
 }
 
 // After a wait on an instance with such items, both runs drain those files
@@ -848,7 +873,6 @@ void world::do_write(const op &o)
 	if (r > 0 && f) {
 		if (files[f].kind == fkind::tcp)
 			files[f].sent += r;
-		woke(files[f].kind == fkind::eventfd ? f : files[f].peer);
 		// A datagram to a closed UDP peer: its port is unbound, the ICMP
 		// port unreachable comes back and sets our error (POLLERR).
 		if (files[f].kind == fkind::udp && files[f].peer && files[files[f].peer].released)
@@ -884,10 +908,8 @@ void world::do_send_oob(const op &o)
 	ssize_t r = s.b->send(fd, "!", 1, MSG_OOB);
 	step("", r);
 	code("t.step(" + lit(label) + ", b.send(" + expr(o.a) + ", \"!\", 1, MSG_OOB));");
-	if (r > 0 && f) {
+	if (r > 0 && f)
 		files[f].sent += r;
-		woke(files[f].peer);
-	}
 	if (f && is_inet(f))
 		settle();
 }
@@ -902,10 +924,6 @@ void world::do_shutdown(const op &o)
 	step("", r);
 	code("t.step(" + lit(label) + ", b.shutdown(" + expr(o.a) + ", " + std::to_string(o.x) + "));");
 	uint32_t f = file_at(fd);
-	if (r == 0 && f) {
-		woke(f);
-		woke(files[f].peer);
-	}
 	if (f && is_inet(f))
 		settle();
 }

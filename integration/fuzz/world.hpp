@@ -57,7 +57,12 @@ struct ofile {
 	uint32_t peer = 0;             // the other end (pipes, socket pairs, TCP connections)
 	std::deque<uint32_t> pending;  // listener: the clients in its accept queue, in order
 	long sent = 0;                 // TCP: bytes written (capped, see write_cap)
-	bool et_partial = false;       // read from, still readable, nothing new since
+	// Read from and still readable (documented deviation 1), until a wait
+	// drains it.  News on the file (data, a shutdown, its peer's close)
+	// does not clear it: uepoll's extra report queued the item at the
+	// partial read, earlier in the ready list than the kernel queues it at
+	// the news; the next wait takes the whole list on both runs.
+	bool et_partial = false;
 	bool released = false;         // its last fd was closed
 	bool dgram = false;            // an AF_UNIX SOCK_DGRAM end (a UDP socket is fkind::udp)
 };
@@ -124,10 +129,11 @@ private:
 			on_retire(data);
 	}
 	void model_ctl(int epfd, int op, int fd, const struct epoll_event *ev);
-	void woke(uint32_t f);
 	void settle();
 	void drain_et_partial(const std::vector<uint32_t> &files_to_drain);
-	std::string et_partial_items(uint32_t epf, std::vector<uint32_t> *files_out) const;
+	std::string et_partial_items(uint32_t epf, std::vector<uint32_t> *files_out,
+				     std::vector<item> *oneshot_out = nullptr, int depth = 0) const;
+	void resync_oneshot(const std::vector<item> &nested);
 	void mark_icmp_errors();
 
 	// Sockets over loopback.
