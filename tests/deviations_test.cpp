@@ -112,6 +112,43 @@ TEST(deviations, deviation_et_partial_accept_reported_again)
 #endif
 }
 
+// Deviation 1 seen through nesting: the extra report makes the instance
+// readable, so an instance that watches it reports it too (and an EPOLLET
+// or EPOLLONESHOT item of the outer instance spends its edge on it).
+TEST(deviations, deviation_et_partial_read_seen_by_an_outer_instance)
+{
+	scenario fn = [](backend &b, trace &t) {
+		int inner = b.epoll_create1(EPOLL_CLOEXEC);
+		int outer = b.epoll_create1(EPOLL_CLOEXEC);
+		int p[2];
+		b.pipe2(p, O_NONBLOCK);
+		t.step("add", add(b, inner, p[0], EPOLLIN | EPOLLET, 0xfeedface0000d003ULL));
+		t.step("write", b.write(p[1], "0123456789", 10));
+		epoll_event out[4];
+		t.events("wait inner", b.epoll_wait(inner, out, 4, 0), out);
+		t.step("outer watches inner", add(b, outer, inner, EPOLLIN | EPOLLONESHOT, 0xfeedface0000d004ULL));
+		char c;
+		t.step("partial read", b.read(p[0], &c, 1));
+		t.events("wait outer", b.epoll_wait(outer, out, 4, 0), out);
+	};
+	const lines native = {
+		"add = 0",
+		"write = 10",
+		"wait inner = 1 {IN data=feedface0000d003}",
+		"outer watches inner = 0",
+		"partial read = 1",
+		"wait outer = 0",
+	};
+	trace nat = run_isolated(fn, uepoll::test::native_backend());
+	EXPECT_EQ(nat.lines, native) << nat.str();
+	trace ue = run_isolated(fn, uepoll::test::uepoll_backend());
+#ifndef UEPOLL_TESTS_NATIVE_ONLY
+	lines documented = native;
+	documented[5] = "wait outer = 1 {IN data=feedface0000d004}";
+	EXPECT_EQ(ue.lines, documented) << ue.str();
+#endif
+}
+
 // Deviation 2: data written by another process to a file whose edge was
 // already reported, and not touched since, is a new edge for the kernel;
 // uepoll stopped polling the fd after the report and sees nothing until

@@ -603,3 +603,119 @@ DIFF_TEST(regressions, helper_leaves_an_io_calls_wakeups_to_its_hook)
 	}
 	EXPECT_TRUE(t.contains("both reset = 2 {IN|ERR|HUP data=d51} {ERR|HUP data=d52}"));
 }
+
+// A seqpacket read consumes a whole message: its skb is freed and the
+// writer's write space wakes it with OUT|WRNORM|WRBAND (unix_write_space),
+// so an item that asks only for WRBAND is woken too.  (Fuzzer: seed 1
+// program 3509.)
+DIFF_TEST(regressions, unix_write_space_wakes_a_wrband_item)
+{
+	int sv[2];
+	ASSERT_EQ(b.socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	static char msg[4096];
+	t.step("write", b.write(sv[1], msg, sizeof msg));
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add writer", add(b, ep, sv[1], EPOLLWRBAND | EPOLLET, 0xd61));
+	epoll_event out[4];
+	t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
+	char buf[8];
+	t.step("read part of the message", b.read(sv[0], buf, sizeof buf));
+	t.events("after", b.epoll_wait(ep, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("after = 1 {WRBAND data=d61}"));
+}
+
+// An AF_UNIX stream read that ends exactly at the end of one of the
+// writer's skbs frees it: the writer is woken (OUT edge) although data is
+// still queued behind it.  A read inside an skb frees nothing.  (Fuzzer:
+// seed 1 programs 4324 and 3828.)
+DIFF_TEST(regressions, unix_stream_read_to_an_skb_end_wakes_the_writer)
+{
+	int sv[2];
+	ASSERT_EQ(b.socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	static char data[4096];
+	t.step("write 8", b.write(sv[0], data, 8));
+	t.step("write 4096", b.write(sv[0], data, sizeof data));
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add writer", add(b, ep, sv[0], EPOLLOUT | EPOLLET, 0xd62));
+	epoll_event out[4];
+	t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
+	char buf[8];
+	t.step("read 4 (inside the first skb)", b.read(sv[1], buf, 4));
+	t.events("after 4", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("read 4 (to its end)", b.read(sv[1], buf, 4));
+	t.events("after 8", b.epoll_wait(ep, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("after 4 = 0"));
+	EXPECT_TRUE(t.contains("after 8 = 1 {OUT data=d62}"));
+}
+
+// A stream read that meets out-of-band data it does not return (no
+// SO_OOBINLINE) steps over it and frees its skb: the writer is woken even
+// though the read says EAGAIN.  (Fuzzer: seed 1 program 594.)
+DIFF_TEST(regressions, unix_stream_read_over_oob_data_wakes_the_writer)
+{
+	int sv[2];
+	ASSERT_EQ(b.socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	long r = b.send(sv[0], "!", 1, MSG_OOB);
+	t.step("send OOB", r);
+	if (r < 0)
+		GTEST_SKIP() << "no AF_UNIX MSG_OOB on this kernel";
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add writer", add(b, ep, sv[0], EPOLLOUT | EPOLLET, 0xd63));
+	epoll_event out[4];
+	t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
+	char buf[8];
+	t.step("read", b.read(sv[1], buf, 5));
+	t.events("after", b.epoll_wait(ep, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("read = -1 EAGAIN"));
+	EXPECT_TRUE(t.contains("after = 1 {OUT data=d63}"));
+}
+
+// A send on an AF_UNIX datagram socket whose peer is gone fails with
+// ECONNREFUSED after allocating its skb: freeing it is an OUT wake-up of
+// the sender, which reaches an instance watching the sender's instance
+// (an edge there) even when the sender's own item is queued already.
+// (Fuzzer: seed 2 program 3914.)
+DIFF_TEST(regressions, dgram_send_to_a_dead_peer_wakes_outer_instances)
+{
+	int sv[2];
+	ASSERT_EQ(b.socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	int inner = b.epoll_create1(EPOLL_CLOEXEC);
+	int outer = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add sender", add(b, inner, sv[0], EPOLLIN | EPOLLOUT, 0xd64));
+	t.step("close peer", b.close(sv[1]));
+	t.step("outer watches inner", add(b, outer, inner, EPOLLIN | EPOLLET, 0xd65));
+	epoll_event out[4];
+	t.events("wait outer", b.epoll_wait(outer, out, 4, 0), out);
+	t.step("send", b.write(sv[0], "x", 1));
+	t.events("after", b.epoll_wait(outer, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("send = -1 ECONNREFUSED"));
+	EXPECT_TRUE(t.contains("after = 1 {IN data=d65}"));
+}
+
+// A UDP send to a closed port brings back an ICMP error that wakes the
+// sender with EPOLLERR when it arrives.  A read that returns that error
+// (and clears it) before any wait leaves nothing for a poll to see, but
+// the kernel queued the item at the arrival: its next report is the
+// datagram still queued.  (Fuzzer: seed 2 program 1174, seed 1 program
+// 2714.)
+DIFF_TEST(regressions, udp_error_consumed_before_a_wait_still_woke_the_item)
+{
+	int x, y;
+	ASSERT_TRUE(udp_pair(b, &x, &y));
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add", add(b, ep, y, EPOLLIN | EPOLLET, 0xd66));
+	t.step("peer sends", b.write(x, "12345678", 8));
+	pollfd p{y, POLLIN, 0};
+	::poll(&p, 1, 5000);
+	epoll_event out[4];
+	t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("close peer", b.close(x));
+	t.step("send to the closed port", b.write(y, "x", 1));
+	p = {y, 0, 0};
+	::poll(&p, 1, 5000); // the ICMP error has arrived
+	char buf[64];
+	t.step("read", b.read(y, buf, sizeof buf));
+	t.events("after", b.epoll_wait(ep, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("read = -1 ECONNREFUSED"));
+	EXPECT_TRUE(t.contains("after = 1 {IN data=d66}"));
+}
