@@ -1332,15 +1332,17 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 		}
 		return;
 	}
-	// A UDP call that failed with an error an ICMP message had set
+	// A UDP call that failed with the error a port unreachable had set
 	// (sock_error() hands over sk_err): its arrival (__udp4_lib_err ->
 	// sk_error_report) woke the socket with EPOLLERR, and the call has
 	// just cleared it, so no poll will see it now.  It reaches the items
 	// no poller saw it for, as a level: not those queued since, nor an ET
-	// item that has reported an ERR already (et_off).
+	// item that has reported an ERR already (et_off).  Only ECONNREFUSED:
+	// a UDP call never makes it up itself, while EHOSTUNREACH and the
+	// like may be the call's own routing failure, and EMSGSIZE a datagram
+	// too large, with nothing pending.
 	if (f->kind == file_kind::inet_dgram && (side == io_side::read || side == io_side::write) &&
-	    (result == -ECONNREFUSED || result == -EHOSTUNREACH || result == -ENETUNREACH || result == -EHOSTDOWN ||
-	     result == -EMSGSIZE || result == -EPROTO)) {
+	    result == -ECONNREFUSED) {
 		bool any;
 		{
 			std::lock_guard g(f->f_lock);
