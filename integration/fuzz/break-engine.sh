@@ -51,7 +51,7 @@ edits = {
     "no_lt_requeue": ("\t\t\t// LT: back to the tail; callbacks use the ovflist meanwhile.\n\t\t\tep->rdllist.push_back(*epi);",
                       "\t\t\tepi->on_list = false; // re-armed by ep_slot_update() below"),
     "item_outlives_close": ("static void eventpoll_release_file(epfile *f)\n{\n",
-                            "static void eventpoll_release_file(epfile *f)\n{\n\tif (f)\n\t\treturn;\n"),
+                            "static void eventpoll_release_file(epfile *f)\n{\n\t(void)f;\n\treturn;\n"),
 }
 old, new = edits[bug]
 if s.count(old) != 1:
