@@ -1479,9 +1479,13 @@ io_window ep_io_window_open(epfile *f)
 		return w;
 	w.f[0] = f;
 	w.f[1] = epfile_get_peer(f);
-	for (epfile *x : w.f)
-		if (x)
+	long now = monotonic_ns();
+	for (epfile *x : w.f) {
+		if (x) {
+			x->io_busy_since.store(now, std::memory_order_relaxed);
 			x->io_busy.fetch_add(1, std::memory_order_seq_cst);
+		}
+	}
 	return w;
 }
 

@@ -148,6 +148,7 @@ struct epfile {
 	// window, below), and whether the helper left a readiness of this file
 	// for the window's end.
 	std::atomic<int> io_busy{0};
+	std::atomic<long> io_busy_since{0}; // CLOCK_MONOTONIC ns of the last window's opening
 	std::atomic<bool> io_deferred{false};
 };
 

@@ -39,28 +39,31 @@ helper_state helper;
 thread_local bool tls_is_helper;
 
 // How long the helper leaves a file to an open I/O window (eventpoll.hpp,
-// io_window) before it takes it anyway: a window of a non-blocking call
-// lasts microseconds; a blocking call (a read that waits for data) must
-// not hide its file's other readiness for longer than this.
-constexpr long WINDOW_DEFER_NS = 1000000;
+// io_window) before it takes it anyway.  A window of a non-blocking call
+// lasts microseconds, unless its thread is preempted inside it: with 1 ms,
+// regressions.helper_leaves_an_io_calls_wakeups_to_its_hook (200 windows)
+// failed 3 times in 20 on a loaded 2-core machine; with 20 ms, 0 in 20.  A blocking call (a read that waits for data) must not
+// hide its file's other readiness for longer than this, nor make us spin:
+// past it, the file is polled as if no window were open.
+constexpr long WINDOW_DEFER_NS = 20000000;
 
-// True when an I/O window is open on f: its wake-ups are the hook's to
-// make; the window's close will kick us to look again.  seq_cst both ways
-// with ep_io_window_close(): "deferred, then busy?" against "not busy,
-// then deferred?".
-bool left_to_window(epfile *f)
+// True when an I/O window opened less than WINDOW_DEFER_NS ago is open on
+// f: its wake-ups are the hook's to make, and the window's close will kick
+// us to look again; *until is lowered to when we must look anyway.
+// seq_cst both ways with ep_io_window_close(): "deferred, then busy?"
+// against "not busy, then deferred?".
+bool left_to_window(epfile *f, long now, long *until)
 {
 	if (f->io_busy.load(std::memory_order_seq_cst) == 0)
 		return false;
+	long end = f->io_busy_since.load(std::memory_order_relaxed) + WINDOW_DEFER_NS;
+	if (now >= end)
+		return false;
 	f->io_deferred.store(true, std::memory_order_seq_cst);
-	return f->io_busy.load(std::memory_order_seq_cst) != 0;
-}
-
-long now_ns()
-{
-	timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000000000L + t.tv_nsec;
+	if (f->io_busy.load(std::memory_order_seq_cst) == 0)
+		return false;
+	*until = std::min(*until, end);
+	return true;
 }
 
 struct slot_ref {
@@ -76,10 +79,9 @@ void *helper_main(void *)
 	std::vector<pollfd, slab_allocator<pollfd>> set;
 	std::vector<slot_ref, slab_allocator<slot_ref>> refs;
 	std::vector<eventpoll *, slab_allocator<eventpoll *>> held;
-	long deferring_since = 0; // when we began leaving files to I/O windows, 0 if not
 	for (;;) {
-		bool may_defer = !deferring_since || now_ns() - deferring_since < WINDOW_DEFER_NS;
-		bool deferred = false;
+		long now = monotonic_ns();
+		long until = LONG_MAX; // when a file left to an I/O window must be looked at anyway
 		helper.kick_pending.store(false, std::memory_order_release);
 		// "Inside" from before the copy of the poll sets: a close() that
 		// sees us outside (even) has disarmed its slot already, so our copy
@@ -94,8 +96,8 @@ void *helper_main(void *)
 			decltype(set) *s;
 			decltype(refs) *r;
 			decltype(held) *h;
-			bool may_defer, deferred;
-		} c{&set, &refs, &held, may_defer, false};
+			long now, *until;
+		} c{&set, &refs, &held, now, &until};
 		for_each_observed(
 			[](eventpoll *ep, void *arg) {
 				auto *c = static_cast<ctx *>(arg);
@@ -108,10 +110,8 @@ void *helper_main(void *)
 				for (size_t i = 0; i < ep->pfds.size(); i++) {
 					if (ep->pfds[i].fd < 0)
 						continue;
-					if (c->may_defer && left_to_window(ep->pitems[i]->ffd.file)) {
-						c->deferred = true;
+					if (left_to_window(ep->pitems[i]->ffd.file, c->now, c->until))
 						continue;
-					}
 					c->s->push_back(ep->pfds[i]);
 					c->r->push_back(slot_ref{ep, static_cast<int>(i), ep->pset_gen, ep->pitems[i]->arm_epoch});
 				}
@@ -119,11 +119,8 @@ void *helper_main(void *)
 			&c);
 		set.push_back(pollfd{helper.ctl_fd, POLLIN, 0});
 
-		deferred = c.deferred;
-		timespec window_left{0, WINDOW_DEFER_NS};
-		if (deferred && deferring_since)
-			window_left.tv_nsec = std::max(0L, WINDOW_DEFER_NS - (now_ns() - deferring_since));
-		long n = g_sys->ppoll(set.data(), set.size(), deferred ? &window_left : nullptr, nullptr);
+		timespec left{0, until == LONG_MAX ? 0 : std::max(0L, until - now)};
+		long n = g_sys->ppoll(set.data(), set.size(), until == LONG_MAX ? nullptr : &left, nullptr);
 		helper.wakeups.fetch_add(1, std::memory_order_relaxed);
 		helper.polls.fetch_add(set.size(), std::memory_order_relaxed);
 
@@ -145,8 +142,7 @@ void *helper_main(void *)
 					f = epi->ffd.file;
 				}
 			}
-			if (f && may_defer && left_to_window(f)) {
-				deferred = true;
+			if (f && left_to_window(f, monotonic_ns(), &until)) {
 				epfile_put(f);
 				f = nullptr;
 			}
@@ -157,10 +153,6 @@ void *helper_main(void *)
 		}
 		for (eventpoll *ep : held)
 			epfile_put(ep->file);
-		if (!deferred)
-			deferring_since = 0;
-		else if (!deferring_since)
-			deferring_since = now_ns();
 		// "Outside" only now: until here we held a reference on every
 		// observed instance, and the last close of an epoll fd must not
 		// leave its instance (and its items: a path for ep_loop_check)

@@ -1,6 +1,8 @@
 // core/internal.hpp - what the core's files share and nobody else sees.
 #pragma once
 
+#include <ctime>
+
 #include "core/eventpoll.hpp"
 
 namespace uepoll::core {
@@ -36,6 +38,15 @@ uint64_t loop_check_gen_now();
 int ep_loop_check(eventpoll *ep, eventpoll *to);
 void list_file(epfile *f);
 int reverse_path_check();
+
+// CLOCK_MONOTONIC in ns, from the vDSO (no system call): the age of I/O
+// windows, on the I/O path.
+inline long monotonic_ns()
+{
+	timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000000000L + t.tv_nsec;
+}
 
 // helper.cpp: the process-wide poller of observed instances.
 void helper_start();
