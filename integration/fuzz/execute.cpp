@@ -722,6 +722,8 @@ std::string world::et_partial_items(uint32_t epf, std::vector<uint32_t> *files_o
 			etp += " " + hex(i.data);
 			if (files_out && std::find(files_out->begin(), files_out->end(), i.file) == files_out->end())
 				files_out->push_back(i.file);
+		} else if ((i.events & EPOLLET) && i.extra_ok) {
+			etp += " " + hex(i.data);
 		} else if (i.file != epf && files[i.file].kind == fkind::epoll &&
 			   !et_partial_items(i.file, files_out, nullptr, depth + 1).empty()) {
 			etp += " " + hex(i.data);
@@ -822,6 +824,12 @@ void world::do_wait(const op &o)
 	code("t.events(" + lit(label) + ", " + call + ", out);");
 	drain_et_partial(drain);
 	resync_oneshot(oneshot);
+	for (auto &i : items) {
+		if (i.ep == epf)
+			i.extra_ok = false;
+		else if ((i.events & EPOLLET) && std::find(drain.begin(), drain.end(), i.file) != drain.end())
+			i.extra_ok = true;
+	}
 }
 
 // After a wait on an instance with such items, both runs drain those files

@@ -78,6 +78,12 @@ struct item {
 	// the item when the error arrived; uepoll finds it at its next poll, so
 	// its place in the ready list may differ.
 	bool icmp_late = false;
+	// Documented deviation 1 through nesting: the file had a partial read
+	// and was drained after a wait on an instance watching this item's
+	// instance.  That wait only polled this instance: uepoll's extra
+	// report of the item is still queued, and the next wait on its own
+	// instance may give it (with whatever is ready then).
+	bool extra_ok = false;
 };
 
 struct world {
