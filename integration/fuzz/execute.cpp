@@ -722,7 +722,7 @@ std::string world::et_partial_items(uint32_t epf, std::vector<uint32_t> *files_o
 			etp += " " + hex(i.data);
 			if (files_out && std::find(files_out->begin(), files_out->end(), i.file) == files_out->end())
 				files_out->push_back(i.file);
-		} else if ((i.events & EPOLLET) && i.extra_ok) {
+		} else if (i.extra_ok) {
 			etp += " " + hex(i.data);
 		} else if (i.file != epf && files[i.file].kind == fkind::epoll &&
 			   !et_partial_items(i.file, files_out, nullptr, depth + 1).empty()) {
@@ -822,12 +822,32 @@ void world::do_wait(const op &o)
 	if (!nt.empty())
 		lines.back().note = nt;
 	code("t.events(" + lit(label) + ", " + call + ", out);");
+	// A wait that failed (EINVAL, EBADF) took nothing: uepoll's extra
+	// report is still to come, the marks stay for the next one.
+	if (n < 0)
+		return;
 	drain_et_partial(drain);
 	resync_oneshot(oneshot);
+	// The drained files, and every instance holding (at any depth) an
+	// item on one: uepoll's extra report queued those items, and the
+	// wake-ups it passed up queued the items watching those instances,
+	// in every instance but this one.
+	std::vector<uint32_t> touched = drain;
+	for (bool grew = true; grew;) {
+		grew = false;
+		for (auto &i : items) {
+			if (std::find(touched.begin(), touched.end(), i.file) != touched.end() &&
+			    std::find(touched.begin(), touched.end(), i.ep) == touched.end()) {
+				touched.push_back(i.ep);
+				grew = true;
+			}
+		}
+	}
 	for (auto &i : items) {
 		if (i.ep == epf)
 			i.extra_ok = false;
-		else if ((i.events & EPOLLET) && std::find(drain.begin(), drain.end(), i.file) != drain.end())
+		else if (std::find(touched.begin(), touched.end(), i.file) != touched.end() &&
+			 ((i.events & EPOLLET) || files[i.file].kind == fkind::epoll))
 			i.extra_ok = true;
 	}
 }

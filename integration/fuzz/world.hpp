@@ -78,11 +78,12 @@ struct item {
 	// the item when the error arrived; uepoll finds it at its next poll, so
 	// its place in the ready list may differ.
 	bool icmp_late = false;
-	// Documented deviation 1 through nesting: the file had a partial read
-	// and was drained after a wait on an instance watching this item's
-	// instance.  That wait only polled this instance: uepoll's extra
-	// report of the item is still queued, and the next wait on its own
-	// instance may give it (with whatever is ready then).
+	// Documented deviation 1 through nesting: a wait on another instance
+	// drained a file with a partial read that this item watches, or that
+	// the instance this item watches holds an item on (at any depth).
+	// uepoll's extra report is still queued here (the other wait only
+	// polled this instance, or the extra report's wake-up reached this
+	// item), and the next wait on its own instance may give it.
 	bool extra_ok = false;
 };
 
