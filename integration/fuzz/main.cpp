@@ -4,7 +4,7 @@
 //   uepoll-fuzz --ops N --seed S [--threads T] [--minutes M]
 //               [--program-ops K] [--program P] [--max-divergences D]
 //               [--native] [--show] [--replay FILE] [--inject BUG]
-//               [--no-minimize] [--self-test]
+//               [--no-minimize] [--self-test] [--preload LIB]
 //
 // The last line is always "uepoll-fuzz: ops=N ops_per_s=X divergences=D";
 // the exit status is 0 when no undocumented divergence was found.
@@ -38,6 +38,7 @@ struct options {
 	bool show = false;
 	std::string replay;
 	std::string inject;
+	std::string preload;
 	bool minimize = true;
 };
 
@@ -45,7 +46,7 @@ struct options {
 {
 	fprintf(stderr, "usage: uepoll-fuzz --ops N --seed S [--threads T] [--minutes M] [--program-ops K]\n"
 			"                   [--program P] [--max-divergences D] [--native] [--show] [--replay FILE]\n"
-			"                   [--inject BUG] [--no-minimize] [--self-test]\n");
+			"                   [--inject BUG] [--no-minimize] [--self-test] [--preload LIB]\n");
 	exit(2);
 }
 
@@ -85,6 +86,8 @@ options parse(int argc, char **argv)
 			o.inject = val();
 		else if (a == "--no-minimize")
 			o.minimize = false;
+		else if (a == "--preload")
+			o.preload = val();
 		else
 			usage();
 	}
@@ -97,10 +100,13 @@ options parse(int argc, char **argv)
 
 int connect_libc(int fd, const sockaddr *a, socklen_t l) { return ::connect(fd, a, l); }
 
-// The side under test: uepoll, or native epoll (--native), or native epoll
+// The side under test: uepoll (in-process, or preloaded into a fresh
+// process with --preload), or native epoll (--native), or native epoll
 // with a deliberately injected bug (--inject).
 side tested_side(const options &o)
 {
+	if (!o.preload.empty())
+		return {&uepoll::test::native_backend(), connect_libc, "uepoll-preloaded", o.preload.c_str()};
 	if (!o.inject.empty()) {
 		uepoll::test::backend *b = injected_bug(o.inject);
 		if (!b) {
@@ -233,6 +239,9 @@ void multithreaded(const options &o, totals &tot, clock_limit &lim)
 
 int main(int argc, char **argv)
 {
+	// A preloaded side's child, after its exec (runner.cpp).
+	if (argc >= 4 && strcmp(argv[1], "--exec-side") == 0)
+		return exec_side(atoi(argv[2]), atoi(argv[3]), argc >= 5 && strcmp(argv[4], "--emit") == 0);
 	options o = parse(argc, argv);
 	setvbuf(stdout, nullptr, _IOLBF, 0);
 	totals tot;

@@ -1,13 +1,16 @@
 // integration/fuzz/runner.cpp - children, their records, the comparison.
 //
-// Each child writes its record into a shared anonymous mapping made once by
-// the parent (no pipe to drain while the other child runs).  A child is
-// bounded by alarm(): a hang becomes a death, which is a divergence.
+// Each child writes its record into a shared mapping of a memfd made once
+// by the parent (no pipe to drain while the other child runs); a child
+// that execs itself under LD_PRELOAD (side::preload) maps the same memfd
+// again.  A child is bounded by alarm(), which survives the exec: a hang
+// becomes a death, which is a divergence.
 #include "integration/fuzz/runner.hpp"
 
 #include <algorithm>
 #include <csignal>
 #include <cstring>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,16 +27,62 @@ struct region {
 	char data[REGION - sizeof(size_t)];
 };
 
+region *map_region(int fd)
+{
+	void *p = mmap(nullptr, REGION, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		abort();
+	return static_cast<region *>(p);
+}
+
+int region_fd[2] = {-1, -1};
+
+// Our own fds live above the numbers the programs get, so that a program
+// sees the same numbers in a forked child and in an exec'd one.
+constexpr int OWN_FDS = 900;
+
+int move_high(int fd, bool cloexec)
+{
+	int h = fcntl(fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, OWN_FDS);
+	close(fd);
+	return h;
+}
+
 region *shared_region(int i)
 {
 	static region *r[2];
 	if (!r[i]) {
-		void *p = mmap(nullptr, REGION, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED)
+		region_fd[i] = move_high(memfd_create("uepoll-fuzz-record", MFD_CLOEXEC), true);
+		if (region_fd[i] < 0 || ftruncate(region_fd[i], REGION) != 0)
 			abort();
-		r[i] = static_cast<region *>(p);
+		r[i] = map_region(region_fd[i]);
 	}
 	return r[i];
+}
+
+int fd_of_region(const region *out)
+{
+	for (int i = 0; i < 2; i++)
+		if (region_fd[i] >= 0 && shared_region(i) == out)
+			return region_fd[i];
+	return -1;
+}
+
+// In the child: becomes a fresh uepoll-fuzz under LD_PRELOAD that runs p
+// on s's backend and writes the record into `out` (exec_side()).
+[[noreturn]] void exec_preloaded(const program &p, const side &s, bool emit_code, region *out)
+{
+	int prog = move_high(memfd_create("uepoll-fuzz-program", 0), false);
+	std::string text = to_text(p);
+	int rfd = fcntl(fd_of_region(out), F_DUPFD, OWN_FDS); // without FD_CLOEXEC
+	if (prog < 0 || rfd < 0 || write(prog, text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+		_exit(125);
+	std::string pf = std::to_string(prog), rf = std::to_string(rfd);
+	const char *argv[] = {"uepoll-fuzz", "--exec-side", pf.c_str(), rf.c_str(), emit_code ? "--emit" : nullptr,
+			      nullptr};
+	setenv("LD_PRELOAD", s.preload, 1);
+	execv("/proc/self/exe", const_cast<char *const *>(argv));
+	_exit(126);
 }
 
 void serialize(const std::vector<line> &lines, region *out)
@@ -77,6 +126,8 @@ pid_t spawn(const program &p, const side &s, bool emit_code, region *out)
 		return pid;
 	signal(SIGPIPE, SIG_IGN);
 	alarm(CHILD_SECONDS);
+	if (s.preload)
+		exec_preloaded(p, s, emit_code, out);
 	world w(s, emit_code);
 	for (auto &o : p)
 		w.run(o);
@@ -258,6 +309,24 @@ long op_of(const std::string &text)
 }
 
 } // namespace
+
+int exec_side(int program_fd, int region_fd, bool emit_code)
+{
+	std::string text;
+	char buf[4096];
+	ssize_t n;
+	lseek(program_fd, 0, SEEK_SET);
+	while ((n = read(program_fd, buf, sizeof buf)) > 0)
+		text.append(buf, static_cast<size_t>(n));
+	close(program_fd);
+	region *out = map_region(region_fd);
+	close(region_fd);
+	world w(native_side(), emit_code);
+	for (auto &o : parse_program(text))
+		w.run(o);
+	serialize(w.lines, out);
+	return 0;
+}
 
 run_output run_one(const program &p, const side &s, bool emit_code)
 {

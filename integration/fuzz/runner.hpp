@@ -15,6 +15,11 @@ struct run_output {
 	std::string died; // how the child ended, if not by finishing the program
 };
 
+// The child of a preloaded side, after its exec: runs the program read from
+// program_fd on native_side() (libc, which the preloaded uepoll answers)
+// and writes its record into the region mapped from region_fd.
+int exec_side(int program_fd, int region_fd, bool emit_code);
+
 // Runs p on one side in a child.
 run_output run_one(const program &p, const side &s, bool emit_code);
 // Runs p on both sides at once, each in its own child.

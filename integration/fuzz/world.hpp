@@ -32,6 +32,10 @@ struct side {
 	test::backend *b;
 	connect_fn connect;
 	const char *name;
+	// Not null: the program runs in a fresh process of this executable,
+	// with this library in LD_PRELOAD, on `b` (libc): uepoll as a preloaded
+	// program meets it, every call through the dynamic linker.
+	const char *preload = nullptr;
 };
 side native_side();
 side uepoll_side();
