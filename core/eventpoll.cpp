@@ -1241,6 +1241,19 @@ io_stamp ep_file_stamp(epfile *t)
 	return st;
 }
 
+// Does an item watching t ask for any of these bits?  (A wake-up whose key
+// has only those bits reaches nobody else.)
+static bool file_watched_for(epfile *t, uint32_t bits)
+{
+	std::lock_guard g(t->f_lock);
+	for (epitem &epi : t->f_ep) {
+		std::lock_guard h(epi.ep->lock);
+		if (epi.event.events & bits)
+			return true;
+	}
+	return false;
+}
+
 io_stamp ep_io_stamp(epfile *f, bool read_side)
 {
 	if (f->kind == file_kind::eventfd)
@@ -1250,13 +1263,10 @@ io_stamp ep_io_stamp(epfile *f, bool read_side)
 		return {};
 	io_stamp st = ep_file_stamp(t);
 	if (read_side && f->kind == file_kind::unix_socket) {
-		bool watched;
-		{
-			std::lock_guard g(t->f_lock);
-			watched = !t->f_ep.empty();
-		}
-		if (watched)
+		if (file_watched_for(t, EP_WRITE_SIDE))
 			st.peer_outq = g_sys->outq(t->poll_fd.load(std::memory_order_relaxed));
+		else
+			st.peer_quiet = true;
 	}
 	epfile_put(t);
 	return st;
@@ -1377,9 +1387,14 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 		if (epfile *p = epfile_get_peer(f)) {
 			bool wake;
 			int pfd = p->poll_fd.load(std::memory_order_relaxed);
-			if (f->kind == file_kind::unix_socket && st.peer_outq >= 0) {
+			if (f->kind == file_kind::unix_socket && st.peer_quiet) {
+				wake = false;
+			} else if (f->kind == file_kind::unix_socket && st.peer_outq >= 0) {
+				// sk_sndbuf is never below SOCK_MIN_SNDBUF (over 4096): a
+				// small remainder is writable without asking.
 				long outq = g_sys->outq(pfd);
-				wake = outq >= 0 && outq < st.peer_outq && ((outq + 1) << 2) <= g_sys->sndbuf(pfd);
+				wake = outq >= 0 && outq < st.peer_outq &&
+				       (((outq + 1) << 2) <= 4096 || ((outq + 1) << 2) <= g_sys->sndbuf(pfd));
 			} else if (f->kind == file_kind::unix_socket) {
 				wake = result < requested || g_sys->inq(f->poll_fd.load(std::memory_order_relaxed)) == 0;
 			} else if (f->kind == file_kind::unix_dgram || f->kind == file_kind::unix_seqpacket) {

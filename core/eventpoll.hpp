@@ -258,13 +258,16 @@ void ep_io_hint(epfile *f, io_side side, long result, long requested);
 // stamp but made before the call's data arrived is taken for one that saw
 // it; that window is the few instructions between the stamp and the
 // syscall.
-// For a read on an AF_UNIX stream socket whose in-process peer is watched,
-// the peer's SIOCOUTQ before the call: the read freed one of the writer's
-// skbs (a write-space wake-up) exactly when that went down.
+// For a read on an AF_UNIX stream socket whose in-process peer is watched
+// for write space, the peer's SIOCOUTQ before the call: the read freed one
+// of the writer's skbs (a write-space wake-up) exactly when that went down.
+// peer_quiet: no item watches the peer for write space, so that wake-up
+// would reach nobody (and costs no system call).
 struct io_stamp {
 	bool valid = false;
 	uint32_t in = 0, out = 0;
 	long peer_outq = -1;
+	bool peer_quiet = false;
 };
 io_stamp ep_io_stamp(epfile *f, bool read_side);
 io_stamp ep_file_stamp(epfile *t); // of t itself (a listener)
