@@ -1108,7 +1108,7 @@ static void ep_wait_poller_leaves(eventpoll *ep)
 	ep->closers.fetch_sub(1, std::memory_order_acq_rel);
 }
 
-static void file_wake_now(epfile *f, uint32_t key);
+static void file_wake_now(epfile *f, uint32_t key, wake_kind kind = wake_kind::edge);
 
 void epfile_fd_closing(epfile *f, int fd, int other_fd)
 {
@@ -1221,7 +1221,7 @@ static void ep_rearm_side(epfile *f, uint32_t bits, bool clear_off)
 // pipe or socketpair wakes the other end's wait queue at once, exactly as
 // in the kernel (so every write is an edge, and readiness order is the
 // order of the writes).  f is referenced by the caller.
-static void file_wake_now(epfile *f, uint32_t key)
+static void file_wake_now(epfile *f, uint32_t key, wake_kind kind)
 {
 	bool any;
 	{
@@ -1229,7 +1229,7 @@ static void file_wake_now(epfile *f, uint32_t key)
 		any = !f->f_ep.empty();
 	}
 	if (any)
-		file_wakeup(f, key, 0, wake_kind::edge);
+		file_wakeup(f, key, 0, kind);
 }
 
 io_stamp ep_file_stamp(epfile *t)
@@ -1352,15 +1352,8 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 	// like may be the call's own routing failure, and EMSGSIZE a datagram
 	// too large, with nothing pending.
 	if (f->kind == file_kind::inet_dgram && (side == io_side::read || side == io_side::write) &&
-	    result == -ECONNREFUSED) {
-		bool any;
-		{
-			std::lock_guard g(f->f_lock);
-			any = !f->f_ep.empty();
-		}
-		if (any)
-			file_wakeup(f, EPOLLERR, 0, wake_kind::level);
-	}
+	    result == -ECONNREFUSED)
+		file_wake_now(f, EPOLLERR, wake_kind::level);
 	if (side == io_side::read) {
 		// Reading emptied the buffer (EAGAIN) or took some of it: the next
 		// arrival is an edge.  Not once the read side is shut: its IN is a

@@ -42,9 +42,10 @@ thread_local bool tls_is_helper;
 // io_window) before it takes it anyway.  A window of a non-blocking call
 // lasts microseconds, unless its thread is preempted inside it: with 1 ms,
 // regressions.helper_leaves_an_io_calls_wakeups_to_its_hook (200 windows)
-// failed 3 times in 20 on a loaded 2-core machine; with 20 ms, 0 in 20.  A blocking call (a read that waits for data) must not
-// hide its file's other readiness for longer than this, nor make us spin:
-// past it, the file is polled as if no window were open.
+// failed 3 times in 20 on a loaded 2-core machine; with 20 ms, 0 in 20.
+// A blocking call (a read that waits for data) must not hide its file's
+// other readiness for longer than this, nor make us spin: past it, the
+// file is polled as if no window were open.
 constexpr long WINDOW_DEFER_NS = 20000000;
 
 // True when an I/O window opened less than WINDOW_DEFER_NS ago is open on
@@ -123,6 +124,7 @@ void *helper_main(void *)
 		long n = g_sys->ppoll(set.data(), set.size(), until == LONG_MAX ? nullptr : &left, nullptr);
 		helper.wakeups.fetch_add(1, std::memory_order_relaxed);
 		helper.polls.fetch_add(set.size(), std::memory_order_relaxed);
+		now = monotonic_ns();
 
 		if (set.back().revents) {
 			uint64_t v;
@@ -142,7 +144,7 @@ void *helper_main(void *)
 					f = epi->ffd.file;
 				}
 			}
-			if (f && left_to_window(f, monotonic_ns(), &until)) {
+			if (f && left_to_window(f, now, &until)) {
 				epfile_put(f);
 				f = nullptr;
 			}

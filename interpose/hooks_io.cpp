@@ -102,7 +102,7 @@ using namespace uepoll::interpose;
 	uintptr_t v = fdt_peek(fd);                            \
 	if (io_refused(v, sock))                               \
 		return -1;                                     \
-	io_call c_ = io_begin(fd, v, side);                          \
+	io_call c_ = io_begin(fd, v, side);                    \
 	auto r = call;                                         \
 	if (v != FD_UNKNOWN)                                   \
 		io_hint_stamped(fd, v, side, io_result(r), static_cast<long>(requested), c_.st); \
