@@ -117,6 +117,15 @@ std::vector<line> deserialize(const region *in)
 	return v;
 }
 
+// Runs p on s in this process and writes its record into out.
+void record(const program &p, const side &s, bool emit_code, region *out)
+{
+	world w(s, emit_code);
+	for (auto &o : p)
+		w.run(o);
+	serialize(w.lines, out);
+}
+
 pid_t spawn(const program &p, const side &s, bool emit_code, region *out)
 {
 	out->len = 0;
@@ -128,10 +137,7 @@ pid_t spawn(const program &p, const side &s, bool emit_code, region *out)
 	alarm(CHILD_SECONDS);
 	if (s.preload)
 		exec_preloaded(p, s, emit_code, out);
-	world w(s, emit_code);
-	for (auto &o : p)
-		w.run(o);
-	serialize(w.lines, out);
+	record(p, s, emit_code, out);
 	_exit(0);
 }
 
@@ -321,10 +327,7 @@ int exec_side(int program_fd, int region_fd, bool emit_code)
 	close(program_fd);
 	region *out = map_region(region_fd);
 	close(region_fd);
-	world w(native_side(), emit_code);
-	for (auto &o : parse_program(text))
-		w.run(o);
-	serialize(w.lines, out);
+	record(parse_program(text), native_side(), emit_code, out);
 	return 0;
 }
 
