@@ -110,3 +110,11 @@ bool user_range_ok(const void *p, size_t len)
 }
 
 } // namespace uepoll::core
+
+namespace uepoll::core {
+
+bool in_locked_section() { return tls_lock_depth > 0; }
+
+bool close_must_defer(int fd) { return tls_lock_depth > 0 && defer_close(fd); }
+
+} // namespace uepoll::core

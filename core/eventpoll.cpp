@@ -82,8 +82,8 @@
 
 namespace uepoll::core {
 
-const interpose::sys_ops *g_sys;
-const interpose::file_ops *g_files;
+const sys_ops *g_sys;
+const file_ops *g_files;
 
 static sleeping_mutex epnested_mutex; // twin of epnested_mutex
 
@@ -107,9 +107,8 @@ static std::atomic<uint64_t> stat_waits, stat_sync_polls, stat_callbacks;
 
 thread_local eventpoll *tls_polling_ep; // the instance this thread leads a ppoll for
 
-const interpose::sys_ops &sys() { return *g_sys; }
 
-void core_init(const interpose::sys_ops *s, const interpose::file_ops *f)
+void core_init(const sys_ops *s, const file_ops *f)
 {
 	g_sys = s;
 	g_files = f;
@@ -1773,6 +1772,59 @@ int do_epoll_wait(int epfd, epoll_event *uevents, int maxevents, int64_t timeout
 	if (!is_file_epoll(f.f))
 		return -EINVAL;
 	return ep_poll(f.f->ep, uevents, maxevents, timeout_ns, sigmask);
+}
+
+// Twin of set_user_sigmask(): copies the caller's signal mask.  Returns 1
+// with *kmask set, 0 when there is none, or -errno.
+static long set_user_sigmask(const sigset_t *umask, size_t sigsetsize, sigset_t *kmask)
+{
+	if (!umask)
+		return 0;
+	if (sigsetsize != KERNEL_SIGSET_SIZE)
+		return -EINVAL;
+	sigemptyset(kmask);
+	return g_sys->copy_from_user(kmask, umask, KERNEL_SIGSET_SIZE) == KERNEL_SIGSET_SIZE ? 1 : -EFAULT;
+}
+
+// Twin of do_epoll_pwait(): the mask, then the wait.
+static int do_epoll_pwait(int epfd, epoll_event *uevents, int maxevents, int64_t timeout_ns,
+			  const sigset_t *usigmask, size_t sigsetsize)
+{
+	sigset_t k;
+	long m = set_user_sigmask(usigmask, sigsetsize, &k);
+	if (m < 0)
+		return static_cast<int>(m);
+	return do_epoll_wait(epfd, uevents, maxevents, timeout_ns, m ? &k : nullptr);
+}
+
+// Twin of ep_timeout_to_timespec(): a negative timeout waits forever.
+static int64_t ms_to_ns(int timeout_ms) { return timeout_ms < 0 ? -1 : int64_t(timeout_ms) * 1000000; }
+
+int sys_epoll_wait(int epfd, epoll_event *uevents, int maxevents, int timeout_ms)
+{
+	return do_epoll_wait(epfd, uevents, maxevents, ms_to_ns(timeout_ms), nullptr);
+}
+
+int sys_epoll_pwait(int epfd, epoll_event *uevents, int maxevents, int timeout_ms, const sigset_t *usigmask,
+		    size_t sigsetsize)
+{
+	return do_epoll_pwait(epfd, uevents, maxevents, ms_to_ns(timeout_ms), usigmask, sigsetsize);
+}
+
+int sys_epoll_pwait2(int epfd, epoll_event *uevents, int maxevents, const timespec *utimeout,
+		     const sigset_t *usigmask, size_t sigsetsize)
+{
+	int64_t ns = -1;
+	if (utimeout) {
+		// get_timespec64(), then poll_select_set_timeout()'s validity check.
+		timespec ts;
+		if (g_sys->copy_from_user(&ts, utimeout, sizeof ts) != sizeof ts)
+			return -EFAULT;
+		if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000)
+			return -EINVAL;
+		ns = ts.tv_sec > (INT64_MAX - ts.tv_nsec) / 1000000000 ? -1 : ts.tv_sec * 1000000000 + ts.tv_nsec;
+	}
+	return do_epoll_pwait(epfd, uevents, maxevents, ns, usigmask, sigsetsize);
 }
 
 // ---- fork -----------------------------------------------------------------------

@@ -16,7 +16,7 @@
 
 #include "core/slab.hpp"
 #include "core/spinlock.hpp"
-#include "interpose/sys.hpp"
+#include "core/platform.hpp"
 
 namespace uepoll::core {
 
@@ -200,8 +200,7 @@ inline epitem *const EP_UNACTIVE_PTR = reinterpret_cast<epitem *>(-1L);
 
 // Installs the kernel-call table and the fd table.  Called once, before any
 // other entry point, by whoever links the core.
-void core_init(const interpose::sys_ops *sys, const interpose::file_ops *files);
-const interpose::sys_ops &sys();
+void core_init(const sys_ops *sys, const file_ops *files);
 
 // ---- struct file twins (called by the fd table) -----------------------------
 
@@ -228,8 +227,21 @@ void epfile_fd_closing(epfile *f, int fd, int other_fd);
 int do_epoll_create(int flags);
 // Twin of do_epoll_ctl, including copying *event from the caller.
 int do_epoll_ctl(int epfd, int op, int fd, const epoll_event *uevent);
-// Twin of do_epoll_wait/do_epoll_pwait: timeout is in ns (-1 forever).
+// Twin of do_epoll_wait: timeout is in ns (-1 forever); sigmask, already
+// copied from the caller, is installed for the wait.
 int do_epoll_wait(int epfd, epoll_event *uevents, int maxevents, int64_t timeout_ns, const sigset_t *sigmask);
+// The size of the kernel's sigset_t: what the raw sigsetsize argument of
+// epoll_pwait/epoll_pwait2 must be (glibc passes _NSIG / 8).
+constexpr size_t KERNEL_SIGSET_SIZE = 8;
+// Twins of the three wait syscalls' bodies (SYSCALL_DEFINE4(epoll_wait),
+// SYSCALL_DEFINE6(epoll_pwait), SYSCALL_DEFINE6(epoll_pwait2)), with the
+// kernel's argument conventions: the caller's sigset and timespec are
+// copied and checked here, in the kernel's order.
+int sys_epoll_wait(int epfd, epoll_event *uevents, int maxevents, int timeout_ms);
+int sys_epoll_pwait(int epfd, epoll_event *uevents, int maxevents, int timeout_ms, const sigset_t *usigmask,
+		    size_t sigsetsize);
+int sys_epoll_pwait2(int epfd, epoll_event *uevents, int maxevents, const timespec *utimeout,
+		     const sigset_t *usigmask, size_t sigsetsize);
 // Is this file one of our instances?
 inline bool is_file_epoll(const epfile *f) { return f && f->ep != nullptr; }
 
@@ -238,6 +250,25 @@ inline bool is_file_epoll(const epfile *f) { return f && f->ep != nullptr; }
 // fake epoll fds, and mark the instance observed so that from now on the
 // helper keeps its eventfd readable exactly while this would say so.
 uint32_t ep_eventpoll_poll_observe(epfile *f);
+
+// ---- fds of uepoll's own ------------------------------------------------------
+
+// Moves an fd of uepoll's own (a wake-up eventfd, the log file) out of the
+// way of the program's numbers and marks it internal in the fd table, so
+// the program's calls treat it as not open.  Returns the new number, or fd
+// (negative: passed through) when it cannot be moved.
+int internal_fd(long fd);
+
+// ---- closes from signal handlers ---------------------------------------------
+
+// Is this thread inside one of uepoll's locked sections (a signal handler
+// may have interrupted it there)?
+bool in_locked_section();
+// A close() inside a signal handler that interrupted this thread while it
+// held a uepoll lock: queue it (it runs when the thread drops its last
+// lock).  Returns false when the thread holds no lock, or the queue is
+// full: then close now.
+bool close_must_defer(int fd);
 
 // ---- hints from the I/O hooks (edge-triggered re-arming) --------------------
 

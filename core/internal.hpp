@@ -7,8 +7,8 @@
 
 namespace uepoll::core {
 
-extern const interpose::sys_ops *g_sys;
-extern const interpose::file_ops *g_files;
+extern const sys_ops *g_sys;
+extern const file_ops *g_files;
 // The instance this thread is the polling leader of, while inside ppoll.
 extern thread_local eventpoll *tls_polling_ep;
 
@@ -60,8 +60,6 @@ void helper_stats(uint64_t *wakeups, uint64_t *polls);
 // deferred.cpp: per-thread resources.
 int tls_wake_fd();    // this thread's wake-up eventfd (-errno on failure)
 void tls_fork_child();
-// Moves an internal fd out of the way of the program's numbers.
-int internal_fd(long fd);
 // Queues a close() that a signal handler made while this thread held a
 // uepoll lock; it runs when the thread leaves its last lock.
 bool defer_close(int fd);

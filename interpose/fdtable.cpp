@@ -39,13 +39,12 @@ constexpr int DIR_SIZE = 1 << 12; // 4M fd numbers
 std::atomic<std::atomic<uintptr_t> *> dir[DIR_SIZE];
 std::atomic<int> max_fd{-1};
 const sys_ops *g_sys;
-std::atomic<bool> ready{false};
 
 std::atomic<uintptr_t> *page_alloc()
 {
-	void *p = reinterpret_cast<void *>(syscall(SYS_mmap, nullptr, PAGE_SLOTS * sizeof(uintptr_t),
-						   PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-	return p == MAP_FAILED ? nullptr : static_cast<std::atomic<uintptr_t> *>(p);
+	long p = raw_syscall(SYS_mmap, 0, PAGE_SLOTS * sizeof(uintptr_t), PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p < 0 ? nullptr : reinterpret_cast<std::atomic<uintptr_t> *>(p);
 }
 
 // Twin of file_can_poll(): does the file have a ->poll?  We cannot ask the
@@ -164,7 +163,7 @@ int find_untracked_dup(core::epfile *f, int closing)
 	char buf[4096];
 	int found = -1;
 	for (;;) {
-		long n = syscall(SYS_getdents64, dfd, buf, sizeof buf);
+		long n = raw_syscall(SYS_getdents64, dfd, reinterpret_cast<long>(buf), sizeof buf);
 		if (n <= 0)
 			break;
 		for (long off = 0; off < n && found < 0;) {
@@ -240,17 +239,9 @@ const file_ops table_ops = {fget_op, fd_install_op, fd_internal_op, hooks_close_
 
 } // namespace
 
-void fdtable_init(const sys_ops *sys)
-{
-	if (ready.load(std::memory_order_acquire))
-		return;
-	g_sys = sys;
-	core::core_init(sys, &table_ops);
-	ready.store(true, std::memory_order_release);
-}
+void fdtable_init(const sys_ops *sys) { g_sys = sys; }
 
-bool fdtable_ready() { return ready.load(std::memory_order_acquire); }
-const sys_ops &fdt_sys() { return *g_sys; }
+const file_ops &fdtable_ops() { return table_ops; }
 int fdt_max_fd() { return max_fd.load(std::memory_order_acquire); }
 
 std::atomic<uintptr_t> *fdt_slot(int fd, bool create)
@@ -265,7 +256,7 @@ std::atomic<uintptr_t> *fdt_slot(int fd, bool create)
 		if (!fresh)
 			return nullptr;
 		if (!dir[fd >> PAGE_SHIFT].compare_exchange_strong(page, fresh, std::memory_order_acq_rel)) {
-			syscall(SYS_munmap, fresh, PAGE_SLOTS * sizeof(uintptr_t));
+			raw_syscall(SYS_munmap, reinterpret_cast<long>(fresh), PAGE_SLOTS * sizeof(uintptr_t));
 		} else {
 			page = fresh;
 		}
@@ -335,7 +326,18 @@ core::epfile *fdt_get(int fd, long *err)
 	}
 }
 
-void fd_internal_mark(int fd) { fd_internal_op(fd, true); }
+core::file_kind fdt_kind(int fd)
+{
+	if (core::epfile *known = fdt_file(fdt_peek(fd)))
+		return known->kind; // one load, the usual case
+	long err;
+	core::epfile *f = fdt_get(fd, &err);
+	if (!f)
+		return core::file_kind::other;
+	core::file_kind k = f->kind;
+	core::epfile_put(f);
+	return k;
+}
 
 void fdt_note_fresh(int fd)
 {

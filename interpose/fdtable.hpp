@@ -21,10 +21,11 @@ constexpr uintptr_t FD_UNKNOWN = 0;  // never seen, or closed
 constexpr uintptr_t FD_FRESH = 1;    // created by a hooked call: a new file, no dup of it yet
 constexpr uintptr_t FD_INTERNAL = 2; // uepoll's own fd: the program must not see it
 
-// Installs the table and the kernel-call table into the core (once).
+// Sets the kernel-call table the fd table uses (once, before any other
+// call); interpose/init.cpp then hands fdtable_ops() to the core.
 void fdtable_init(const sys_ops *sys);
-const sys_ops &fdt_sys();
-bool fdtable_ready();
+// The fd table as the core sees it (core/platform.hpp's file_ops).
+const file_ops &fdtable_ops();
 
 // The slot of fd, or nullptr when it has none (and create is false).
 std::atomic<uintptr_t> *fdt_slot(int fd, bool create);
@@ -39,6 +40,10 @@ inline core::epfile *fdt_file(uintptr_t v) { return v > FD_INTERNAL ? reinterpre
 
 // Twin of fdget(): the file behind fd with a reference, created on first use.
 core::epfile *fdt_get(int fd, long *err);
+
+// The kind of file behind fd, as the epoll entry points ask it (is it a
+// native epoll fd?); file_kind::other when fd is not open.
+core::file_kind fdt_kind(int fd);
 
 // A hooked creator returned fd: it is a new open file.
 void fdt_note_fresh(int fd);

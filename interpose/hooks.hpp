@@ -7,17 +7,13 @@
 #include <cerrno>
 
 #include "interpose/fdtable.hpp"
+#include "interpose/init.hpp"
 #include "interpose/next.hpp"
+#include "interpose/raw.hpp"
 
 namespace uepoll::interpose {
 
-// Sets up the fd table and the core with raw syscalls, and the fork
-// handlers, once.  Every exported entry point calls it first; it is cheap
-// after the first time and safe before constructors ran.
-void ensure_init();
 
-// A raw syscall, -errno on failure (interpose/sys_raw.cpp).
-long raw_syscall(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0);
 
 // Turns a -errno result into the libc convention.
 template <typename T = int> inline T errno_ret(long r)
@@ -29,12 +25,37 @@ template <typename T = int> inline T errno_ret(long r)
 	return static_cast<T>(r);
 }
 
+// The one errno idiom above the core (epoll-shim's ERRNO_SAVE/ERRNO_RETURN):
+// saves errno when made; ret(r) turns the core's count-or-(-errno) into
+// libc's convention, leaving errno as the caller had it on success, however
+// many internal calls changed it on the way.
+class errno_keeper {
+	int saved_ = errno;
+
+public:
+	template <typename T = int> T ret(long r) const
+	{
+		if (r < 0)
+			return errno_ret<T>(r);
+		errno = saved_;
+		return static_cast<T>(r);
+	}
+};
+
 // Calls the next definition of `name`, or, when there is none (or dlsym is
 // running on this thread), the raw syscall `nr` with the same arguments.
 #define UEPOLL_CALL_NEXT(type, name, nr, ...)                                                             \
 	((::uepoll::interpose::next_resolve() && ::uepoll::interpose::real.name)                         \
 		 ? ::uepoll::interpose::real.name(__VA_ARGS__)                                            \
 		 : ::uepoll::interpose::errno_ret<type>(::uepoll::interpose::raw_syscall_args(nr __VA_OPT__(, ) __VA_ARGS__)))
+
+// The same where the raw syscall takes other arguments than the libc
+// function (the sigset size of ppoll, pselect6, epoll_pwait...):
+// raw_args is the parenthesised (nr, args...) of the raw call.
+#define UEPOLL_CALL_NEXT_RAW(type, name, raw_args, ...)                                                   \
+	((::uepoll::interpose::next_resolve() && ::uepoll::interpose::real.name)                         \
+		 ? ::uepoll::interpose::real.name(__VA_ARGS__)                                            \
+		 : ::uepoll::interpose::errno_ret<type>(::uepoll::interpose::raw_syscall_args raw_args))
 
 template <typename... A> inline long raw_syscall_args(long nr, A... a)
 {
@@ -66,10 +87,6 @@ void loopback_accepted(int fd);
 // The last fd of f is being closed: if f is one of our listeners, the
 // connections of ours it still queues are reset.
 void loopback_closing(core::epfile *f);
-
-// Marks fd as uepoll's own (the log file): the program's calls treat it as
-// not open.
-void fd_internal_mark(int fd);
 
 // close() for a close a signal handler deferred (core/deferred.cpp).
 void hooks_close_deferred(int fd);

@@ -10,7 +10,7 @@
 #include <sys/syscall.h>
 
 #include "interpose/hooks.hpp"
-#include "shim/api.hpp"
+#include "interpose/api.hpp"
 
 namespace uepoll::interpose {
 

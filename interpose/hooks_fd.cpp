@@ -8,9 +8,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "core/internal.hpp"
 #include "interpose/hooks.hpp"
-#include "shim/api.hpp"
+#include "interpose/api.hpp"
 
 namespace uepoll::interpose {
 
@@ -21,7 +20,7 @@ static bool before_close(int fd, uintptr_t slot)
 {
 	if (slot == FD_UNKNOWN)
 		return false;
-	if (core::tls_lock_depth > 0 && core::defer_close(fd))
+	if (core::close_must_defer(fd))
 		return true;
 	fdt_closing(fd);
 	return false;
@@ -45,7 +44,7 @@ int close(int fd)
 	uintptr_t v = fdt_peek(fd);
 	if (v == FD_INTERNAL)
 		return errno_ret(-EBADF);
-	if (v != FD_UNKNOWN && core::tls_lock_depth > 0) {
+	if (v != FD_UNKNOWN && core::in_locked_section()) {
 		if (raw_syscall(SYS_fcntl, fd, F_GETFD) < 0)
 			return errno_ret(-EBADF);
 	}

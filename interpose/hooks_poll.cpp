@@ -10,7 +10,7 @@
 
 #include "core/eventpoll.hpp"
 #include "interpose/hooks.hpp"
-#include "shim/api.hpp"
+#include "interpose/api.hpp"
 
 namespace uepoll::interpose {
 
@@ -115,14 +115,9 @@ int poll(struct pollfd *fds, nfds_t n, int timeout)
 	ensure_init();
 	saved_events saved;
 	prepare_pollfds(fds, n, saved);
-	int r;
-	if (next_resolve() && real.poll) {
-		r = real.poll(fds, n, timeout);
-	} else {
-		struct timespec ts = {timeout / 1000, (timeout % 1000) * 1000000L};
-		r = errno_ret(raw_syscall(SYS_ppoll, reinterpret_cast<long>(fds), static_cast<long>(n),
-					  timeout < 0 ? 0 : reinterpret_cast<long>(&ts), 0, 8));
-	}
+	struct timespec ts = {timeout / 1000, (timeout % 1000) * 1000000L};
+	int r = UEPOLL_CALL_NEXT_RAW(int, poll, (SYS_ppoll, fds, n, timeout < 0 ? nullptr : &ts, nullptr, 8), fds, n,
+				     timeout);
 	if (saved.n)
 		restore_pollfds(fds, saved);
 	return r;
@@ -139,14 +134,12 @@ int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts
 {
 	ensure_init();
 	prepare_fdsets(nfds, r, w, e);
-	if (next_resolve() && real.pselect)
-		return real.pselect(nfds, r, w, e, ts, mask);
+	// pselect6 takes the mask and its size as one pair.
 	struct {
 		const sigset_t *ss;
 		size_t len;
 	} data = {mask, 8};
-	return errno_ret(raw_syscall(SYS_pselect6, nfds, reinterpret_cast<long>(r), reinterpret_cast<long>(w),
-				     reinterpret_cast<long>(e), reinterpret_cast<long>(ts), reinterpret_cast<long>(&data)));
+	return UEPOLL_CALL_NEXT_RAW(int, pselect, (SYS_pselect6, nfds, r, w, e, ts, &data), nfds, r, w, e, ts, mask);
 }
 
 } // namespace uepoll::api

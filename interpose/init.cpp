@@ -27,7 +27,10 @@ void ensure_init()
 			__builtin_ia32_pause();
 		return;
 	}
+	// Top-down: the fd table learns the kernel calls, then the core gets
+	// both tables.
 	fdtable_init(&sys_raw());
+	core::core_init(&sys_raw(), &fdtable_ops());
 	// A forked child gets a working copy of every instance (fork() handlers
 	// run for fork() and for the fork inside system()/popen()).
 	pthread_atfork(fork_prepare, fork_parent, fork_child);

@@ -1,102 +1,16 @@
-// interpose/sys.hpp - the kernel calls uepoll's core is allowed to make.
-//
-// This is the whole platform contract of the core (mimalloc's prim.h plays
-// the same role there).  The core never calls libc or syscall() itself: it
-// is handed one `sys_ops` table and calls the kernel only through it, so
-//   - the preloaded shim passes raw syscalls (sys_raw()), which can never
-//     re-enter the shim's own exported symbols, nor another preload's, and
-//     are not glibc cancellation points;
-//   - the in-process tests pass libc (sys_libc()), which is easier to trace.
-//
-// Rules for every entry:
-//   - returns >= 0 on success and -errno on failure (never touches errno);
-//   - is async-signal-safe (the close path may run inside a signal handler);
-//   - never allocates.
+// interpose/sys.hpp - the implementation of the core's kernel-call table
+// (core/platform.hpp) by raw system calls: what the preloaded shim and the
+// in-process tests hand to the core.
 #pragma once
 
-#include <cstddef>
-#include <cstdint>
-#include <csignal>
-#include <ctime>
-#include <poll.h>
-#include <sys/stat.h>
-#include <sys/statfs.h>
-#include <sys/uio.h>
+#include "core/platform.hpp"
 
 namespace uepoll::interpose {
 
-struct sys_ops {
-	// ppoll(2) with the caller's signal mask installed atomically for the
-	// wait; ts == nullptr waits forever.
-	long (*ppoll)(struct pollfd *fds, nfds_t n, const struct timespec *ts,
-		      const sigset_t *mask);
-	long (*read)(int fd, void *buf, size_t len);
-	long (*write)(int fd, const void *buf, size_t len);
-	long (*close)(int fd);
-	// eventfd2(2); flags are EFD_* (the core always asks for EFD_CLOEXEC).
-	long (*eventfd)(unsigned initval, int flags);
-	long (*fcntl)(int fd, int cmd, long arg);
-	long (*dup3)(int oldfd, int newfd, int flags);
-	long (*fstat)(int fd, struct stat *st);
-	long (*fstatfs)(int fd, struct statfs *st);
-	long (*readlink)(const char *path, char *buf, size_t len);
-	long (*open)(const char *path, int flags);
-	// kcmp(2) KCMP_FILE on two fds of this process: 0 same open file,
-	// 1 or 2 an order, 3 different, -ENOSYS/-EPERM when unavailable.
-	long (*kcmp_file)(int fd1, int fd2);
-	// Copies between the core and the caller's memory.  They report -EFAULT
-	// instead of faulting (process_vm_{read,write}v on ourselves), and
-	// return how many bytes were copied before a fault.
-	long (*copy_to_user)(void *dst, const void *src, size_t len);
-	long (*copy_from_user)(void *dst, const void *src, size_t len);
-	// futex(2) FUTEX_WAIT/FUTEX_WAKE (private) on a 32-bit word.
-	long (*futex_wait)(const uint32_t *addr, uint32_t expected);
-	long (*futex_wake)(const uint32_t *addr, int count);
-	long (*gettid)();
-	long (*getpid)();
-	long (*getuid)();
-	// clock_gettime(CLOCK_MONOTONIC).
-	long (*monotonic)(struct timespec *ts);
-	// The soft RLIMIT_NOFILE.
-	long (*nofile_limit)();
-	// ioctl(SIOCINQ): the bytes queued for reading on a socket (for a
-	// datagram socket, the size of the first datagram), or -errno.
-	long (*inq)(int fd);
-	// ioctl(SIOCOUTQ): for an AF_UNIX socket, the memory its sent skbs
-	// still hold (sk_wmem_alloc - 1), or -errno.
-	long (*outq)(int fd);
-	// getsockopt(SO_SNDBUF): sk_sndbuf, or -errno.
-	long (*sndbuf)(int fd);
-};
+using core::sys_ops;
+using core::file_ops;
 
-// Raw syscall() implementations: what the preloaded shim uses.
+// Raw syscall() implementations (interpose/sys_raw.cpp).
 const sys_ops &sys_raw();
-// libc implementations: what the in-process tests may use instead.
-const sys_ops &sys_libc();
-
-} // namespace uepoll::interpose
-
-namespace uepoll::core {
-struct epfile;
-}
-
-namespace uepoll::interpose {
-
-// The fd table as the core sees it: the twins of fdget()/fput() and
-// fd_install().  interpose/fdtable.cpp implements them; the core never
-// looks at fd numbers any other way.
-struct file_ops {
-	// Returns the open file behind fd with a reference held, or nullptr
-	// with *err set: -EBADF (not open, or O_PATH).  Never allocates from a
-	// signal handler's point of view: see fdtable.cpp.
-	core::epfile *(*fget)(int fd, long *err);
-	// Publishes a new fd (a fake epoll fd) with its file.
-	void (*fd_install)(int fd, core::epfile *file);
-	// Marks an fd as uepoll's own (a wake-up eventfd): the program's
-	// calls treat it as not open, so it never closes or reuses it.
-	void (*fd_internal)(int fd, bool internal);
-	// Runs close() for an fd whose close a signal handler deferred.
-	void (*close_deferred)(int fd);
-};
 
 } // namespace uepoll::interpose

@@ -1,4 +1,4 @@
-// interpose/sys_raw.cpp - the kernel calls of interpose/sys.hpp as raw
+// interpose/sys_raw.cpp - the kernel calls of core/platform.hpp as raw
 // syscall(2)s: what the preloaded shim hands the core.  A raw syscall never
 // re-enters our own exported symbols (nor another preload's), is not a
 // glibc cancellation point, and never touches errno.
@@ -55,8 +55,6 @@ static long r_fstatfs(int fd, struct statfs *st) { return raw(SYS_fstatfs, fd, L
 static long r_readlink(const char *p, char *buf, size_t len) { return raw(SYS_readlink, L(p), L(buf), static_cast<long>(len)); }
 static long r_open(const char *p, int flags) { return raw(SYS_openat, AT_FDCWD, L(p), flags, 0); }
 static long r_getpid() { return raw(SYS_getpid); }
-static long r_gettid() { return raw(SYS_gettid); }
-static long r_getuid() { return raw(SYS_getuid); }
 static long r_kcmp_file(int a, int b)
 {
 	long pid = r_getpid();
@@ -114,8 +112,8 @@ const sys_ops &sys_raw()
 {
 	static constexpr sys_ops ops = {
 		r_ppoll, r_read, r_write, r_close, r_eventfd, r_fcntl, r_dup3, r_fstat, r_fstatfs, r_readlink, r_open,
-		r_kcmp_file, r_copy_to_user, r_copy_from_user, r_futex_wait, r_futex_wake, r_gettid, r_getpid,
-		r_getuid, r_monotonic, r_nofile_limit, r_inq, r_outq, r_sndbuf,
+		r_kcmp_file, r_copy_to_user, r_copy_from_user, r_futex_wait, r_futex_wake,
+		r_monotonic, r_nofile_limit, r_inq, r_outq, r_sndbuf,
 	};
 	return ops;
 }

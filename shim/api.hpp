@@ -6,25 +6,18 @@
 // program runs.  Each behaves like the libc function it replaces: -1 and
 // errno on failure, errno untouched on success.
 //
-// Where they live: the epoll calls in shim/epoll.cpp; the fd life-cycle
-// hooks in interpose/hooks_fd.cpp; the creators in interpose/hooks_create.cpp;
-// the I/O hooks in interpose/hooks_io.cpp; poll/select in
-// interpose/hooks_poll.cpp.
+// The six epoll calls are here (shim/epoll.cpp); the hooks they come with
+// are declared in interpose/api.hpp.
 #pragma once
 
 #include <csignal>
-#include <cstdio>
 #include <ctime>
-#include <poll.h>
 #include <sys/epoll.h>
-#include <sys/select.h>
-#include <sys/socket.h>
-#include <sys/types.h>
-#include <sys/uio.h>
+
+#include "interpose/api.hpp"
 
 namespace uepoll::api {
 
-// epoll
 int epoll_create(int size);
 int epoll_create1(int flags);
 int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event);
@@ -32,55 +25,5 @@ int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
 int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout, const sigset_t *sigmask);
 int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents, const struct timespec *timeout,
 		 const sigset_t *sigmask);
-
-// fd life-cycle
-int close(int fd);
-int close_range(unsigned first, unsigned last, int flags);
-void closefrom(int lowfd);
-int dup(int oldfd);
-int dup2(int oldfd, int newfd);
-int dup3(int oldfd, int newfd, int flags);
-int fcntl(int fd, int cmd, long arg);
-pid_t fork();
-int fclose(FILE *f);
-
-// creators
-int socket(int domain, int type, int protocol);
-int socketpair(int domain, int type, int protocol, int sv[2]);
-int connect(int fd, const struct sockaddr *addr, socklen_t len);
-int shutdown(int fd, int how);
-int bind(int fd, const struct sockaddr *addr, socklen_t len);
-int listen(int fd, int backlog);
-int accept(int fd, struct sockaddr *addr, socklen_t *len);
-int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
-int pipe(int fds[2]);
-int pipe2(int fds[2], int flags);
-int eventfd(unsigned initval, int flags);
-
-// I/O (edge-triggered re-arming)
-ssize_t read(int fd, void *buf, size_t len);
-ssize_t readv(int fd, const struct iovec *iov, int iovcnt);
-ssize_t recv(int fd, void *buf, size_t len, int flags);
-ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr, socklen_t *alen);
-ssize_t recvmsg(int fd, struct msghdr *msg, int flags);
-int recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout);
-ssize_t write(int fd, const void *buf, size_t len);
-ssize_t writev(int fd, const struct iovec *iov, int iovcnt);
-ssize_t send(int fd, const void *buf, size_t len, int flags);
-ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr, socklen_t alen);
-ssize_t sendmsg(int fd, const struct msghdr *msg, int flags);
-int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags);
-ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
-ssize_t splice(int fd_in, loff_t *off_in, int fd_out, loff_t *off_out, size_t len, unsigned flags);
-
-// poll/select on fake epoll fds
-int poll(struct pollfd *fds, nfds_t n, int timeout);
-int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask);
-int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv);
-int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts, const sigset_t *mask);
-
-// syscall(2): io_uring_setup is refused with ENOSYS (libuv would submit
-// its epoll_ctl calls through an io_uring); everything else goes through.
-long syscall(long nr, long a, long b, long c, long d, long e, long f);
 
 } // namespace uepoll::api

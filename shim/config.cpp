@@ -9,7 +9,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "interpose/hooks.hpp"
+#include "core/eventpoll.hpp"
+#include "interpose/init.hpp"
+#include "interpose/raw.hpp"
 
 namespace uepoll::shim {
 
@@ -47,13 +49,8 @@ const config &cfg()
 			long fd = interpose::raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(f),
 							 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 			if (fd >= 0) {
-				long hi = interpose::raw_syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 900);
-				if (hi >= 0) {
-					interpose::raw_syscall(SYS_close, fd);
-					fd = hi;
-				}
-				c.log_fd = static_cast<int>(fd);
-				interpose::fd_internal_mark(c.log_fd);
+				interpose::ensure_init(); // the core moves and marks it
+				c.log_fd = core::internal_fd(fd);
 			}
 		}
 		c.stats = flag("UEPOLL_STATS", false);

@@ -8,7 +8,10 @@
 #define UNW_LOCAL_ONLY
 #include "shim/log.hpp"
 
+#include <algorithm>
+#include <cerrno>
 #include <csignal>
+#include <initializer_list>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -16,7 +19,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "interpose/hooks.hpp"
+#include "interpose/raw.hpp"
 
 namespace uepoll::shim {
 
@@ -51,27 +54,32 @@ void log(log_level level, const char *fmt, ...)
 	errno = saved;
 }
 
-void log_backtrace(log_level level, int skip)
+// Writes the frames above the caller's, skipping `skip` more, at most
+// `max` of them.  No allocation: safe in a signal handler.
+static void emit_backtrace(int skip, int max)
 {
-	if (!log_enabled(level))
-		return;
 	unw_context_t ctx;
 	unw_cursor_t cur;
 	if (unw_getcontext(&ctx) != 0 || unw_init_local(&cur, &ctx) != 0)
 		return;
-	int frame = 0;
-	while (unw_step(&cur) > 0 && frame < 32 + skip) {
-		if (frame++ < skip)
+	for (int frame = -skip; unw_step(&cur) > 0 && frame < max; frame++) {
+		if (frame < 0)
 			continue;
 		unw_word_t ip = 0, off = 0;
 		unw_get_reg(&cur, UNW_REG_IP, &ip);
 		char name[256] = "?";
 		unw_get_proc_name(&cur, name, sizeof name, &off);
 		char line[400];
-		int n = snprintf(line, sizeof line, "uepoll:   #%d 0x%lx %s+0x%lx\n", frame - skip - 1,
+		int n = snprintf(line, sizeof line, "uepoll:   #%d 0x%lx %s+0x%lx\n", frame,
 				 static_cast<unsigned long>(ip), name, static_cast<unsigned long>(off));
 		emit(line, static_cast<size_t>(std::min<int>(n, sizeof line - 1)));
 	}
+}
+
+void log_backtrace(log_level level, int skip)
+{
+	if (log_enabled(level))
+		emit_backtrace(skip + 1, 32);
 }
 
 static void crash_handler(int sig, siginfo_t *info, void *)
@@ -81,20 +89,7 @@ static void crash_handler(int sig, siginfo_t *info, void *)
 			 interpose::raw_syscall(SYS_getpid), sig, sigabbrev_np(sig) ? sigabbrev_np(sig) : "?",
 			 info ? info->si_addr : nullptr);
 	emit(buf, static_cast<size_t>(std::min<int>(n, sizeof buf - 1)));
-	unw_context_t ctx;
-	unw_cursor_t cur;
-	if (unw_getcontext(&ctx) == 0 && unw_init_local(&cur, &ctx) == 0) {
-		for (int frame = 0; unw_step(&cur) > 0 && frame < 48; frame++) {
-			unw_word_t ip = 0, off = 0;
-			unw_get_reg(&cur, UNW_REG_IP, &ip);
-			char name[256] = "?";
-			unw_get_proc_name(&cur, name, sizeof name, &off);
-			char line[400];
-			int m = snprintf(line, sizeof line, "uepoll:   #%d 0x%lx %s+0x%lx\n", frame,
-					 static_cast<unsigned long>(ip), name, static_cast<unsigned long>(off));
-			emit(line, static_cast<size_t>(std::min<int>(m, sizeof line - 1)));
-		}
-	}
+	emit_backtrace(1, 48);
 	// Die the way the program would have died without us.
 	signal(sig, SIG_DFL);
 	raise(sig);
@@ -114,16 +109,6 @@ void install_crash_reporter()
 		sigemptyset(&sa.sa_mask);
 		sigaction(sig, &sa, nullptr);
 	}
-}
-
-void invariant_failed(const char *what, const char *file, int line)
-{
-	char buf[512];
-	int n = snprintf(buf, sizeof buf, "uepoll[%ld]: internal invariant failed: %s (%s:%d)\n",
-			 interpose::raw_syscall(SYS_getpid), what, file, line);
-	emit(buf, static_cast<size_t>(std::min<int>(n, sizeof buf - 1)));
-	log_backtrace(log_level::error, 1);
-	abort();
 }
 
 } // namespace uepoll::shim

@@ -14,13 +14,4 @@ void log_backtrace(log_level level, int skip);
 // Installs the fatal-signal reporter (SIGSEGV, SIGBUS, SIGILL, SIGFPE,
 // SIGABRT) where the program left the default action.
 void install_crash_reporter();
-// An internal invariant failed: report with a backtrace and abort.
-[[noreturn]] void invariant_failed(const char *what, const char *file, int line);
-
 } // namespace uepoll::shim
-
-#define UEPOLL_INVARIANT(cond)                                                       \
-	do {                                                                         \
-		if (!(cond))                                                         \
-			::uepoll::shim::invariant_failed(#cond, __FILE__, __LINE__); \
-	} while (0)
