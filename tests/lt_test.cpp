@@ -359,3 +359,20 @@ DIFF_TEST(lt, upstream_level_triggered_before_connect)
 	EXPECT_TRUE(t.contains("wait again = 1 {OUT data=7f00aaaa0005}"));
 	b.close(l);
 }
+
+// add_wait_queue() puts an item's entry at the head of the file's wait
+// queue: when one file is watched through two fd numbers, the item added
+// last is queued (and reported) first.
+DIFF_TEST(lt, newest_item_of_a_file_is_woken_first)
+{
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	int sv[2];
+	b.socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sv);
+	int d = b.fcntl_dupfd(sv[1], 0, false);
+	t.step("add dup", add(b, ep, d, EPOLLIN, 0x401));
+	t.step("add original", add(b, ep, sv[1], EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, 0x402));
+	t.step("write", b.write(sv[0], "x", 1));
+	epoll_event out[4];
+	t.events("wait in order", b.epoll_wait(ep, out, 4, 0), out, true);
+	EXPECT_TRUE(t.contains("wait in order = 2 {IN data=402} {IN data=401}"));
+}

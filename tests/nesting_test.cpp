@@ -534,3 +534,95 @@ DIFF_TEST(nesting, path_limit_hit_by_adding_the_top)
 	t.step("B has the A's", n);
 	EXPECT_EQ(n, 4);
 }
+
+// ep_poll_safewake() wakes a watching instance with EPOLLIN alone: an
+// item on an epoll fd that asks only RDNORM|WRNORM is not woken by it.
+DIFF_TEST(nesting, nested_wakeup_key_is_epollin_only)
+{
+	int inner = b.epoll_create1(EPOLL_CLOEXEC);
+	int outer = b.epoll_create1(EPOLL_CLOEXEC);
+	int p[2];
+	b.pipe2(p, O_NONBLOCK | O_CLOEXEC);
+	t.step("inner watches the write end", add(b, inner, p[1], EPOLLIN, 0x201));
+	t.step("outer watches inner", add(b, outer, inner, EPOLLRDNORM | EPOLLWRNORM, 0x202));
+	t.step("close the read end", b.close(p[0])); // the write end gets ERR
+	epoll_event out[4];
+	t.events("inner", b.epoll_wait(inner, out, 4, 0), out);
+	t.events("outer", b.epoll_wait(outer, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("outer = 0"));
+}
+
+// A chain as deep as the loop check allows is polled to its leaf: the
+// ADD of a four-deep chain (three instances over one over a ready
+// eventfd) into a fifth instance finds it ready.  (Fuzzer: seed 20261123
+// program 1471.  This test does not reach the old depth cut in this
+// process; the fuzzer's replay of the program,
+// integration/fuzz/replays/deep-chain-polled-to-leaf-p1471.rep, does.)
+DIFF_TEST(nesting, deepest_allowed_chain_is_polled_to_its_leaf)
+{
+	int e = b.eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC);
+	int chain[3];
+	for (int i = 0; i < 3; i++) {
+		chain[i] = b.epoll_create1(EPOLL_CLOEXEC);
+		if (i > 0)
+			t.step("link " + std::to_string(i), add(b, chain[i], chain[i - 1], EPOLLIN, 0xc10 + i));
+	}
+	int leaf = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("leaf add", add(b, leaf, e, EPOLLIN, 0xc0f));
+	t.step("leaf into the chain", add(b, chain[0], leaf, EPOLLIN, 0xc10));
+	int top = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("chain into top", add(b, top, chain[2], EPOLLIN, 0xc13));
+	// Something else ready at the top, queued after the chain.
+	int p[2];
+	ASSERT_EQ(b.pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+	t.step("add pipe", add(b, top, p[1], EPOLLIN | EPOLLOUT | EPOLLEXCLUSIVE, 0xc20));
+	// poll(2) on every instance (what the fuzzer's settle step does).
+	pollfd pf[5] = {{leaf, POLLIN, 0}, {chain[0], POLLIN, 0}, {chain[1], POLLIN, 0}, {chain[2], POLLIN, 0},
+			{top, POLLIN, 0}};
+	t.step("poll", b.poll(pf, 5, 0));
+	epoll_event out[4];
+	t.events("wait", b.epoll_wait(top, out, 1, 0), out);
+	EXPECT_TRUE(t.contains("chain into top = 0"));
+	EXPECT_TRUE(t.contains("wait = 1 {IN data=c13}"));
+}
+
+// The nested wake-up runs inside the file's walk (ep_poll_safewake() at
+// the end of ep_poll_callback()): the newest item, of a nested instance,
+// puts that instance on its parent's ready list before the parent's own,
+// older item for the same file.  (Fuzzer: seed 20261123 program 3594.)
+DIFF_TEST(nesting, nested_wakeup_runs_inside_the_walk)
+{
+	int outer = b.epoll_create1(0);
+	int inner = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("nest", add(b, outer, inner, EPOLLIN, 0xd01));
+	int sv[2];
+	ASSERT_EQ(b.socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	t.step("outer add", add(b, outer, sv[1], EPOLLIN | EPOLLET, 0xd02));
+	t.step("inner add", add(b, inner, sv[1], EPOLLIN | EPOLLPRI, 0xd03));
+	t.step("write", b.write(sv[0], "12345678", 8));
+	epoll_event out[4];
+	t.events("wait", b.epoll_wait(outer, out, 1, 0), out);
+	EXPECT_TRUE(t.contains("wait = 1 {IN data=d01}"));
+}
+
+// A send on an AF_UNIX datagram socket whose peer is gone fails with
+// ECONNREFUSED after allocating its skb: freeing it is an OUT wake-up of
+// the sender, which reaches an instance watching the sender's instance
+// (an edge there) even when the sender's own item is queued already.
+// (Fuzzer: seed 2 program 3914.)
+DIFF_TEST(nesting, dgram_send_to_a_dead_peer_wakes_outer_instances)
+{
+	int sv[2];
+	ASSERT_EQ(b.socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	int inner = b.epoll_create1(EPOLL_CLOEXEC);
+	int outer = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add sender", add(b, inner, sv[0], EPOLLIN | EPOLLOUT, 0xd64));
+	t.step("close peer", b.close(sv[1]));
+	t.step("outer watches inner", add(b, outer, inner, EPOLLIN | EPOLLET, 0xd65));
+	epoll_event out[4];
+	t.events("wait outer", b.epoll_wait(outer, out, 4, 0), out);
+	t.step("send", b.write(sv[0], "x", 1));
+	t.events("after", b.epoll_wait(outer, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("send = -1 ECONNREFUSED"));
+	EXPECT_TRUE(t.contains("after = 1 {IN data=d65}"));
+}

@@ -88,4 +88,15 @@ inline bool loopback_tcp_pair(backend &b, int *client, int *server)
 	return *client >= 0 && expect_ok(*server, "accept4");
 }
 
+// Two UDP sockets (SOCK_NONBLOCK) bound on 127.0.0.1 and connected to each
+// other.
+inline bool udp_pair(backend &b, int *x, int *y)
+{
+	*x = b.socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	*y = b.socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	sockaddr_in ax, ay;
+	return *x >= 0 && *y >= 0 && bind_loopback(b, *x, &ax) && bind_loopback(b, *y, &ay) &&
+	       b.connect(*x, (sockaddr *)&ay, sizeof ay) == 0 && b.connect(*y, (sockaddr *)&ax, sizeof ax) == 0;
+}
+
 } // namespace uepoll::test
