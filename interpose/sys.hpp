@@ -13,4 +13,15 @@ using core::file_ops;
 // Raw syscall() implementations (interpose/sys_raw.cpp).
 const sys_ops &sys_raw();
 
+// Calls a sandbox may refuse (a seccomp filter answering EPERM or ENOSYS).
+// Each has a fallback that sys_raw() switches to at the first refusal:
+//   kcmp              - file identity from (dev, ino, open flags, eventfd id);
+//   process_vm_*v     - user copies through /proc/self/mem.
+constexpr unsigned SYS_REFUSED_KCMP = 1;
+constexpr unsigned SYS_REFUSED_PROCESS_VM = 2;
+// Tries each call once (at start-up), and returns what is refused.
+unsigned sys_raw_probe();
+// What was found refused so far (by the probe or by a later call).
+unsigned sys_raw_refused();
+
 } // namespace uepoll::interpose

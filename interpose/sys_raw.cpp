@@ -2,6 +2,7 @@
 // syscall(2)s: what the preloaded shim hands the core.  A raw syscall never
 // re-enters our own exported symbols (nor another preload's), is not a
 // glibc cancellation point, and never touches errno.
+#include <atomic>
 #include <cerrno>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -13,6 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/eventpoll.hpp"
 #include "interpose/hooks.hpp"
 #include "interpose/sys.hpp"
 
@@ -55,22 +57,177 @@ static long r_fstatfs(int fd, struct statfs *st) { return raw(SYS_fstatfs, fd, L
 static long r_readlink(const char *p, char *buf, size_t len) { return raw(SYS_readlink, L(p), L(buf), static_cast<long>(len)); }
 static long r_open(const char *p, int flags) { return raw(SYS_openat, AT_FDCWD, L(p), flags, 0); }
 static long r_getpid() { return raw(SYS_getpid); }
-static long r_kcmp_file(int a, int b)
+
+// ---- sandboxes ------------------------------------------------------------
+// A seccomp filter may refuse kcmp or process_vm_{read,write}v (EPERM, or
+// ENOSYS with a "kill the call" filter).  Each is tried first; the first
+// refusal switches that call to its fallback for good, and
+// sys_raw_refused() says which were refused (the shim logs it at start-up).
+static std::atomic<unsigned> refused{0};
+
+static bool is_refusal(long r) { return r == -EPERM || r == -ENOSYS; }
+static void note_refused(unsigned what) { refused.fetch_or(what, std::memory_order_relaxed); }
+
+unsigned sys_raw_refused() { return refused.load(std::memory_order_relaxed); }
+
+unsigned sys_raw_probe()
 {
 	long pid = r_getpid();
-	return raw(SYS_kcmp, pid, pid, KCMP_FILE, a, b);
+	// Both fail with EBADF / a short count when permitted: only a filter
+	// answers EPERM or ENOSYS.
+	if (is_refusal(raw(SYS_kcmp, pid, pid, KCMP_FILE, -1, -1)))
+		note_refused(SYS_REFUSED_KCMP);
+	char probe = 0, copy = 1;
+	struct iovec local = {&copy, 1}, remote = {&probe, 1};
+	if (is_refusal(raw(SYS_process_vm_readv, pid, L(&local), 1, L(&remote), 1, 0)))
+		note_refused(SYS_REFUSED_PROCESS_VM);
+	return sys_raw_refused();
 }
+
+// The open-file identity kcmp gives, from what else the kernel shows of a
+// file: (dev, ino), the open flags (the access mode tells a pipe's two ends
+// apart), and an eventfd's id (fdinfo "eventfd-id", unique per eventfd; all
+// anon-inode files share one inode).  Two descriptions of one FIFO or
+// regular file opened with the same flags look the same: see
+// docs/deviations.md, "kcmp refused".
+struct file_identity {
+	unsigned long dev, ino;
+	long flags, efd_id;
+	auto operator<=>(const file_identity &) const = default;
+};
+
+static long eventfd_id(int fd)
+{
+	char path[40] = "/proc/self/fdinfo/";
+	char *p = path + 18;
+	char digits[12];
+	int n = 0;
+	for (unsigned v = static_cast<unsigned>(fd); n == 0 || v; v /= 10)
+		digits[n++] = static_cast<char>('0' + v % 10);
+	while (n)
+		*p++ = digits[--n];
+	*p = 0;
+	long dfd = raw(SYS_openat, AT_FDCWD, L(path), O_RDONLY | O_CLOEXEC, 0);
+	if (dfd < 0)
+		return -1;
+	char buf[512];
+	long len = raw(SYS_read, dfd, L(buf), sizeof buf - 1);
+	raw(SYS_close, dfd);
+	if (len <= 0)
+		return -1;
+	buf[len] = 0;
+	static constexpr char key[] = "eventfd-id:";
+	for (long i = 0; i + static_cast<long>(sizeof key) - 1 <= len; i++) {
+		if (__builtin_memcmp(buf + i, key, sizeof key - 1) != 0)
+			continue;
+		long id = 0;
+		for (const char *q = buf + i + sizeof key - 1; *q == ' ' || *q == '\t' || (*q >= '0' && *q <= '9'); q++)
+			if (*q >= '0')
+				id = id * 10 + (*q - '0');
+		return id;
+	}
+	return -1;
+}
+
+static long identity_of(int fd, file_identity *id)
+{
+	struct stat st;
+	long r = raw(SYS_fstat, fd, L(&st));
+	if (r < 0)
+		return r;
+	long fl = raw(SYS_fcntl, fd, F_GETFL);
+	if (fl < 0)
+		return fl;
+	*id = {st.st_dev, st.st_ino, fl, (st.st_mode & S_IFMT) == 0 ? eventfd_id(fd) : -1};
+	return 0;
+}
+
+static long r_kcmp_file(int a, int b)
+{
+	if (!(sys_raw_refused() & SYS_REFUSED_KCMP)) {
+		long pid = r_getpid();
+		long r = raw(SYS_kcmp, pid, pid, KCMP_FILE, a, b);
+		if (!is_refusal(r))
+			return r;
+		note_refused(SYS_REFUSED_KCMP);
+	}
+	file_identity ia, ib;
+	long r = identity_of(a, &ia);
+	if (r == 0)
+		r = identity_of(b, &ib);
+	if (r < 0)
+		return r;
+	return ia == ib ? 0 : ia < ib ? 1 : 2; // kcmp's answers: 0 same, 1 less, 2 greater
+}
+
+// /proc/self/mem, for the copies when process_vm_* are refused: opened on
+// first use and kept (an internal fd).  The file's side of an access to it
+// is forced (FOLL_FORCE: it would read a PROT_NONE page), the buffer's side
+// is an ordinary user copy with the kernel's checks.  So the caller's
+// memory is always the buffer: pwrite() from it copies from the user,
+// pread() into it copies to the user, and our own memory is the offset.
+static std::atomic<int> self_mem{-1};
+
+static int self_mem_fd()
+{
+	int fd = self_mem.load(std::memory_order_acquire);
+	if (fd >= 0)
+		return fd;
+	long r = raw(SYS_openat, AT_FDCWD, L("/proc/self/mem"), O_RDWR | O_CLOEXEC, 0);
+	if (r < 0)
+		return static_cast<int>(r);
+	int mine = core::internal_fd(r);
+	if (!self_mem.compare_exchange_strong(fd, mine, std::memory_order_acq_rel)) {
+		raw(SYS_close, mine); // another thread opened it first
+		return fd;
+	}
+	return mine;
+}
+
+// Copies len bytes between the caller's memory `user` and ours `own`
+// through /proc/self/mem.  Returns the count copied before a fault (as
+// process_vm_* do), or -EFAULT if none.
+static long copy_via_self_mem(long nr, void *user, const void *own, size_t len)
+{
+	int fd = self_mem_fd();
+	if (fd < 0)
+		return -EFAULT; // neither way is open to us: refuse rather than fault
+	size_t done = 0;
+	while (done < len) {
+		long r = raw(nr, fd, L(static_cast<char *>(user) + done), static_cast<long>(len - done),
+			     L(static_cast<const char *>(own) + done));
+		if (r == -EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		done += static_cast<size_t>(r);
+	}
+	return done ? static_cast<long>(done) : (len ? -EFAULT : 0);
+}
+
 // process_vm_writev/readv on ourselves: the kernel checks the user range
 // and reports EFAULT (or a short count) instead of faulting.
 static long r_copy_to_user(void *dst, const void *src, size_t len)
 {
-	struct iovec local = {const_cast<void *>(src), len}, remote = {dst, len};
-	return raw(SYS_process_vm_writev, r_getpid(), L(&local), 1, L(&remote), 1, 0);
+	if (!(sys_raw_refused() & SYS_REFUSED_PROCESS_VM)) {
+		struct iovec local = {const_cast<void *>(src), len}, remote = {dst, len};
+		long r = raw(SYS_process_vm_writev, r_getpid(), L(&local), 1, L(&remote), 1, 0);
+		if (!is_refusal(r))
+			return r;
+		note_refused(SYS_REFUSED_PROCESS_VM);
+	}
+	return copy_via_self_mem(SYS_pread64, dst, src, len);
 }
 static long r_copy_from_user(void *dst, const void *src, size_t len)
 {
-	struct iovec local = {dst, len}, remote = {const_cast<void *>(src), len};
-	return raw(SYS_process_vm_readv, r_getpid(), L(&local), 1, L(&remote), 1, 0);
+	if (!(sys_raw_refused() & SYS_REFUSED_PROCESS_VM)) {
+		struct iovec local = {dst, len}, remote = {const_cast<void *>(src), len};
+		long r = raw(SYS_process_vm_readv, r_getpid(), L(&local), 1, L(&remote), 1, 0);
+		if (!is_refusal(r))
+			return r;
+		note_refused(SYS_REFUSED_PROCESS_VM);
+	}
+	return copy_via_self_mem(SYS_pwrite64, const_cast<void *>(src), dst, len);
 }
 static long r_futex_wait(const uint32_t *addr, uint32_t expected)
 {

@@ -32,6 +32,13 @@ static void shim_init()
 			    s.instances, s.items, s.waits, s.sync_polls, s.callbacks, s.helper_wakeups, s.helper_polls);
 		});
 	log(log_level::info, "loaded: epoll calls are answered in user space");
+	// A sandbox that refuses a call we rely on: say which, and what we use
+	// instead (interpose/sys.hpp).
+	unsigned refused = sys_raw_probe();
+	if (refused & SYS_REFUSED_KCMP)
+		log(log_level::info, "kcmp is refused: file identity from (dev, ino, open flags, eventfd id)");
+	if (refused & SYS_REFUSED_PROCESS_VM)
+		log(log_level::info, "process_vm_readv/writev are refused: user copies through /proc/self/mem");
 }
 
 // Is epfd a native epoll fd (one the kernel made, not us)?
