@@ -1,5 +1,5 @@
-// core/deferred.cpp - per-thread state: the lock depth, closes deferred by
-// signal handlers, and each thread's wake-up eventfd.
+// core/deferred.cpp - per-thread state: the lock depth, closes and signals
+// deferred by signal handlers, and each thread's wake-up eventfd.
 //
 // A signal handler may call close() on a watched fd at any moment,
 // including while its thread holds one of uepoll's locks (the kernel's
@@ -7,8 +7,15 @@
 // them).  We cannot take the lock again, and we must not let the number
 // be reused before its items are gone, so such a close is queued here and
 // the real close() happens when the thread drops its last lock, a few
-// instructions later.  Nothing here allocates.
+// instructions later.  The program's own handlers (wrapped by
+// interpose/hooks_signal.cpp) do better: they do not run inside a lock at
+// all.  A signal that arrives there is queued again to the thread and
+// blocked in the interrupted context, and it is unblocked here, so it is
+// delivered when the thread drops its last lock, as the kernel delivers a
+// signal after the system call it interrupted.  Nothing here allocates.
 #include <cerrno>
+#include <csignal>
+#include <cstdint>
 #include <fcntl.h>
 #include <sys/eventfd.h>
 
@@ -18,6 +25,8 @@ namespace uepoll::core {
 
 thread_local int tls_lock_depth;
 thread_local bool tls_deferred_pending;
+// Signals (bit sig - 1) blocked until this thread leaves its last lock.
+static thread_local uint64_t tls_deferred_signals;
 
 namespace {
 constexpr int MAX_DEFERRED = 64;
@@ -47,13 +56,32 @@ bool defer_close(int fd)
 	return true;
 }
 
-void run_deferred_closes()
+bool defer_signal(int sig)
+{
+	if (tls_lock_depth == 0 || sig < 1 || sig > 64)
+		return false;
+	tls_deferred_signals |= uint64_t(1) << (sig - 1);
+	tls_deferred_pending = true;
+	return true;
+}
+
+void run_deferred()
 {
 	while (tls_ndeferred > 0) {
 		int fd = tls_deferred[--tls_ndeferred];
 		g_files->close_deferred(fd);
 	}
 	tls_deferred_pending = false;
+	if (uint64_t sigs = tls_deferred_signals) {
+		tls_deferred_signals = 0;
+		sigset_t set;
+		sigemptyset(&set);
+		for (int sig = 1; sig <= 64; sig++)
+			if (sigs & (uint64_t(1) << (sig - 1)))
+				sigaddset(&set, sig);
+		// The re-queued signals are delivered as this call returns.
+		g_sys->sigprocmask(SIG_UNBLOCK, &set, nullptr);
+	}
 }
 
 int internal_fd(long fd)

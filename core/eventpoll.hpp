@@ -269,6 +269,11 @@ bool in_locked_section();
 // lock).  Returns false when the thread holds no lock, or the queue is
 // full: then close now.
 bool close_must_defer(int fd);
+// A signal that arrived while this thread held a uepoll lock, which the
+// handler's wrapper queued again and blocked in the interrupted context:
+// unblock it when the thread drops its last lock.  False when the thread
+// holds no lock (run the handler now).
+bool defer_signal(int sig);
 
 // ---- hints from the I/O hooks (edge-triggered re-arming) --------------------
 

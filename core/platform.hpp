@@ -57,6 +57,8 @@ struct sys_ops {
 	// futex(2) FUTEX_WAIT/FUTEX_WAKE (private) on a 32-bit word.
 	long (*futex_wait)(const uint32_t *addr, uint32_t expected);
 	long (*futex_wake)(const uint32_t *addr, int count);
+	// rt_sigprocmask(2) on this thread (how: SIG_BLOCK, SIG_UNBLOCK ...).
+	long (*sigprocmask)(int how, const sigset_t *set, sigset_t *old);
 	// clock_gettime(CLOCK_MONOTONIC).
 	long (*monotonic)(struct timespec *ts);
 	// The soft RLIMIT_NOFILE.

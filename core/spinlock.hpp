@@ -18,8 +18,9 @@ namespace uepoll::core {
 
 // How many uepoll locks this thread holds (signal handlers read it).
 extern thread_local int tls_lock_depth;
-// Runs work that a signal handler deferred while this thread held a lock.
-void run_deferred_closes();
+// Runs work that a signal handler deferred while this thread held a lock:
+// closes, and signals to unblock (core/deferred.cpp).
+void run_deferred();
 extern thread_local bool tls_deferred_pending;
 
 inline void depth_enter()
@@ -32,7 +33,7 @@ inline void depth_leave()
 {
 	std::atomic_signal_fence(std::memory_order_seq_cst);
 	if (--tls_lock_depth == 0 && tls_deferred_pending)
-		run_deferred_closes();
+		run_deferred();
 }
 
 class spinlock {

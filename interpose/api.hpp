@@ -65,6 +65,12 @@ int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_
 int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv);
 int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts, const sigset_t *mask);
 
+// signal handlers (hooks_signal.cpp): wrapped so that none runs while its
+// thread holds a uepoll lock.
+int sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+sighandler_t signal(int sig, sighandler_t handler);
+sighandler_t sysv_signal(int sig, sighandler_t handler);
+
 // syscall(2): io_uring_setup is refused with ENOSYS (libuv would submit
 // its epoll_ctl calls through an io_uring); everything else goes through.
 long syscall(long nr, long a, long b, long c, long d, long e, long f);

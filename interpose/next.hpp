@@ -61,6 +61,7 @@ namespace uepoll::interpose {
 	X(int, ppoll, (struct pollfd *, nfds_t, const struct timespec *, const sigset_t *))                        \
 	X(int, select, (int, fd_set *, fd_set *, fd_set *, struct timeval *))                                      \
 	X(int, pselect, (int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *))           \
+	X(int, sigaction, (int, const struct sigaction *, struct sigaction *))                                      \
 	X(long, syscall, (long, ...))
 
 struct next_table {

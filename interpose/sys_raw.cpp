@@ -234,6 +234,10 @@ static long r_futex_wait(const uint32_t *addr, uint32_t expected)
 	return raw(SYS_futex, L(addr), FUTEX_WAIT_PRIVATE, expected, 0);
 }
 static long r_futex_wake(const uint32_t *addr, int count) { return raw(SYS_futex, L(addr), FUTEX_WAKE_PRIVATE, count); }
+static long r_sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	return raw(SYS_rt_sigprocmask, how, L(set), L(old), 8);
+}
 static long r_monotonic(struct timespec *ts) { return raw(SYS_clock_gettime, CLOCK_MONOTONIC, L(ts)); }
 static long r_nofile_limit()
 {
@@ -270,7 +274,7 @@ const sys_ops &sys_raw()
 	static constexpr sys_ops ops = {
 		r_ppoll, r_read, r_write, r_close, r_eventfd, r_fcntl, r_dup3, r_fstat, r_fstatfs, r_readlink, r_open,
 		r_kcmp_file, r_copy_to_user, r_copy_from_user, r_futex_wait, r_futex_wake,
-		r_monotonic, r_nofile_limit, r_inq, r_outq, r_sndbuf,
+		r_sigprocmask, r_monotonic, r_nofile_limit, r_inq, r_outq, r_sndbuf,
 	};
 	return ops;
 }

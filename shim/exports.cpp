@@ -51,6 +51,14 @@ EXPORT int fcntl64(int fd, int cmd, ...)
 	va_end(ap);
 	return api::fcntl(fd, cmd, arg);
 }
+EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	return api::sigaction(sig, act, old);
+}
+EXPORT sighandler_t signal(int sig, sighandler_t handler) { return api::signal(sig, handler); }
+EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler) { return api::signal(sig, handler); }
+EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler) { return api::sysv_signal(sig, handler); }
+
 // A vfork() child shares our memory: its close() would edit the parent's
 // instances.  Make it a fork() (docs/deviations.md).
 EXPORT pid_t vfork(void) { return api::fork(); }
