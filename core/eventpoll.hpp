@@ -210,7 +210,15 @@ epfile *epfile_alloc();
 void epfile_link_peers(epfile *a, epfile *b);
 inline void epfile_get(epfile *f) { f->f_count.fetch_add(1, std::memory_order_relaxed); }
 // Twin of get_file_rcu(): a reference unless the file is already going away.
-bool epfile_tryget(epfile *f);
+inline bool epfile_tryget(epfile *f)
+{
+	long c = f->f_count.load(std::memory_order_relaxed);
+	while (c > 0) {
+		if (f->f_count.compare_exchange_weak(c, c + 1, std::memory_order_acquire))
+			return true;
+	}
+	return false;
+}
 // Twin of fput(): the last reference runs ep_free / eventpoll_release_file.
 void epfile_put(epfile *f);
 // The fd layer tells us that fd `fd` of `f` is going away (closed, or

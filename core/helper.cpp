@@ -38,35 +38,6 @@ struct helper_state {
 helper_state helper;
 thread_local bool tls_is_helper;
 
-// How long the helper leaves a file to an open I/O window (eventpoll.hpp,
-// io_window) before it takes it anyway.  A window of a non-blocking call
-// lasts microseconds, unless its thread is preempted inside it: with 1 ms,
-// regressions.helper_leaves_an_io_calls_wakeups_to_its_hook (200 windows)
-// failed 3 times in 20 on a loaded 2-core machine; with 20 ms, 0 in 20.
-// A blocking call (a read that waits for data) must not hide its file's
-// other readiness for longer than this, nor make us spin: past it, the
-// file is polled as if no window were open.
-constexpr long WINDOW_DEFER_NS = 20000000;
-
-// True when an I/O window opened less than WINDOW_DEFER_NS ago is open on
-// f: its wake-ups are the hook's to make, and the window's close will kick
-// us to look again; *until is lowered to when we must look anyway.
-// seq_cst both ways with ep_io_window_close(): "deferred, then busy?"
-// against "not busy, then deferred?".
-bool left_to_window(epfile *f, long now, long *until)
-{
-	if (f->io_busy.load(std::memory_order_seq_cst) == 0)
-		return false;
-	long end = f->io_busy_since.load(std::memory_order_relaxed) + WINDOW_DEFER_NS;
-	if (now >= end)
-		return false;
-	f->io_deferred.store(true, std::memory_order_seq_cst);
-	if (f->io_busy.load(std::memory_order_seq_cst) == 0)
-		return false;
-	*until = std::min(*until, end);
-	return true;
-}
-
 struct slot_ref {
 	eventpoll *ep;
 	int idx;

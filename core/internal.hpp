@@ -1,19 +1,62 @@
-// core/internal.hpp - what the core's files share and nobody else sees.
+// core/internal.hpp - what the core's files share and nobody else sees,
+// grouped by the file that defines it.
 #pragma once
 
+#include <cerrno>
 #include <ctime>
 
 #include "core/eventpoll.hpp"
 
 namespace uepoll::core {
 
+// ---- eventpoll.cpp: shared state, the arming rule ---------------------------
+
 extern const sys_ops *g_sys;
 extern const file_ops *g_files;
 // The instance this thread is the polling leader of, while inside ppoll.
-extern thread_local eventpoll *tls_polling_ep;
+extern constinit thread_local eventpoll *tls_polling_ep;
 
-// eventpoll.cpp
+extern sleeping_mutex epnested_mutex; // twin of epnested_mutex
+extern spinlock all_lock;             // guards all_eps_list()
+eventpoll_list &all_eps_list();       // every instance, for fork and the helper
+extern std::atomic<long> epoll_watches; // twin of user->epoll_watches (per process here)
+extern std::atomic<long> max_user_watches;
+extern std::atomic<uint64_t> stat_waits, stat_sync_polls, stat_callbacks;
+
+// How deep the recursion through nested instances may go (polls, wake-up
+// walks).  The kernel has no such cap: ep_loop_check() keeps every chain
+// within EP_MAX_NESTS links, and an entry point starts a level or two in
+// (ep_insert() polls at 1, a nested wake-up adds one per instance).  This
+// only bounds the stack, well above any chain the loop check lets through.
+constexpr int EP_MAX_DEPTH = 2 * EP_MAX_NESTS + 2;
+
+// Twin of ep_is_linked(): on rdllist or a scan's txlist.
+inline bool ep_is_linked(const epitem *epi) { return epi->on_list; }
+
+// Writes one 8-byte value to an eventfd we own; retries EINTR only.
+inline void efd_signal(int fd)
+{
+	uint64_t one = 1;
+	while (g_sys->write(fd, &one, sizeof one) == -EINTR) {
+	}
+}
+
+// Reads an eventfd we own back to zero; retries EINTR only.
+inline void efd_drain(int fd)
+{
+	uint64_t v;
+	while (g_sys->read(fd, &v, sizeof v) == -EINTR) {
+	}
+}
+
+void ep_sync_efd(eventpoll *ep);
 void ep_slot_update(eventpoll *ep, epitem *epi);
+void ep_wake_one(eventpoll *ep);
+void for_each_observed(void (*fn)(eventpoll *, void *), void *arg);
+void ep_free(eventpoll *ep);
+
+// ---- wakeup.cpp: the wake-up walk -------------------------------------------
+
 // What a wake-up walk saw: a LEVEL (poll(2) found the file ready, maybe
 // ready as it was at the last walk) or an EDGE (something happened: a
 // write in this process, a nested instance's callback).
@@ -26,12 +69,45 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind);
 // saw is then stale.  The item's own callback checks the epoch again,
 // under ep->lock.  `epi` is only compared, never dereferenced.
 void file_wakeup_polled(epfile *f, uint32_t revents, const epitem *epi, uint32_t epoch);
+void file_unpark_exclusive(epfile *f);
+// A file's own wake-up for in-process I/O (f referenced by the caller).
+void file_wake_now(epfile *f, uint32_t key, wake_kind kind = wake_kind::edge);
+// The wake-up of an I/O hint, unless a poller already made it (io_stamp).
+void hint_wake(epfile *t, uint32_t key, const io_stamp &st);
+
+// ---- send_events.cpp: polling and reporting items ---------------------------
+
+uint32_t ep_item_poll(epitem *epi, int depth);
+int ep_send_events(eventpoll *ep, epoll_event *uevents, int maxevents);
 uint32_t ep_eventpoll_poll(eventpoll *ep, int depth);
 void ep_set_observed(eventpoll *ep);
-void for_each_observed(void (*fn)(eventpoll *, void *), void *arg);
 
-// loop_check.cpp: twins of ep_loop_check, reverse_path_check and the
-// tfile_check_list; all under epnested_mutex.
+// ---- ctl.cpp: insert, modify, remove ----------------------------------------
+
+void __ep_remove(eventpoll *ep, epitem *epi);
+
+// A reference from fget(), put when it goes out of scope (ctl, wait).
+struct file_ref {
+	epfile *f = nullptr;
+	~file_ref()
+	{
+		if (f)
+			epfile_put(f);
+	}
+};
+
+// ---- file.cpp: struct file --------------------------------------------------
+
+// The other end of f with a reference, or nullptr.
+epfile *epfile_get_peer(epfile *f);
+
+// ---- io_window.cpp: the I/O window protocol ---------------------------------
+
+bool left_to_window(epfile *f, long now, long *until);
+
+// ---- loop_check.cpp: twins of ep_loop_check, reverse_path_check and the
+// tfile_check_list; all under epnested_mutex ---------------------------------
+
 void loop_check_begin();
 void loop_check_done();
 uint64_t loop_check_gen_now();
@@ -48,7 +124,8 @@ inline long monotonic_ns()
 	return t.tv_sec * 1000000000L + t.tv_nsec;
 }
 
-// helper.cpp: the process-wide poller of observed instances.
+// ---- helper.cpp: the process-wide poller of observed instances --------------
+
 void helper_start();
 void helper_kick();
 void helper_wait_poll_leaves();
@@ -57,7 +134,8 @@ void helper_fork_parent();
 void helper_fork_child();
 void helper_stats(uint64_t *wakeups, uint64_t *polls);
 
-// deferred.cpp: per-thread resources.
+// ---- deferred.cpp: per-thread resources -------------------------------------
+
 int tls_wake_fd();    // this thread's wake-up eventfd (-errno on failure)
 void tls_fork_child();
 // Queues a close() that a signal handler made while this thread held a

@@ -1,0 +1,263 @@
+// core/ctl.cpp - epoll_ctl: twins of __ep_remove(), ep_insert(),
+// ep_modify(), ep_find() and do_epoll_ctl(), with the kernel's checks in
+// the kernel's order.
+#include <cerrno>
+#include <mutex>
+
+#include "core/internal.hpp"
+
+namespace uepoll::core {
+
+// Twin of __ep_remove(): unlink epi from its file, the tree, the lists and
+// the poll set, and free it.  Must be called with ep->mtx held.
+void __ep_remove(eventpoll *ep, epitem *epi)
+{
+	epfile *f = epi->ffd.file;
+	{
+		std::lock_guard g(f->f_lock);
+		f->f_ep.erase(f->f_ep.iterator_to(*epi));
+		if (epi->event.events & EPOLLET)
+			f->et_items.fetch_sub(1, std::memory_order_relaxed);
+	}
+	ep->rbr.erase(ep->rbr.iterator_to(*epi));
+	{
+		std::lock_guard g(ep->lock);
+		if (ep_is_linked(epi))
+			ep->rdllist.erase(ep->rdllist.iterator_to(*epi));
+		// Swap-remove the slot; the item that moves keeps its meaning, but
+		// a poller's copy of the set does not: bump the generation.
+		int last = static_cast<int>(ep->pfds.size()) - 1;
+		if (ep->pfds[epi->pidx].fd >= 0)
+			ep->narmed--;
+		if (epi->pidx != last) {
+			ep->pfds[epi->pidx] = ep->pfds[last];
+			ep->pitems[epi->pidx] = ep->pitems[last];
+			ep->pitems[epi->pidx]->pidx = epi->pidx;
+		}
+		ep->pfds.pop_back();
+		ep->pitems.pop_back();
+		ep->pset_gen++;
+		ep_sync_efd(ep);
+		if (ep->observed)
+			helper_kick();
+	}
+	epoll_watches.fetch_sub(1, std::memory_order_relaxed);
+	slab_delete(epi);
+}
+
+// Twin of ep_insert().  Must be called with ep->mtx held.
+static int ep_insert(eventpoll *ep, const epoll_event *event, epfile *tf, int fd, bool full_check)
+{
+	if (epoll_watches.load(std::memory_order_relaxed) >= max_user_watches.load(std::memory_order_relaxed))
+		return -ENOSPC;
+	epitem *epi = slab_new<epitem>();
+	if (!epi)
+		return -ENOMEM;
+	epi->ffd = {tf, fd};
+	epi->ep = ep;
+	epi->event = *event;
+	epi->exclusive = event->events & EPOLLEXCLUSIVE;
+	epi->next = EP_UNACTIVE_PTR;
+	{
+		std::lock_guard g(tf->f_lock);
+		if (tf->dead.load(std::memory_order_relaxed)) {
+			slab_delete(epi);
+			return -EBADF; // closed by another thread since fget
+		}
+		// Twin of ep_ptable_queue_proc(): add_wait_queue() puts a plain
+		// entry at the head of the file's wait queue, so the newest item's
+		// callback runs first; add_wait_queue_exclusive() puts an
+		// exclusive one at the tail, in ADD order.
+		if (epi->event.events & EPOLLEXCLUSIVE)
+			tf->f_ep.push_back(*epi);
+		else
+			tf->f_ep.push_front(*epi);
+		if (epi->event.events & EPOLLET)
+			tf->et_items.fetch_add(1, std::memory_order_relaxed);
+	}
+	ep->rbr.insert_unique(*epi);
+	epoll_watches.fetch_add(1, std::memory_order_relaxed);
+	{
+		std::lock_guard g(ep->lock);
+		epi->pidx = static_cast<int>(ep->pfds.size());
+		ep->pfds.push_back(pollfd{-1, 0, 0});
+		ep->pitems.push_back(epi);
+		ep->pset_gen++;
+	}
+
+	if (full_check && !is_file_epoll(tf))
+		list_file(tf);
+	// Now check if we've created too many backpaths.
+	if (full_check && reverse_path_check()) {
+		__ep_remove(ep, epi);
+		return -EINVAL;
+	}
+	if (is_file_epoll(tf))
+		ep_set_observed(tf->ep);
+
+	uint32_t revents = ep_item_poll(epi, 1);
+	bool pwake = false;
+	{
+		std::lock_guard g(ep->lock);
+		if (revents && !ep_is_linked(epi)) {
+			ep->rdllist.push_back(*epi);
+			epi->on_list = true;
+			if (!ep->wq.empty())
+				ep_wake_one(ep);
+			ep_sync_efd(ep);
+			pwake = !ep->file->f_ep.empty();
+		}
+		ep_slot_update(ep, epi);
+	}
+	if (pwake)
+		file_wakeup(ep->file, EPOLLIN, 1, wake_kind::edge);
+	return 0;
+}
+
+// Twin of ep_modify().  Must be called with ep->mtx held.
+static int ep_modify(eventpoll *ep, epitem *epi, const epoll_event *event)
+{
+	{
+		std::lock_guard g(ep->lock);
+		bool was_et = epi->event.events & EPOLLET;
+		epi->event = *event;
+		bool is_et = epi->event.events & EPOLLET;
+		if (was_et != is_et)
+			epi->ffd.file->et_items.fetch_add(is_et ? 1 : -1, std::memory_order_relaxed);
+		// MOD is a new start: every edge may be reported again.
+		epi->et_suppressed = 0;
+		epi->et_off = false;
+		epi->excl_skipped = false;
+		ep_slot_update(ep, epi);
+	}
+	uint32_t revents = ep_item_poll(epi, 1);
+	bool pwake = false;
+	{
+		std::lock_guard g(ep->lock);
+		if (revents && !ep_is_linked(epi) && epi->next == EP_UNACTIVE_PTR) {
+			ep->rdllist.push_back(*epi);
+			epi->on_list = true;
+			if (!ep->wq.empty())
+				ep_wake_one(ep);
+			ep_sync_efd(ep);
+			pwake = !ep->file->f_ep.empty();
+		}
+		ep_slot_update(ep, epi);
+	}
+	if (pwake)
+		file_wakeup(ep->file, EPOLLIN, 1, wake_kind::edge);
+	return 0;
+}
+
+// Twin of ep_find().  Must be called with ep->mtx held.
+static epitem *ep_find(eventpoll *ep, epfile *f, int fd)
+{
+	auto it = ep->rbr.find(epoll_filefd{f, fd});
+	return it == ep->rbr.end() ? nullptr : &*it;
+}
+
+// Twin of ep_op_has_event().
+static inline bool ep_op_has_event(int op) { return op != EPOLL_CTL_DEL; }
+
+// Twin of ep_take_care_of_epollwakeup(): this kernel has no
+// CONFIG_PM_SLEEP, so EPOLLWAKEUP is dropped for everyone.
+static inline void ep_take_care_of_epollwakeup(epoll_event *epev) { epev->events &= ~EPOLLWAKEUP; }
+
+// Twin of do_epoll_ctl(): the checks in the kernel's order.
+int do_epoll_ctl(int epfd, int op, int fd, const epoll_event *uevent)
+{
+	epoll_event epds{};
+	if (ep_op_has_event(op) && g_sys->copy_from_user(&epds, uevent, sizeof epds) != sizeof epds)
+		return -EFAULT;
+
+	long err = 0;
+	file_ref f, tf;
+	f.f = g_files->fget(epfd, &err);
+	if (!f.f)
+		return static_cast<int>(err);
+	tf.f = g_files->fget(fd, &err);
+	if (!tf.f)
+		return static_cast<int>(err);
+
+	// The target file must support poll.
+	if (!tf.f->can_poll)
+		return -EPERM;
+	// Check if EPOLLWAKEUP is allowed.
+	if (ep_op_has_event(op))
+		ep_take_care_of_epollwakeup(&epds);
+	// We do not permit adding an epoll file descriptor inside itself, and
+	// epfd must be one of ours.
+	if (f.f == tf.f || !is_file_epoll(f.f))
+		return -EINVAL;
+	// epoll adds to the wakeup queue at EPOLL_CTL_ADD time only, so
+	// EPOLLEXCLUSIVE is not allowed for MOD, nor on nested epoll fds, nor
+	// with bits that make no sense for an exclusive wake-up.
+	if (ep_op_has_event(op) && (epds.events & EPOLLEXCLUSIVE)) {
+		if (op == EPOLL_CTL_MOD)
+			return -EINVAL;
+		if (op == EPOLL_CTL_ADD && (is_file_epoll(tf.f) || (epds.events & ~EPOLLEXCLUSIVE_OK_BITS)))
+			return -EINVAL;
+	}
+
+	eventpoll *ep = f.f->ep;
+	bool full_check = false;
+	std::unique_lock<sleeping_mutex> nested;
+	std::unique_lock<sleeping_mutex> m(ep->mtx);
+	// When adding an epoll fd, or to an instance that is itself watched, we
+	// must check for loops and wake-up storms under the global mutex.
+	if (op == EPOLL_CTL_ADD) {
+		bool watched;
+		{
+			std::lock_guard g(f.f->f_lock);
+			watched = !f.f->f_ep.empty();
+		}
+		if (watched || ep->gen.load() == loop_check_gen_now() || is_file_epoll(tf.f)) {
+			m.unlock();
+			nested = std::unique_lock<sleeping_mutex>(epnested_mutex);
+			loop_check_begin();
+			if (is_file_epoll(tf.f) && ep_loop_check(ep, tf.f->ep) != 0) {
+				loop_check_done();
+				return -ELOOP;
+			}
+			m.lock();
+			full_check = true;
+		}
+	}
+
+	int error = -EINVAL;
+	epitem *epi = ep_find(ep, tf.f, fd);
+	switch (op) {
+	case EPOLL_CTL_ADD:
+		if (!epi) {
+			epds.events |= EPOLLERR | EPOLLHUP;
+			error = ep_insert(ep, &epds, tf.f, fd, full_check);
+		} else {
+			error = -EEXIST;
+		}
+		break;
+	case EPOLL_CTL_DEL:
+		if (epi) {
+			__ep_remove(ep, epi);
+			error = 0;
+		} else {
+			error = -ENOENT;
+		}
+		break;
+	case EPOLL_CTL_MOD:
+		if (epi) {
+			if (!(epi->event.events & EPOLLEXCLUSIVE)) {
+				epds.events |= EPOLLERR | EPOLLHUP;
+				error = ep_modify(ep, epi, &epds);
+			}
+		} else {
+			error = -ENOENT;
+		}
+		break;
+	}
+	m.unlock();
+	if (full_check)
+		loop_check_done();
+	return error;
+}
+
+} // namespace uepoll::core

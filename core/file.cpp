@@ -1,0 +1,207 @@
+// core/file.cpp - the epoll part of struct file: its references (twins of
+// fput()/__fput()), the peer links of in-process pairs, the removal of a
+// closed file's items (twin of eventpoll_release_file()) and the close
+// protocol of epfile_fd_closing(): every poller that may hold the number
+// in a ppoll lets go of it before the number is released.
+#include <climits>
+#include <mutex>
+#include <sched.h>
+
+#include "core/internal.hpp"
+
+namespace uepoll::core {
+
+epfile *epfile_alloc() { return slab_new<epfile>(); }
+
+// The peer links of pipes and socketpairs (ET hints); a leaf lock.  The
+// I/O hooks read `peer` without it, as a hint that a peer may exist.
+static spinlock peer_lock;
+
+void epfile_link_peers(epfile *a, epfile *b)
+{
+	std::lock_guard g(peer_lock);
+	a->peer.store(b, std::memory_order_relaxed);
+	b->peer.store(a, std::memory_order_relaxed);
+}
+
+static void epfile_unlink_peer(epfile *f)
+{
+	if (!f->peer.load(std::memory_order_relaxed))
+		return; // nobody links to f once its own link is gone
+	std::lock_guard g(peer_lock);
+	if (epfile *p = f->peer.load(std::memory_order_relaxed))
+		p->peer.store(nullptr, std::memory_order_relaxed);
+	f->peer.store(nullptr, std::memory_order_relaxed);
+}
+
+epfile *epfile_get_peer(epfile *f)
+{
+	if (!f->peer.load(std::memory_order_relaxed))
+		return nullptr;
+	std::lock_guard g(peer_lock);
+	epfile *p = f->peer.load(std::memory_order_relaxed);
+	return p && epfile_tryget(p) ? p : nullptr;
+}
+
+// Twin of eventpoll_release_file(): remove every item watching f.
+static void eventpoll_release_file(epfile *f)
+{
+	for (;;) {
+		eventpoll *ep = nullptr;
+		{
+			std::lock_guard g(f->f_lock);
+			if (f->f_ep.empty())
+				return;
+			ep = f->f_ep.front().ep;
+			if (!epfile_tryget(ep->file))
+				ep = nullptr; // being freed: ep_free() removes the item
+		}
+		if (!ep) {
+			sched_yield();
+			continue;
+		}
+		{
+			std::lock_guard m(ep->mtx);
+			// Remove every item of f in this instance (there may be several
+			// fd numbers of f); re-read the list under f_lock each time.
+			for (;;) {
+				epitem *victim = nullptr;
+				{
+					std::lock_guard g(f->f_lock);
+					for (epitem &epi : f->f_ep)
+						if (epi.ep == ep) {
+							victim = &epi;
+							break;
+						}
+				}
+				if (!victim)
+					break;
+				__ep_remove(ep, victim);
+			}
+		}
+		epfile_put(ep->file);
+	}
+}
+
+void epfile_put(epfile *f)
+{
+	if (f->f_count.fetch_sub(1, std::memory_order_acq_rel) != 1)
+		return;
+	// Twin of __fput(): the last reference.
+	epfile_unlink_peer(f);
+	eventpoll_release_file(f);
+	if (f->ep)
+		ep_free(f->ep);
+	slab_delete(f);
+}
+
+// Waits until ep's leader is no longer inside a ppoll() that may hold a
+// file we are closing.  Called with no lock held and a reference on ep->file.
+static void ep_wait_poller_leaves(eventpoll *ep)
+{
+	uint32_t seq;
+	{
+		std::lock_guard g(ep->lock);
+		seq = ep->poll_seq.load(std::memory_order_acquire);
+		if (!(seq & 1) || tls_polling_ep == ep)
+			return;
+		ep->closers.fetch_add(1, std::memory_order_acq_rel);
+		if (ep->leader && !ep->leader->woken) {
+			ep->leader->woken = true;
+			efd_signal(ep->leader->wake_fd);
+		}
+	}
+	while (ep->poll_seq.load(std::memory_order_acquire) == seq)
+		g_sys->futex_wait(reinterpret_cast<const uint32_t *>(&ep->poll_seq), seq);
+	ep->closers.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+void epfile_fd_closing(epfile *f, int fd, int other_fd)
+{
+	bool release = false;
+	eventpoll *eps[32];
+	int neps = 0;
+	bool observed_any = false;
+	{
+		std::lock_guard g(f->f_lock);
+		f->nfds--;
+		if (f->poll_fd == fd) {
+			if (other_fd >= 0) {
+				f->poll_fd = other_fd;
+			} else {
+				f->poll_fd = -1;
+				f->dead.store(true, std::memory_order_release);
+				release = true;
+			}
+		}
+		if (f->ep && f->poll_fd != fd) {
+			std::lock_guard g2(f->ep->lock);
+			if (f->poll_fd < 0)
+				f->ep->efd_set = false;
+		}
+		// Every instance that may poll the number: fix its slots, then make
+		// sure its leader has let go of the number.
+		for (epitem &epi : f->f_ep) {
+			eventpoll *ep = epi.ep;
+			bool seen = false;
+			for (int i = 0; i < neps; i++)
+				seen |= eps[i] == ep;
+			if (seen || neps == 32 || !epfile_tryget(ep->file))
+				continue;
+			eps[neps++] = ep;
+		}
+		for (int i = 0; i < neps; i++) {
+			std::lock_guard g2(eps[i]->lock);
+			for (epitem &epi : f->f_ep)
+				if (epi.ep == eps[i])
+					ep_slot_update(eps[i], &epi);
+			observed_any |= eps[i]->observed;
+		}
+		// The last fd of an observed instance: the helper holds a reference
+		// on it while it polls; wait for it to let go, so that the instance
+		// dies with its last fd.
+		if (release && f->ep && f->ep->observed)
+			observed_any = true;
+	}
+	for (int i = 0; i < neps; i++)
+		ep_wait_poller_leaves(eps[i]);
+	if (observed_any)
+		helper_wait_poll_leaves();
+	if (release) {
+		// The other end learns of the close (pipe_release(), the peer's
+		// sk_state_change() on FIN or unix_release_sock()): a wake-up with
+		// no key.  A datagram peer (AF_UNIX or UDP) is not told: there is
+		// no connection, only an address it sends to.
+		bool told = f->kind != file_kind::unix_dgram && f->kind != file_kind::inet_dgram;
+		// A TCP socket that sent its FIN already sends nothing more at
+		// close (tcp_close() from FIN_WAIT2), unless unread data makes it
+		// an RST.  fd is still open here: the real close comes after us.
+		if (f->kind == file_kind::socket && f->fin_sent.load(std::memory_order_relaxed) && g_sys->inq(fd) == 0)
+			told = false;
+		if (f->kind == file_kind::socket && f->conn_reset.load(std::memory_order_relaxed))
+			told = false; // closed already (tcp_done)
+		// An AF_UNIX datagram receiver frees the datagrams it did not read
+		// (unix_release_sock): their sender gets room back, an OUT wake-up
+		// (sock_wfree -> unix_write_space).
+		bool room = f->kind == file_kind::unix_dgram && g_sys->inq(fd) > 0;
+		// A closed TCP socket answers data with an RST
+		// (tcp_timewait_state_process: TCP_TW_RST, or no socket at all):
+		// remember it on the peer.
+		if (f->kind == file_kind::socket)
+			if (epfile *q = epfile_get_peer(f)) {
+				q->peer_closed.store(true, std::memory_order_relaxed);
+				epfile_put(q);
+			}
+		epfile *p = told || room ? epfile_get_peer(f) : nullptr;
+		epfile_unlink_peer(f);
+		eventpoll_release_file(f);
+		if (p) {
+			file_wake_now(p, told ? 0 : EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
+			epfile_put(p);
+		}
+	}
+	for (int i = 0; i < neps; i++)
+		epfile_put(eps[i]->file);
+}
+
+} // namespace uepoll::core

@@ -1,0 +1,85 @@
+// core/fork.cpp - the fork handlers: every lock taken before fork(), the
+// child's copy rebuilt (one thread, no helper, no waiter, eventfds of its
+// own).  No kernel twin: a forked process gets its own files from
+// dup_fd(), while ours share the parent's eventfds until replaced here.
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+
+#include "core/internal.hpp"
+
+namespace uepoll::core {
+
+// Before fork(): take every instance's locks so the child inherits
+// consistent structures.  Try-locks in a retry loop, because the list
+// order is not the nesting order ep_send_events() takes ep->mtx in.
+void ep_fork_prepare()
+{
+	epnested_mutex.lock();
+	for (;;) {
+		all_lock.lock();
+		bool ok = true;
+		eventpoll_list::iterator failed = all_eps_list().end();
+		for (auto it = all_eps_list().begin(); it != all_eps_list().end(); ++it) {
+			if (!it->mtx.try_lock()) {
+				ok = false;
+				failed = it;
+				break;
+			}
+		}
+		if (ok)
+			break;
+		for (auto it = all_eps_list().begin(); it != failed; ++it)
+			it->mtx.unlock();
+		all_lock.unlock();
+		sched_yield();
+	}
+	helper_fork_prepare();
+}
+
+void ep_fork_parent()
+{
+	helper_fork_parent();
+	for (eventpoll &ep : all_eps_list())
+		ep.mtx.unlock();
+	all_lock.unlock();
+	epnested_mutex.unlock();
+}
+
+// In the child: one thread, no helper, no waiter.  Every instance gets its
+// own eventfd (the parent's is shared with us by fork) on the same number.
+void ep_fork_child()
+{
+	helper_fork_child();
+	tls_fork_child();
+	for (eventpoll &ep : all_eps_list()) {
+		ep.lock.reset();
+		ep.wq.clear();
+		ep.leader = nullptr;
+		ep.poll_seq.store(0);
+		ep.closers.store(0);
+		int fd = ep.file->poll_fd;
+		if (fd >= 0) {
+			long cloexec = g_sys->fcntl(fd, F_GETFD, 0);
+			long nfd = g_sys->eventfd(0, EFD_CLOEXEC);
+			if (nfd >= 0) {
+				g_sys->dup3(static_cast<int>(nfd), fd, (cloexec > 0 && (cloexec & FD_CLOEXEC)) ? O_CLOEXEC : 0);
+				g_sys->close(static_cast<int>(nfd));
+			}
+			ep.efd_set = false;
+			ep_sync_efd(&ep);
+		}
+		ep.mtx.reset();
+	}
+	all_lock.reset();
+	epnested_mutex.reset();
+	// The locks were reset rather than released: fix the depth we took.
+	tls_lock_depth = 0;
+	for (eventpoll &ep : all_eps_list())
+		if (ep.observed) {
+			helper_start();
+			break;
+		}
+}
+
+} // namespace uepoll::core

@@ -1,0 +1,210 @@
+// core/wait.cpp - epoll_wait and its two siblings: twins of ep_poll() (the
+// leader polls, followers sleep on their eventfd), do_epoll_wait(),
+// do_epoll_pwait() with set_user_sigmask(), and the bodies of the
+// epoll_wait/epoll_pwait/epoll_pwait2 syscalls.
+#include <cerrno>
+#include <climits>
+#include <csignal>
+#include <mutex>
+
+#include "core/internal.hpp"
+
+namespace uepoll::core {
+
+// Twin of ep_poll(): harvest, or block until something is ready, the
+// timeout expires or a signal arrives.
+static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t timeout_ns, const sigset_t *sigmask)
+{
+	stat_waits.fetch_add(1, std::memory_order_relaxed);
+	struct timespec deadline{};
+	if (timeout_ns > 0) {
+		g_sys->monotonic(&deadline);
+		int64_t ns = deadline.tv_nsec + timeout_ns % 1000000000;
+		deadline.tv_sec += timeout_ns / 1000000000 + ns / 1000000000;
+		deadline.tv_nsec = ns % 1000000000;
+	}
+	ep_waiter w;
+	thread_local std::vector<pollfd, slab_allocator<pollfd>> set;
+	thread_local std::vector<uint32_t, slab_allocator<uint32_t>> epochs;
+
+	for (;;) {
+		int res = ep_send_events(ep, uevents, maxevents);
+		if (res != 0)
+			return res;
+
+		struct timespec rem{}, *tsp = nullptr;
+		if (timeout_ns == 0)
+			return 0;
+		if (timeout_ns > 0) {
+			struct timespec now;
+			g_sys->monotonic(&now);
+			int64_t left = (deadline.tv_sec - now.tv_sec) * 1000000000LL + (deadline.tv_nsec - now.tv_nsec);
+			if (left <= 0)
+				return 0;
+			rem.tv_sec = left / 1000000000;
+			rem.tv_nsec = left % 1000000000;
+			tsp = &rem;
+		}
+
+		w.wake_fd = tls_wake_fd();
+		if (w.wake_fd < 0)
+			return w.wake_fd;
+		bool leader = false;
+		uint64_t gen = 0;
+		{
+			std::lock_guard g(ep->lock);
+			if (!ep->rdllist.empty())
+				continue; // something arrived since the scan
+			w.woken = false;
+			ep->wq.push_back(w);
+			if (!ep->leader) {
+				ep->leader = &w;
+				leader = true;
+				set.assign(ep->pfds.begin(), ep->pfds.end());
+				epochs.resize(set.size());
+				for (size_t i = 0; i < set.size(); i++)
+					epochs[i] = set[i].fd >= 0 ? ep->pitems[i]->arm_epoch : 0;
+				gen = ep->pset_gen;
+				ep->poll_seq.fetch_add(1, std::memory_order_acq_rel); // odd: inside
+				tls_polling_ep = ep;
+			} else {
+				set.clear();
+			}
+			set.push_back(pollfd{w.wake_fd, POLLIN, 0});
+		}
+
+		long r = g_sys->ppoll(set.data(), set.size(), tsp, sigmask);
+
+		// Leave the ppoll window first (a close() may wait for it), but stay
+		// a waiter while the callbacks run: for them we are the thread that
+		// was blocked on ep, as a kernel waiter is while its IRQ runs.
+		epfile *ready[64];
+		uint32_t ready_rev[64], ready_epoch[64];
+		const epitem *ready_epi[64];
+		int nready = 0;
+		{
+			std::lock_guard g(ep->lock);
+			if (leader) {
+				ep->poll_seq.fetch_add(1, std::memory_order_acq_rel); // even: out
+				if (ep->closers.load(std::memory_order_acquire))
+					g_sys->futex_wake(reinterpret_cast<const uint32_t *>(&ep->poll_seq), INT_MAX);
+			}
+			if (leader && r > 0 && gen == ep->pset_gen) {
+				for (size_t i = 0; i + 1 < set.size() && nready < 64; i++) {
+					if (!set[i].revents || set[i].fd < 0 || (set[i].revents & POLLNVAL))
+						continue;
+					if (ep->pitems[i]->arm_epoch != epochs[i])
+						continue; // re-armed since: stale
+					epfile *f = ep->pitems[i]->ffd.file;
+					if (!epfile_tryget(f))
+						continue;
+					ready[nready] = f;
+					ready_epi[nready] = ep->pitems[i];
+					ready_epoch[nready] = epochs[i];
+					ready_rev[nready++] = static_cast<uint16_t>(set[i].revents);
+				}
+				// More than 64: ep_send_events' own poll finds the rest.
+			}
+		}
+		for (int i = 0; i < nready; i++) {
+			file_wakeup_polled(ready[i], ready_rev[i], ready_epi[i], ready_epoch[i]);
+			epfile_put(ready[i]);
+		}
+		{
+			std::lock_guard g(ep->lock);
+			if (leader) {
+				tls_polling_ep = nullptr;
+				ep->leader = nullptr;
+			}
+			ep->wq.erase(ep->wq.iterator_to(w));
+			if (w.woken || (set.back().revents & POLLIN)) {
+				efd_drain(w.wake_fd);
+				w.woken = false;
+			}
+			// Somebody must keep polling for the followers.
+			if (!ep->wq.empty() && !ep->leader)
+				ep_wake_one(ep);
+		}
+		if (r == -EINTR)
+			return -EINTR;
+		if (r < 0 && r != -EAGAIN)
+			return static_cast<int>(r);
+	}
+}
+
+// Twin of do_epoll_wait() and the checks of epoll_pwait/epoll_pwait2 that
+// come after the signal mask (the shim checks the timespec and the mask).
+int do_epoll_wait(int epfd, epoll_event *uevents, int maxevents, int64_t timeout_ns, const sigset_t *sigmask)
+{
+	long err = 0;
+	file_ref f;
+	f.f = g_files->fget(epfd, &err);
+	if (!f.f)
+		return static_cast<int>(err);
+	// The maximum number of event must be greater than zero.
+	if (maxevents <= 0 || maxevents > static_cast<int>(INT_MAX / sizeof(epoll_event)))
+		return -EINVAL;
+	// Verify that the area passed by the user is writeable.
+	if (!user_range_ok(uevents, static_cast<size_t>(maxevents) * sizeof(epoll_event)))
+		return -EFAULT;
+	// We have to check that the file structure underneath the fd the user
+	// passed to us _is_ an eventpoll file.
+	if (!is_file_epoll(f.f))
+		return -EINVAL;
+	return ep_poll(f.f->ep, uevents, maxevents, timeout_ns, sigmask);
+}
+
+// Twin of set_user_sigmask(): copies the caller's signal mask.  Returns 1
+// with *kmask set, 0 when there is none, or -errno.
+static long set_user_sigmask(const sigset_t *umask, size_t sigsetsize, sigset_t *kmask)
+{
+	if (!umask)
+		return 0;
+	if (sigsetsize != KERNEL_SIGSET_SIZE)
+		return -EINVAL;
+	sigemptyset(kmask);
+	return g_sys->copy_from_user(kmask, umask, KERNEL_SIGSET_SIZE) == KERNEL_SIGSET_SIZE ? 1 : -EFAULT;
+}
+
+// Twin of do_epoll_pwait(): the mask, then the wait.
+static int do_epoll_pwait(int epfd, epoll_event *uevents, int maxevents, int64_t timeout_ns,
+			  const sigset_t *usigmask, size_t sigsetsize)
+{
+	sigset_t k;
+	long m = set_user_sigmask(usigmask, sigsetsize, &k);
+	if (m < 0)
+		return static_cast<int>(m);
+	return do_epoll_wait(epfd, uevents, maxevents, timeout_ns, m ? &k : nullptr);
+}
+
+// Twin of ep_timeout_to_timespec(): a negative timeout waits forever.
+static int64_t ms_to_ns(int timeout_ms) { return timeout_ms < 0 ? -1 : int64_t(timeout_ms) * 1000000; }
+
+int sys_epoll_wait(int epfd, epoll_event *uevents, int maxevents, int timeout_ms)
+{
+	return do_epoll_wait(epfd, uevents, maxevents, ms_to_ns(timeout_ms), nullptr);
+}
+
+int sys_epoll_pwait(int epfd, epoll_event *uevents, int maxevents, int timeout_ms, const sigset_t *usigmask,
+		    size_t sigsetsize)
+{
+	return do_epoll_pwait(epfd, uevents, maxevents, ms_to_ns(timeout_ms), usigmask, sigsetsize);
+}
+
+int sys_epoll_pwait2(int epfd, epoll_event *uevents, int maxevents, const timespec *utimeout,
+		     const sigset_t *usigmask, size_t sigsetsize)
+{
+	int64_t ns = -1;
+	if (utimeout) {
+		// get_timespec64(), then poll_select_set_timeout()'s validity check.
+		timespec ts;
+		if (g_sys->copy_from_user(&ts, utimeout, sizeof ts) != sizeof ts)
+			return -EFAULT;
+		if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000)
+			return -EINVAL;
+		ns = ts.tv_sec > (INT64_MAX - ts.tv_nsec) / 1000000000 ? -1 : ts.tv_sec * 1000000000 + ts.tv_nsec;
+	}
+	return do_epoll_pwait(epfd, uevents, maxevents, ns, usigmask, sigsetsize);
+}
+
+} // namespace uepoll::core
