@@ -192,6 +192,18 @@ int find_untracked_dup(core::epfile *f, int closing)
 	return found;
 }
 
+// Puts v into slot s of fd.  If the slot held a file, the number was
+// closed behind our back (a raw syscall) and reused: that file is gone
+// from this number, as if closed here.
+void slot_replace(std::atomic<uintptr_t> *s, int fd, uintptr_t v)
+{
+	uintptr_t old = s->exchange(v, std::memory_order_acq_rel);
+	if (core::epfile *stale = fdt_file(old)) {
+		core::epfile_fd_closing(stale, fd, -1);
+		core::epfile_put(stale);
+	}
+}
+
 // Points slot `fd` at f (one more reference and fd number for f).
 void attach(int fd, core::epfile *f)
 {
@@ -205,16 +217,14 @@ void attach(int fd, core::epfile *f)
 		if (f->poll_fd < 0)
 			f->poll_fd = fd;
 	}
-	uintptr_t old = s->exchange(reinterpret_cast<uintptr_t>(f), std::memory_order_acq_rel);
-	if (core::epfile *stale = fdt_file(old)) {
-		// A number we thought open was reused behind our back.
-		core::epfile_fd_closing(stale, fd, -1);
-		core::epfile_put(stale);
-	}
+	slot_replace(s, fd, reinterpret_cast<uintptr_t>(f));
 }
 
 core::epfile *fget_op(int fd, long *err) { return fdt_get(fd, err); }
 
+// The core made a file (a fake epoll fd).  Its (dev, ino) is the eventfd's
+// anon inode: so a copy of that fd made where we do not see it (an
+// SCM_RIGHTS message to ourselves) is found by find_same_file().
 void fd_install_op(int fd, core::epfile *f)
 {
 	std::atomic<uintptr_t> *s = fdt_slot(fd, true);
@@ -222,11 +232,12 @@ void fd_install_op(int fd, core::epfile *f)
 		core::epfile_put(f);
 		return;
 	}
-	uintptr_t old = s->exchange(reinterpret_cast<uintptr_t>(f), std::memory_order_acq_rel);
-	if (core::epfile *stale = fdt_file(old)) {
-		core::epfile_fd_closing(stale, fd, -1);
-		core::epfile_put(stale);
+	struct stat st;
+	if (f->dev == 0 && f->ino == 0 && g_sys->fstat(fd, &st) == 0) {
+		f->dev = st.st_dev;
+		f->ino = st.st_ino;
 	}
+	slot_replace(s, fd, reinterpret_cast<uintptr_t>(f));
 }
 
 void fd_internal_op(int fd, bool internal)
@@ -339,16 +350,40 @@ void fd_internal_mark(int fd) { fd_internal_op(fd, true); }
 
 void fdt_note_fresh(int fd)
 {
-	std::atomic<uintptr_t> *s = fdt_slot(fd, true);
-	if (!s)
-		return;
-	uintptr_t old = s->exchange(FD_FRESH, std::memory_order_acq_rel);
-	if (core::epfile *stale = fdt_file(old)) {
-		// The number was closed behind our back (a raw syscall): the file
-		// we knew there is gone from it.
-		core::epfile_fd_closing(stale, fd, -1);
-		core::epfile_put(stale);
+	if (std::atomic<uintptr_t> *s = fdt_slot(fd, true))
+		slot_replace(s, fd, FD_FRESH);
+}
+
+void fdt_note_unknown(int fd)
+{
+	std::atomic<uintptr_t> *s = fdt_slot(fd, false);
+	if (s && s->load(std::memory_order_acquire) != FD_UNKNOWN)
+		slot_replace(s, fd, FD_UNKNOWN);
+}
+
+bool fdt_epoll_slot_stale(int fd, uintptr_t v)
+{
+	core::epfile *f = fdt_file(v);
+	if (!f || f->kind != core::file_kind::epoll)
+		return false;
+	// Our epoll fd is an eventfd: anything else under its number replaced
+	// it behind our back (a raw close, then a creator we do not hook:
+	// fopen, a raw syscall).  Another eventfd cannot be told apart here.
+	char path[32], name[32];
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	long n = g_sys->readlink(path, name, sizeof name - 1);
+	if (n > 0) {
+		name[n] = 0;
+		if (strcmp(name, "anon_inode:[eventfd]") == 0)
+			return false;
 	}
+	std::atomic<uintptr_t> *s = fdt_slot(fd, false);
+	uintptr_t expected = v;
+	if (s && s->compare_exchange_strong(expected, FD_UNKNOWN, std::memory_order_acq_rel)) {
+		core::epfile_fd_closing(f, fd, -1);
+		core::epfile_put(f);
+	}
+	return true;
 }
 
 void fdt_note_pair(int a, int b, core::file_kind ka, core::file_kind kb)
