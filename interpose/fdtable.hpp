@@ -46,6 +46,10 @@ void fdt_note_fresh(int fd);
 // SCM_RIGHTS message, pidfd_getfd): whatever the slot held is gone from
 // that number; the file is identified at its first use.
 void fdt_note_unknown(int fd);
+// The process may now hold copies of its files made where we do not see
+// (it received fds): from now on every file is in the identity index
+// (interpose/file_index.hpp), the ones already open too (once).
+void fdt_index_everything();
 // Slot value v of fd says "one of our epoll fds": true (and the slot
 // cleared) when the kernel's fd there is no longer it.  For the error
 // paths only (a readlink).

@@ -252,8 +252,12 @@ int pidfd_getfd(int pidfd, int targetfd, unsigned flags)
 {
 	ensure_init();
 	int r = UEPOLL_CALL_NEXT(int, pidfd_getfd, SYS_pidfd_getfd, pidfd, targetfd, flags);
-	if (r >= 0)
+	if (r >= 0) {
+		int saved = errno;
+		fdt_index_everything();
 		fdt_note_unknown(r);
+		errno = saved;
+	}
 	return r;
 }
 
@@ -295,6 +299,7 @@ void syscall_made_fd(long nr, long arg0, long fd)
 			fdt_note_fresh(static_cast<int>(fd));
 		break;
 	case SYS_pidfd_getfd:
+		fdt_index_everything();
 		fdt_note_unknown(static_cast<int>(fd));
 		break;
 	default:

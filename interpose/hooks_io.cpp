@@ -112,6 +112,8 @@ static void note_received_fds(const struct msghdr *msg)
 			continue;
 		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		const unsigned char *data = CMSG_DATA(cm);
+		if (n)
+			fdt_index_everything();
 		for (size_t i = 0; i < n; i++) {
 			int fd;
 			memcpy(&fd, data + i * sizeof fd, sizeof fd);

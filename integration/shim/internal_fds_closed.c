@@ -18,7 +18,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
-#include "inline_close.h"
+#include "inline_syscall.h"
 #include "shimtest.h"
 
 static int g_ep;

@@ -21,7 +21,7 @@
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 
-#include "inline_close.h"
+#include "inline_syscall.h"
 #include "shimtest.h"
 
 static const char *tmpfile_path(void)
