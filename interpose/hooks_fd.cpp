@@ -123,7 +123,11 @@ static int dup_onto(int oldfd, int newfd, int flags, bool is_dup3)
 	if (fdt_is_internal(oldfd))
 		return errno_ret(-EBADF);
 	if (fdt_is_internal(newfd))
-		return errno_ret(-EBUSY); // docs/deviations.md: our own fds near RLIMIT_NOFILE
+		// One of our own fds (just under RLIMIT_NOFILE): the core holds its
+		// number, so it cannot be replaced here.  Natively this succeeds:
+		// a known bug (issue 11), pinned by shim_dup2_internal (pending a
+		// core change that moves the fd out of the way).
+		return errno_ret(-EBUSY);
 	if (oldfd == newfd || raw_syscall(SYS_fcntl, oldfd, F_GETFD) < 0 || (is_dup3 && (flags & ~O_CLOEXEC))) {
 		if (is_dup3)
 			return UEPOLL_CALL_NEXT(int, dup3, SYS_dup3, oldfd, newfd, flags);

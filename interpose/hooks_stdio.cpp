@@ -7,9 +7,11 @@
 // hint a write()/read() would.  The buffer pointers are glibc's public
 // struct _IO_FILE; nothing is changed in them.
 //
-// Not covered (the inline macros): putc_unlocked/getc_unlocked and the
-// other *_unlocked calls, and __overflow/__uflow as called from inside
-// glibc: see docs/deviations.md.
+// Not covered: the *_unlocked calls (putc_unlocked and getc_unlocked are
+// inline macros that reach glibc's __overflow/__uflow), fscanf & co.,
+// fgetwc & the wide calls, and stdio reached from inside glibc (e.g.
+// getaddrinfo reading /etc/hosts: no pollable fd).  Their edges need the
+// core (issue 11 item 4).
 #include <cstdarg>
 #include <cstring>
 #include <sys/syscall.h>
