@@ -14,10 +14,9 @@
  * take an offset, which an eventfd or a pipe refuses: preadv2/pwritev2
  * with offset -1 are their usable form.)
  *
- * With --fill-again, each case also writes a second time with nothing
- * read in between: natively a new edge too (eventfd_signal,
- * sock_def_readable and pipe_write wake every time).  Under the shim that
- * edge is lost even for write(): a core fix, pending (CMakeLists.txt).
+ * Each case then writes a second time with nothing read in between:
+ * natively a new edge too (eventfd_signal, sock_def_readable and
+ * pipe_write wake every time).
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -77,8 +76,6 @@ static long w_vmsplice(int fd, int e)
 }
 
 /* One ET item on the read end; drained by rd, refilled by wr, twice. */
-static int g_fill_again;
-
 /* A waiter blocked in epoll_wait while the fd is filled; main prints. */
 static int g_wait_ep, g_wait_n;
 static struct epoll_event g_wait_evs[ST_MAXEV];
@@ -135,20 +132,17 @@ static void one_case(const char *kind, const char *rname, io_fn rd, const char *
 		snprintf(label, sizeof label, "blocked waiter after fill %d", round);
 		st_events(label, g_wait_n, g_wait_evs);
 	}
-	if (g_fill_again) {
-		st_step("fill again", wr(wfd, efd) >= 0);
-		st_wait("edge after fill again", ep, ST_SOON);
-	}
+	st_step("fill again", wr(wfd, efd) >= 0);
+	st_wait("edge after fill again", ep, ST_SOON);
 	close(ep);
 	if (rfd != wfd)
 		close(wfd);
 	close(rfd);
 }
 
-int main(int argc, char **argv)
+int main(void)
 {
 	alarm(50);
-	g_fill_again = argc > 1 && strcmp(argv[1], "--fill-again") == 0;
 	static const struct {
 		const char *name;
 		io_fn fn;
