@@ -1,7 +1,8 @@
 // interpose/api.hpp - the libc functions that interpose/ replaces: the fd
 // life-cycle (hooks_fd.cpp), the creators (hooks_create.cpp), the I/O calls
 // that re-arm edge-triggered items (hooks_io.cpp), poll/select on fake
-// epoll fds (hooks_poll.cpp) and syscall() (hooks_fd.cpp).
+// epoll fds (hooks_poll.cpp), signal handlers (hooks_signal.cpp), stdio
+// (hooks_stdio.cpp).
 //
 // Each behaves like the libc function it replaces: -1 and errno on
 // failure, errno untouched on success.  shim/api.hpp adds the six epoll
@@ -9,6 +10,8 @@
 #pragma once
 
 #include <csignal>
+#include <cstdarg>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <poll.h>
@@ -71,8 +74,40 @@ int sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 sighandler_t signal(int sig, sighandler_t handler);
 sighandler_t sysv_signal(int sig, sighandler_t handler);
 
-// syscall(2): io_uring_setup is refused with ENOSYS (libuv would submit
-// its epoll_ctl calls through an io_uring); everything else goes through.
-long syscall(long nr, long a, long b, long c, long d, long e, long f);
+// Creators of new files the shim did not follow at first (each marks its
+// fd a new file), and the I/O paths past read/write (hooks_create.cpp,
+// hooks_io.cpp, hooks_stdio.cpp).  open/openat take their mode whatever the flags.
+int open(const char *path, int flags, mode_t mode);
+int openat(int dirfd, const char *path, int flags, mode_t mode);
+int creat(const char *path, mode_t mode);
+int memfd_create(const char *name, unsigned flags);
+int timerfd_create(int clockid, int flags);
+int signalfd(int fd, const sigset_t *mask, int flags);
+int inotify_init();
+int inotify_init1(int flags);
+int fanotify_init(unsigned flags, unsigned event_f_flags);
+int pidfd_open(pid_t pid, unsigned flags);
+int pidfd_getfd(int pidfd, int targetfd, unsigned flags);
+int eventfd_read(int fd, uint64_t *value);
+int eventfd_write(int fd, uint64_t value);
+ssize_t preadv2(int fd, const struct iovec *iov, int n, off_t off, int flags);
+ssize_t pwritev2(int fd, const struct iovec *iov, int n, off_t off, int flags);
+ssize_t read_chk(int fd, void *buf, size_t len, size_t buflen);
+ssize_t recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags, struct sockaddr *addr,
+		     socklen_t *alen);
+ssize_t vmsplice(int fd, const struct iovec *iov, size_t n, unsigned flags);
+ssize_t tee(int in, int out, size_t len, unsigned flags);
+ssize_t copy_file_range(int in, loff_t *off_in, int out, loff_t *off_out, size_t len, unsigned flags);
+int fflush(FILE *f);
+size_t fwrite(const void *p, size_t size, size_t n, FILE *f);
+int fputs(const char *s, FILE *f);
+int fputc(int c, FILE *f);
+int puts(const char *s);
+int vfprintf(FILE *f, int flag, const char *fmt, va_list ap); // flag < 0: plain vfprintf
+int vdprintf(int fd, int flag, const char *fmt, va_list ap);  // flag < 0: plain vdprintf
+size_t fread(void *p, size_t size, size_t n, FILE *f);
+char *fgets(char *s, int n, FILE *f);
+int fgetc(FILE *f);
+ssize_t getdelim(char **line, size_t *cap, int delim, FILE *f);
 
 } // namespace uepoll::api

@@ -27,6 +27,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "interpose/file_index.hpp"
 #include "interpose/hooks.hpp"
 
 namespace uepoll::interpose {
@@ -137,9 +138,14 @@ core::file_kind kind_of(int fd, const struct stat &st, long flags)
 	}
 }
 
-// Is fd the same open file as one we track?  Candidates share (dev, ino).
+// Is fd the same open file as one we track?  The index answers in
+// O(log n) kcmp calls; without kcmp's order, candidates share (dev, ino).
 core::epfile *find_same_file(int fd, const struct stat &st)
 {
+	bool usable;
+	core::epfile *indexed = file_index_find(fd, &usable);
+	if (usable)
+		return indexed;
 	int top = max_fd.load(std::memory_order_acquire);
 	for (int n = 0; n <= top; n++) {
 		if (n == fd)
@@ -153,10 +159,28 @@ core::epfile *find_same_file(int fd, const struct stat &st)
 	return nullptr;
 }
 
+// Files of unknown origin met so far (fdt_get on a number we never saw
+// made), and that count at the last scan of /proc/self/fd.  A scan puts
+// every open number it finds that is a copy of a tracked file into the
+// table; until a new file of unknown origin is met, no copy we did not see
+// made can have appeared for a file we track (short of inline system calls
+// that dup without a trace), so the next close needs no scan: closing n
+// such files costs one scan, not n.
+std::atomic<unsigned long> unknown_meets{0};
+std::atomic<unsigned long> scanned_at{~0UL};
+
+core::epfile *find_same_file(int fd, const struct stat &st);
+void attach(int fd, core::epfile *f);
+
 // An fd of f that the table does not know (dup'ed by a call we do not
-// hook), found by scanning /proc/self/fd; -1 if there is none.
+// hook), found by scanning /proc/self/fd; -1 if there is none.  `closing`
+// is f's fd being closed (still open; no longer in the table or the
+// index).  The other untracked numbers met are identified on the way.
 int find_untracked_dup(core::epfile *f, int closing)
 {
+	unsigned long meets = unknown_meets.load(std::memory_order_acquire);
+	if (scanned_at.load(std::memory_order_acquire) == meets)
+		return -1;
 	long dfd = g_sys->open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -1;
@@ -166,7 +190,7 @@ int find_untracked_dup(core::epfile *f, int closing)
 		long n = raw_syscall(SYS_getdents64, dfd, reinterpret_cast<long>(buf), sizeof buf);
 		if (n <= 0)
 			break;
-		for (long off = 0; off < n && found < 0;) {
+		for (long off = 0; off < n;) {
 			auto *d = reinterpret_cast<struct dirent64 *>(buf + off);
 			off += d->d_reclen;
 			int num = 0;
@@ -180,15 +204,52 @@ int find_untracked_dup(core::epfile *f, int closing)
 			if (!digits || num == closing || num == dfd || fdt_peek(num) != FD_UNKNOWN)
 				continue;
 			struct stat st;
-			if (g_sys->fstat(num, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino &&
-			    g_sys->kcmp_file(num, closing) == 0)
+			if (g_sys->fstat(num, &st) != 0)
+				continue;
+			if (found < 0 && st.st_dev == f->dev && st.st_ino == f->ino && g_sys->kcmp_file(num, closing) == 0) {
 				found = num;
+				continue;
+			}
+			if (core::epfile *same = find_same_file(num, st)) {
+				attach(num, same);
+				core::epfile_put(same);
+			}
 		}
-		if (found >= 0)
-			break;
 	}
 	g_sys->close(static_cast<int>(dfd));
+	scanned_at.store(meets, std::memory_order_release);
 	return found;
+}
+
+// Which files the identity index holds.  A file we saw created has no
+// copy we did not see made, unless the process receives fds (SCM_RIGHTS,
+// pidfd_getfd): until then only files of unknown origin and our epoll
+// files are indexed, so a fresh file's ADD and close cost no kcmp.
+std::atomic<bool> index_all{false};
+
+bool index_wanted(const core::epfile *f)
+{
+	return !f->origin_known || f->kind == core::file_kind::epoll || index_all.load(std::memory_order_acquire);
+}
+
+// stale's number fd was closed behind our back: it is gone from fd, and
+// from the index if that was its last.
+void forget_stale(core::epfile *stale, int fd)
+{
+	core::epfile_fd_closing(stale, fd, -1);
+	if (stale->dead.load(std::memory_order_acquire) && index_wanted(stale))
+		file_index_remove(stale);
+	core::epfile_put(stale);
+}
+
+// Puts v into slot s of fd.  If the slot held a file, the number was
+// closed behind our back (a raw syscall) and reused: that file is gone
+// from this number, as if closed here.
+void slot_replace(std::atomic<uintptr_t> *s, int fd, uintptr_t v)
+{
+	uintptr_t old = s->exchange(v, std::memory_order_acq_rel);
+	if (core::epfile *stale = fdt_file(old))
+		forget_stale(stale, fd);
 }
 
 // Points slot `fd` at f (one more reference and fd number for f).
@@ -204,16 +265,14 @@ void attach(int fd, core::epfile *f)
 		if (f->poll_fd < 0)
 			f->poll_fd = fd;
 	}
-	uintptr_t old = s->exchange(reinterpret_cast<uintptr_t>(f), std::memory_order_acq_rel);
-	if (core::epfile *stale = fdt_file(old)) {
-		// A number we thought open was reused behind our back.
-		core::epfile_fd_closing(stale, fd, -1);
-		core::epfile_put(stale);
-	}
+	slot_replace(s, fd, reinterpret_cast<uintptr_t>(f));
 }
 
 core::epfile *fget_op(int fd, long *err) { return fdt_get(fd, err); }
 
+// The core made a file (a fake epoll fd).  Its (dev, ino) is the eventfd's
+// anon inode: so a copy of that fd made where we do not see it (an
+// SCM_RIGHTS message to ourselves) is found by find_same_file().
 void fd_install_op(int fd, core::epfile *f)
 {
 	std::atomic<uintptr_t> *s = fdt_slot(fd, true);
@@ -221,11 +280,13 @@ void fd_install_op(int fd, core::epfile *f)
 		core::epfile_put(f);
 		return;
 	}
-	uintptr_t old = s->exchange(reinterpret_cast<uintptr_t>(f), std::memory_order_acq_rel);
-	if (core::epfile *stale = fdt_file(old)) {
-		core::epfile_fd_closing(stale, fd, -1);
-		core::epfile_put(stale);
+	struct stat st;
+	if (f->dev == 0 && f->ino == 0 && g_sys->fstat(fd, &st) == 0) {
+		f->dev = st.st_dev;
+		f->ino = st.st_ino;
 	}
+	slot_replace(s, fd, reinterpret_cast<uintptr_t>(f));
+	file_index_add(f, fd);
 }
 
 void fd_internal_op(int fd, bool internal)
@@ -300,6 +361,7 @@ core::epfile *fdt_get(int fd, long *err)
 			return nullptr;
 		}
 		if (v == FD_UNKNOWN) {
+			unknown_meets.fetch_add(1, std::memory_order_acq_rel);
 			if (core::epfile *same = find_same_file(fd, st)) {
 				attach(fd, same);
 				return same;
@@ -321,6 +383,8 @@ core::epfile *fdt_get(int fd, long *err)
 			core::epfile_put(f); // another thread installed one first
 			continue;
 		}
+		if (index_wanted(f))
+			file_index_add(f, fd);
 		core::epfile_get(f); // the caller's reference; the slot keeps the first
 		return f;
 	}
@@ -341,15 +405,53 @@ core::file_kind fdt_kind(int fd)
 
 void fdt_note_fresh(int fd)
 {
-	std::atomic<uintptr_t> *s = fdt_slot(fd, true);
-	if (!s)
+	if (std::atomic<uintptr_t> *s = fdt_slot(fd, true))
+		slot_replace(s, fd, FD_FRESH);
+}
+
+void fdt_note_unknown(int fd)
+{
+	std::atomic<uintptr_t> *s = fdt_slot(fd, false);
+	if (s && s->load(std::memory_order_acquire) != FD_UNKNOWN)
+		slot_replace(s, fd, FD_UNKNOWN);
+}
+
+bool fdt_epoll_slot_stale(int fd, uintptr_t v)
+{
+	core::epfile *f = fdt_file(v);
+	if (!f || f->kind != core::file_kind::epoll)
+		return false;
+	// Our epoll fd is an eventfd: anything else under its number replaced
+	// it behind our back (a raw close, then a creator we do not hook:
+	// fopen, a raw syscall).  Another eventfd cannot be told apart here.
+	char path[32], name[32];
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	long n = g_sys->readlink(path, name, sizeof name - 1);
+	if (n > 0) {
+		name[n] = 0;
+		if (strcmp(name, "anon_inode:[eventfd]") == 0)
+			return false;
+	}
+	std::atomic<uintptr_t> *s = fdt_slot(fd, false);
+	uintptr_t expected = v;
+	if (s && s->compare_exchange_strong(expected, FD_UNKNOWN, std::memory_order_acq_rel))
+		forget_stale(f, fd);
+	return true;
+}
+
+void fdt_index_everything()
+{
+	if (index_all.exchange(true, std::memory_order_acq_rel))
 		return;
-	uintptr_t old = s->exchange(FD_FRESH, std::memory_order_acq_rel);
-	if (core::epfile *stale = fdt_file(old)) {
-		// The number was closed behind our back (a raw syscall): the file
-		// we knew there is gone from it.
-		core::epfile_fd_closing(stale, fd, -1);
-		core::epfile_put(stale);
+	int top = max_fd.load(std::memory_order_acquire);
+	for (int n = 0; n <= top; n++) {
+		long err;
+		if (!fdt_file(fdt_peek(n)))
+			continue;
+		if (core::epfile *f = fdt_get(n, &err)) {
+			file_index_add(f, n); // a second number of one file finds it there
+			core::epfile_put(f);
+		}
 	}
 }
 
@@ -377,19 +479,38 @@ void fdt_closing(int fd)
 	if (!s)
 		return;
 	uintptr_t v = s->load(std::memory_order_acquire);
-	if (v == FD_UNKNOWN || v == FD_INTERNAL)
-		return;
-	v = s->exchange(FD_UNKNOWN, std::memory_order_acq_rel);
+	if (v == FD_FRESH) {
+		// A new file never looked at: only the mark goes (a later
+		// number reuse we do not see must not look new).
+		s->compare_exchange_strong(v, FD_UNKNOWN, std::memory_order_acq_rel);
+		v = s->load(std::memory_order_acquire);
+	}
 	core::epfile *f = fdt_file(v);
 	if (!f)
 		return;
-	int other = -1;
 	int nfds;
 	{
 		std::lock_guard g(f->f_lock);
 		nfds = f->nfds;
 	}
+	// Its last known fd, still open: the index finds it by it, O(log n).
+	bool indexed = index_wanted(f);
+	bool unindexed = indexed && nfds <= 1 && file_index_remove_fd(f, fd);
+	v = s->exchange(FD_UNKNOWN, std::memory_order_acq_rel);
+	if (fdt_file(v) != f) {
+		// A racing close of the same number took it first.
+		if (unindexed)
+			file_index_add(f, fd);
+		if (core::epfile *other_file = fdt_file(v))
+			forget_stale(other_file, fd);
+		return;
+	}
+	int other = -1;
 	if (nfds > 1) {
+		// Usually its poll_fd is another of its numbers; else scan.
+		int p = f->poll_fd.load(std::memory_order_acquire);
+		if (p >= 0 && p != fd && fdt_peek(p) == reinterpret_cast<uintptr_t>(f))
+			other = p;
 		int top = max_fd.load(std::memory_order_acquire);
 		for (int n = 0; n <= top && other < 0; n++)
 			if (n != fd && fdt_peek(n) == reinterpret_cast<uintptr_t>(f))
@@ -397,12 +518,18 @@ void fdt_closing(int fd)
 	}
 	if (other < 0 && !f->origin_known && !f->f_ep.empty()) {
 		other = find_untracked_dup(f, fd);
-		if (other >= 0)
+		if (other >= 0) {
 			attach(other, f);
+			if (unindexed)
+				file_index_add(f, other);
+			unindexed = false;
+		}
 	}
 	if (other < 0 && f->kind == core::file_kind::socket)
 		loopback_closing(f);
 	core::epfile_fd_closing(f, fd, other);
+	if (f->dead.load(std::memory_order_acquire) && indexed && !unindexed)
+		file_index_remove(f);
 	core::epfile_put(f);
 }
 

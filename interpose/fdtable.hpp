@@ -47,6 +47,18 @@ core::file_kind fdt_kind(int fd);
 
 // A hooked creator returned fd: it is a new open file.
 void fdt_note_fresh(int fd);
+// fd was made by a call that may return a file we already track (an
+// SCM_RIGHTS message, pidfd_getfd): whatever the slot held is gone from
+// that number; the file is identified at its first use.
+void fdt_note_unknown(int fd);
+// The process may now hold copies of its files made where we do not see
+// (it received fds): from now on every file is in the identity index
+// (interpose/file_index.hpp), the ones already open too (once).
+void fdt_index_everything();
+// Slot value v of fd says "one of our epoll fds": true (and the slot
+// cleared) when the kernel's fd there is no longer it.  For the error
+// paths only (a readlink).
+bool fdt_epoll_slot_stale(int fd, uintptr_t v);
 // pipe2/socketpair returned a pair: new files, each the other's peer.
 void fdt_note_pair(int a, int b, core::file_kind ka, core::file_kind kb);
 // fd is about to be closed or replaced (close, dup2 onto it...): take it

@@ -88,6 +88,10 @@ void loopback_accepted(int fd);
 // connections of ours it still queues are reset.
 void loopback_closing(core::epfile *f);
 
+// syscall(2) number nr returned fd: if nr creates fds, fd is not the
+// number's previous occupant (a new file, or one to identify).
+void syscall_made_fd(long nr, long arg0, long fd);
+
 // close() for a close a signal handler deferred (core/deferred.cpp).
 void hooks_close_deferred(int fd);
 

@@ -3,7 +3,9 @@
 // needs no identity search, and a number reused after a close we did not
 // see is recognised as a new file.  pipe2 and socketpair also record that
 // the two ends are peers (a write on one is an edge on the other).
+#include <climits>
 #include <cstring>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <mutex>
@@ -11,10 +13,6 @@
 
 #include "interpose/hooks.hpp"
 #include "interpose/api.hpp"
-
-namespace uepoll::interpose {
-
-} // namespace uepoll::interpose
 
 namespace uepoll::api {
 
@@ -178,3 +176,135 @@ int eventfd(unsigned initval, int flags)
 }
 
 } // namespace uepoll::api
+
+// ---- issue 11: the other creators ----------------------------------------
+// A number freed behind our back (a raw close) and reused by one of these
+// must be the new file, never its previous occupant: each marks its fd a
+// new file (FD_FRESH), which also takes a stale file out of the slot.
+
+namespace uepoll::api {
+
+int open(const char *path, int flags, mode_t mode)
+{
+	ensure_init();
+	return fresh(next_resolve() && real.open ? real.open(path, flags, mode)
+						 : errno_ret(raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path),
+									 flags, mode)));
+}
+
+int openat(int dirfd, const char *path, int flags, mode_t mode)
+{
+	ensure_init();
+	return fresh(UEPOLL_CALL_NEXT(int, openat, SYS_openat, dirfd, path, flags, mode));
+}
+
+int creat(const char *path, mode_t mode)
+{
+	ensure_init();
+	return fresh(UEPOLL_CALL_NEXT(int, creat, SYS_creat, path, mode));
+}
+
+int memfd_create(const char *name, unsigned flags)
+{
+	ensure_init();
+	return fresh(UEPOLL_CALL_NEXT(int, memfd_create, SYS_memfd_create, name, flags));
+}
+
+int timerfd_create(int clockid, int flags)
+{
+	ensure_init();
+	return fresh(UEPOLL_CALL_NEXT(int, timerfd_create, SYS_timerfd_create, clockid, flags));
+}
+
+// signalfd(-1, ...) makes a new file; signalfd(fd, ...) changes fd's mask.
+int signalfd(int fd, const sigset_t *mask, int flags)
+{
+	ensure_init();
+	int r = next_resolve() && real.signalfd ? real.signalfd(fd, mask, flags)
+						: errno_ret(raw_syscall(SYS_signalfd4, fd, reinterpret_cast<long>(mask), 8, flags));
+	return fd == -1 ? fresh(r) : r;
+}
+
+int inotify_init() { return inotify_init1(0); }
+
+int inotify_init1(int flags)
+{
+	ensure_init();
+	return fresh(UEPOLL_CALL_NEXT(int, inotify_init1, SYS_inotify_init1, flags));
+}
+
+int fanotify_init(unsigned flags, unsigned event_f_flags)
+{
+	ensure_init();
+	return fresh(UEPOLL_CALL_NEXT(int, fanotify_init, SYS_fanotify_init, flags, event_f_flags));
+}
+
+int pidfd_open(pid_t pid, unsigned flags)
+{
+	ensure_init();
+	return fresh(UEPOLL_CALL_NEXT(int, pidfd_open, SYS_pidfd_open, pid, flags));
+}
+
+// pidfd_getfd may hand back a file this process already has (one it
+// shares with the target after a fork): not new, but not the number's
+// previous occupant either.
+int pidfd_getfd(int pidfd, int targetfd, unsigned flags)
+{
+	ensure_init();
+	int r = UEPOLL_CALL_NEXT(int, pidfd_getfd, SYS_pidfd_getfd, pidfd, targetfd, flags);
+	if (r >= 0) {
+		int saved = errno;
+		fdt_index_everything();
+		fdt_note_unknown(r);
+		errno = saved;
+	}
+	return r;
+}
+
+} // namespace uepoll::api
+
+namespace uepoll::interpose {
+
+void syscall_made_fd(long nr, long arg0, long fd)
+{
+	if (fd < 0 || fd > INT32_MAX)
+		return;
+	switch (nr) {
+	case SYS_open:
+	case SYS_openat:
+	case SYS_openat2:
+	case SYS_creat:
+	case SYS_memfd_create:
+	case SYS_memfd_secret:
+	case SYS_timerfd_create:
+	case SYS_inotify_init:
+	case SYS_inotify_init1:
+	case SYS_fanotify_init:
+	case SYS_pidfd_open:
+	case SYS_userfaultfd:
+	case SYS_perf_event_open:
+	case SYS_bpf:
+	case SYS_fsopen:
+	case SYS_fsmount:
+	case SYS_fspick:
+	case SYS_open_tree:
+	case SYS_accept:
+	case SYS_eventfd:
+		fdt_note_fresh(static_cast<int>(fd));
+		break;
+	case SYS_signalfd:
+	case SYS_signalfd4:
+		// New only when asked for -1; otherwise the caller's own fd.
+		if (static_cast<int>(arg0) == -1)
+			fdt_note_fresh(static_cast<int>(fd));
+		break;
+	case SYS_pidfd_getfd:
+		fdt_index_everything();
+		fdt_note_unknown(static_cast<int>(fd));
+		break;
+	default:
+		break;
+	}
+}
+
+} // namespace uepoll::interpose

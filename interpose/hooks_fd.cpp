@@ -122,7 +122,11 @@ static int dup_onto(int oldfd, int newfd, int flags, bool is_dup3)
 	if (fdt_is_internal(oldfd))
 		return errno_ret(-EBADF);
 	if (fdt_is_internal(newfd))
-		return errno_ret(-EBUSY); // docs/deviations.md: our own fds near RLIMIT_NOFILE
+		// One of our own fds (just under RLIMIT_NOFILE): the core holds its
+		// number, so it cannot be replaced here.  Natively this succeeds:
+		// a known bug (issue 11), pinned by shim_dup2_internal (pending a
+		// core change that moves the fd out of the way).
+		return errno_ret(-EBUSY);
 	if (oldfd == newfd || raw_syscall(SYS_fcntl, oldfd, F_GETFD) < 0 || (is_dup3 && (flags & ~O_CLOEXEC))) {
 		if (is_dup3)
 			return UEPOLL_CALL_NEXT(int, dup3, SYS_dup3, oldfd, newfd, flags);
@@ -175,18 +179,20 @@ int fclose(FILE *f)
 		if (v != FD_UNKNOWN && v != FD_INTERNAL)
 			fdt_closing(fd);
 	}
-	if (next_resolve() && real.fclose)
-		return real.fclose(f);
-	return EOF;
+	if (!next_resolve() || !real.fclose)
+		return EOF;
+	// Its flush of pending output writes through glibc's internal write:
+	// flush first through our fflush (an edge for the fd's readers); a
+	// failure is fclose's result, as it would have been.
+	if (f && f->_IO_write_ptr > f->_IO_write_base && api::fflush(f) != 0) {
+		int saved = errno;
+		real.fclose(f);
+		errno = saved;
+		return EOF;
+	}
+	return real.fclose(f);
 }
 
-long syscall(long nr, long a, long b, long c, long d, long e, long f)
-{
-	if (nr == SYS_io_uring_setup)
-		return errno_ret<long>(-ENOSYS);
-	if (next_resolve() && real.syscall)
-		return real.syscall(nr, a, b, c, d, e, f);
-	return errno_ret<long>(raw_syscall(nr, a, b, c, d, e, f));
-}
+// syscall(2) is in shim/syscall.cpp: it routes to the epoll calls too.
 
 } // namespace uepoll::api

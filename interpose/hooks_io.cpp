@@ -5,6 +5,7 @@
 // table load.  What the call returns, its errno and its data are never
 // changed; read/write on one of our fake epoll fds fail with EINVAL as on
 // a real epoll fd.
+#include <cstring>
 #include <sys/sendfile.h>
 #include <sys/syscall.h>
 
@@ -70,7 +71,9 @@ void io_hint_stamped(int fd, uintptr_t slot, bool read_side, long result, long r
 // has no read or write.
 // Socket calls (sock = true) pass an epoll fd through: our eventfd says
 // ENOTSOCK as a real epoll fd does.
-static inline bool io_refused(uintptr_t v, bool sock)
+// A number that says "epoll fd" is checked first: it may have been closed
+// behind our back and reused (issue 11), and is then forgotten (v reloaded).
+static inline bool io_refused(int fd, uintptr_t &v, bool sock)
 {
 	if (v == FD_INTERNAL) {
 		errno = EBADF;
@@ -78,10 +81,45 @@ static inline bool io_refused(uintptr_t v, bool sock)
 	}
 	core::epfile *f = fdt_file(v);
 	if (!sock && f && f->kind == core::file_kind::epoll) {
+		int saved = errno;
+		if (fdt_epoll_slot_stale(fd, v)) {
+			errno = saved;
+			v = fdt_peek(fd);
+			return false;
+		}
 		errno = EINVAL; // an epoll fd has no read or write
 		return true;
 	}
 	return false;
+}
+
+// The file kind of a slot, other when unknown.
+static inline core::file_kind kind_of_slot(uintptr_t v)
+{
+	core::epfile *f = fdt_file(v);
+	return f ? f->kind : core::file_kind::other;
+}
+
+// SCM_RIGHTS fds a recvmsg installed: numbers we did not see made, maybe
+// copies of files we track (an epoll fd sent to ourselves).  Whatever
+// their slots held is gone; each is identified at its first use.
+static void note_received_fds(const struct msghdr *msg)
+{
+	if (!msg || !msg->msg_control || msg->msg_controllen < sizeof(struct cmsghdr))
+		return;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(const_cast<struct msghdr *>(msg), cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len < CMSG_LEN(0))
+			continue;
+		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		const unsigned char *data = CMSG_DATA(cm);
+		if (n)
+			fdt_index_everything();
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+			memcpy(&fd, data + i * sizeof fd, sizeof fd);
+			fdt_note_unknown(fd);
+		}
+	}
 }
 
 static size_t iov_len(const struct iovec *iov, int n)
@@ -100,7 +138,7 @@ using namespace uepoll::interpose;
 
 #define IO_HOOK_(sock, side, requested, call)                  \
 	uintptr_t v = fdt_peek(fd);                            \
-	if (io_refused(v, sock))                               \
+	if (io_refused(fd, v, sock))                           \
 		return -1;                                     \
 	io_call c_ = io_begin(fd, v, side);                    \
 	auto r = call;                                         \
@@ -126,12 +164,21 @@ ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr
 }
 ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-	SOCK_HOOK(true, msg ? iov_len(msg->msg_iov, static_cast<int>(msg->msg_iovlen)) : 0,
-		UEPOLL_CALL_NEXT(ssize_t, recvmsg, SYS_recvmsg, fd, msg, flags));
+	SOCK_HOOK(true, msg ? iov_len(msg->msg_iov, static_cast<int>(msg->msg_iovlen)) : 0, ([&] {
+			auto rr = UEPOLL_CALL_NEXT(ssize_t, recvmsg, SYS_recvmsg, fd, msg, flags);
+			if (rr >= 0)
+				note_received_fds(msg);
+			return rr;
+		}()));
 }
 int recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout)
 {
-	SOCK_HOOK(true, vlen, UEPOLL_CALL_NEXT(int, recvmmsg, SYS_recvmmsg, fd, vec, vlen, flags, timeout));
+	SOCK_HOOK(true, vlen, ([&] {
+			auto rr = UEPOLL_CALL_NEXT(int, recvmmsg, SYS_recvmmsg, fd, vec, vlen, flags, timeout);
+			for (int i = 0; i < rr; i++)
+				note_received_fds(&vec[i].msg_hdr);
+			return rr;
+		}()));
 }
 ssize_t write(int fd, const void *buf, size_t len)
 {
@@ -179,6 +226,69 @@ ssize_t splice(int fd_in, loff_t *off_in, int fd_out, loff_t *off_out, size_t le
 			auto rr = UEPOLL_CALL_NEXT(ssize_t, splice, SYS_splice, fd_in, off_in, fd_out, off_out, len, flags);
 			if (vin != FD_UNKNOWN)
 				io_hint(fd_in, vin, true, io_result(rr), static_cast<long>(len));
+			return rr;
+		}()));
+}
+
+// ---- issue 11: the I/O paths past read/write --------------------------------
+
+// eventfd_read/eventfd_write: glibc's call its internal __read/__write.
+int eventfd_read(int fd, uint64_t *value) { return api::read(fd, value, sizeof *value) == sizeof *value ? 0 : -1; }
+int eventfd_write(int fd, uint64_t value) { return api::write(fd, &value, sizeof value) == sizeof value ? 0 : -1; }
+
+ssize_t preadv2(int fd, const struct iovec *iov, int n, off_t off, int flags)
+{
+	IO_HOOK(true, iov_len(iov, n),
+		(next_resolve() && real.preadv2 ? real.preadv2(fd, iov, n, off, flags)
+						: errno_ret<ssize_t>(raw_syscall(SYS_preadv2, fd, reinterpret_cast<long>(iov),
+										 n, off, 0, flags))));
+}
+ssize_t pwritev2(int fd, const struct iovec *iov, int n, off_t off, int flags)
+{
+	IO_HOOK(false, iov_len(iov, n),
+		(next_resolve() && real.pwritev2 ? real.pwritev2(fd, iov, n, off, flags)
+						 : errno_ret<ssize_t>(raw_syscall(SYS_pwritev2, fd, reinterpret_cast<long>(iov),
+										  n, off, 0, flags))));
+}
+
+// The fortified variants check the buffer size, then read as read() does.
+ssize_t read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+	if (len > buflen)
+		__builtin_trap(); // __chk_fail(): a buffer overflow, as glibc's would abort
+	return api::read(fd, buf, len);
+}
+ssize_t recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags, struct sockaddr *addr, socklen_t *alen)
+{
+	if (len > buflen)
+		__builtin_trap();
+	return api::recvfrom(fd, buf, len, flags, addr, alen);
+}
+
+// vmsplice writes into a pipe's write end, or reads out of a read end.
+ssize_t vmsplice(int fd, const struct iovec *iov, size_t n, unsigned flags)
+{
+	bool read_side = kind_of_slot(fdt_peek(fd)) == core::file_kind::pipe_read;
+	IO_HOOK(read_side, iov_len(iov, static_cast<int>(n)),
+		UEPOLL_CALL_NEXT(ssize_t, vmsplice, SYS_vmsplice, fd, iov, n, flags));
+}
+
+// tee copies without consuming: only `out` is written.
+ssize_t tee(int in, int out, size_t len, unsigned flags)
+{
+	int fd = out;
+	IO_HOOK(false, len, UEPOLL_CALL_NEXT(ssize_t, tee, SYS_tee, in, out, len, flags));
+}
+
+ssize_t copy_file_range(int in, loff_t *off_in, int out, loff_t *off_out, size_t len, unsigned flags)
+{
+	int fd = out;
+	uintptr_t vin = fdt_peek(in);
+	IO_HOOK(false, len, ([&] {
+			auto rr = UEPOLL_CALL_NEXT(ssize_t, copy_file_range, SYS_copy_file_range, in, off_in, out,
+						   off_out, len, flags);
+			if (vin != FD_UNKNOWN)
+				io_hint(in, vin, true, io_result(rr), static_cast<long>(len));
 			return rr;
 		}()));
 }

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <csignal>
+#include <cstdarg>
+#include <cstdint>
 #include <cstdio>
 #include <poll.h>
 #include <sys/epoll.h>
@@ -62,7 +64,60 @@ namespace uepoll::interpose {
 	X(int, select, (int, fd_set *, fd_set *, fd_set *, struct timeval *))                                      \
 	X(int, pselect, (int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *))           \
 	X(int, sigaction, (int, const struct sigaction *, struct sigaction *))                                      \
-	X(long, syscall, (long, ...))
+	X(long, syscall, (long, ...))                                                                              \
+	UEPOLL_NEXT_LIST_MORE(X)
+
+// Creators the shim did not follow at first (issue 11): each marks its fd
+// a new file.  I/O paths past read/write: glibc's eventfd helpers, the
+// positioned vector calls, the fortified _chk variants, the splice family,
+// stdio (interpose/hooks_stdio.cpp).
+#define UEPOLL_NEXT_LIST_MORE(X)                                                                                   \
+	X(int, open, (const char *, int, ...))                                                                     \
+	X(int, open64, (const char *, int, ...))                                                                   \
+	X(int, __open_2, (const char *, int))                                                                      \
+	X(int, __open64_2, (const char *, int))                                                                    \
+	X(int, openat, (int, const char *, int, ...))                                                              \
+	X(int, openat64, (int, const char *, int, ...))                                                            \
+	X(int, __openat_2, (int, const char *, int))                                                               \
+	X(int, __openat64_2, (int, const char *, int))                                                             \
+	X(int, creat, (const char *, mode_t))                                                                      \
+	X(int, creat64, (const char *, mode_t))                                                                    \
+	X(int, memfd_create, (const char *, unsigned))                                                             \
+	X(int, timerfd_create, (int, int))                                                                         \
+	X(int, signalfd, (int, const sigset_t *, int))                                                             \
+	X(int, inotify_init, (void))                                                                               \
+	X(int, inotify_init1, (int))                                                                               \
+	X(int, fanotify_init, (unsigned, unsigned))                                                                \
+	X(int, pidfd_open, (pid_t, unsigned))                                                                      \
+	X(int, pidfd_getfd, (int, int, unsigned))                                                                  \
+	X(int, eventfd_read, (int, uint64_t *))                                                                    \
+	X(int, eventfd_write, (int, uint64_t))                                                                     \
+	X(ssize_t, preadv, (int, const struct iovec *, int, off_t))                                                \
+	X(ssize_t, pwritev, (int, const struct iovec *, int, off_t))                                               \
+	X(ssize_t, preadv2, (int, const struct iovec *, int, off_t, int))                                          \
+	X(ssize_t, pwritev2, (int, const struct iovec *, int, off_t, int))                                         \
+	X(ssize_t, __read_chk, (int, void *, size_t, size_t))                                                      \
+	X(ssize_t, __recv_chk, (int, void *, size_t, size_t, int))                                                 \
+	X(ssize_t, __recvfrom_chk, (int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *))             \
+	X(ssize_t, vmsplice, (int, const struct iovec *, size_t, unsigned))                                        \
+	X(ssize_t, tee, (int, int, size_t, unsigned))                                                              \
+	X(ssize_t, copy_file_range, (int, loff_t *, int, loff_t *, size_t, unsigned))                              \
+	X(int, fflush, (FILE *))                                                                                   \
+	X(size_t, fwrite, (const void *, size_t, size_t, FILE *))                                                  \
+	X(int, fputs, (const char *, FILE *))                                                                      \
+	X(int, fputc, (int, FILE *))                                                                               \
+	X(int, putc, (int, FILE *))                                                                                \
+	X(int, puts, (const char *))                                                                               \
+	X(int, vfprintf, (FILE *, const char *, va_list))                                                          \
+	X(int, __vfprintf_chk, (FILE *, int, const char *, va_list))                                               \
+	X(int, vdprintf, (int, const char *, va_list))                                                             \
+	X(int, __vdprintf_chk, (int, int, const char *, va_list))                                                  \
+	X(size_t, fread, (void *, size_t, size_t, FILE *))                                                         \
+	X(char *, fgets, (char *, int, FILE *))                                                                    \
+	X(int, fgetc, (FILE *))                                                                                    \
+	X(int, getc, (FILE *))                                                                                     \
+	X(ssize_t, getdelim, (char **, size_t *, int, FILE *))                                                     \
+	X(ssize_t, getline, (char **, size_t *, FILE *))
 
 struct next_table {
 #define UEPOLL_NEXT_FIELD(ret, name, args) ret(*name) args;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <csignal>
+#include <cstdint>
 #include <ctime>
 #include <sys/epoll.h>
 
@@ -25,5 +26,18 @@ int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
 int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout, const sigset_t *sigmask);
 int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents, const struct timespec *timeout,
 		 const sigset_t *sigmask);
+
+// The same two with the raw system call's sigset size (for syscall()):
+// a size other than the kernel's is EINVAL, after the timeout's checks.
+int epoll_pwait_sized(int epfd, struct epoll_event *events, int maxevents, int timeout, const sigset_t *sigmask,
+		      size_t sigsetsize);
+int epoll_pwait2_sized(int epfd, struct epoll_event *events, int maxevents, const struct timespec *timeout,
+		       const sigset_t *sigmask, size_t sigsetsize);
+
+// syscall(2) (shim/syscall.cpp): the numbers of the calls above and of the
+// hooks go to the same code as their libc functions; io_uring_setup is
+// refused with ENOSYS (an io_uring would submit epoll_ctl and close behind
+// our back); everything else goes through.
+long syscall(long nr, long a, long b, long c, long d, long e, long f);
 
 } // namespace uepoll::api

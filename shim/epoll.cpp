@@ -109,28 +109,46 @@ int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
 	return e.ret(core::sys_epoll_wait(epfd, events, maxevents, timeout));
 }
 
+int epoll_pwait_sized(int epfd, struct epoll_event *events, int maxevents, int timeout, const sigset_t *sigmask,
+		      size_t sigsetsize)
+{
+	shim_init();
+	// libc's function passes the kernel's size: another goes to the kernel.
+	if ((cfg().disable || is_native_epoll(epfd)) && sigsetsize != core::KERNEL_SIGSET_SIZE)
+		return errno_ret(raw_syscall_args(SYS_epoll_pwait, epfd, events, maxevents, timeout, sigmask, sigsetsize));
+	if (cfg().disable || is_native_epoll(epfd))
+		return UEPOLL_CALL_NEXT_RAW(int, epoll_pwait,
+					    (SYS_epoll_pwait, epfd, events, maxevents, timeout, sigmask, sigsetsize), epfd,
+					    events, maxevents, timeout, sigmask);
+	errno_keeper e;
+	return e.ret(core::sys_epoll_pwait(epfd, events, maxevents, timeout, sigmask, sigsetsize));
+}
+
+int epoll_pwait2_sized(int epfd, struct epoll_event *events, int maxevents, const struct timespec *timeout,
+		       const sigset_t *sigmask, size_t sigsetsize)
+{
+	shim_init();
+	// libc's function passes the kernel's size: another goes to the kernel.
+	if ((cfg().disable || is_native_epoll(epfd)) && sigsetsize != core::KERNEL_SIGSET_SIZE)
+		return errno_ret(raw_syscall_args(SYS_epoll_pwait2, epfd, events, maxevents, timeout, sigmask, sigsetsize));
+	if (cfg().disable || is_native_epoll(epfd))
+		return UEPOLL_CALL_NEXT_RAW(int, epoll_pwait2,
+					    (SYS_epoll_pwait2, epfd, events, maxevents, timeout, sigmask, sigsetsize),
+					    epfd, events, maxevents, timeout, sigmask);
+	errno_keeper e;
+	return e.ret(core::sys_epoll_pwait2(epfd, events, maxevents, timeout, sigmask, sigsetsize));
+}
+
 // glibc's epoll_pwait/epoll_pwait2 pass the kernel's sigset size.
 int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout, const sigset_t *sigmask)
 {
-	shim_init();
-	if (cfg().disable || is_native_epoll(epfd))
-		return UEPOLL_CALL_NEXT_RAW(int, epoll_pwait, (SYS_epoll_pwait, epfd, events, maxevents, timeout,
-								sigmask, core::KERNEL_SIGSET_SIZE),
-					    epfd, events, maxevents, timeout, sigmask);
-	errno_keeper e;
-	return e.ret(core::sys_epoll_pwait(epfd, events, maxevents, timeout, sigmask, core::KERNEL_SIGSET_SIZE));
+	return epoll_pwait_sized(epfd, events, maxevents, timeout, sigmask, core::KERNEL_SIGSET_SIZE);
 }
 
 int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents, const struct timespec *timeout,
 		 const sigset_t *sigmask)
 {
-	shim_init();
-	if (cfg().disable || is_native_epoll(epfd))
-		return UEPOLL_CALL_NEXT_RAW(int, epoll_pwait2, (SYS_epoll_pwait2, epfd, events, maxevents, timeout,
-								 sigmask, core::KERNEL_SIGSET_SIZE),
-					    epfd, events, maxevents, timeout, sigmask);
-	errno_keeper e;
-	return e.ret(core::sys_epoll_pwait2(epfd, events, maxevents, timeout, sigmask, core::KERNEL_SIGSET_SIZE));
+	return epoll_pwait2_sized(epfd, events, maxevents, timeout, sigmask, core::KERNEL_SIGSET_SIZE);
 }
 
 } // namespace uepoll::api

@@ -3,6 +3,7 @@
 // interpose file).  glibc calls its own internal aliases (__close_nocancel
 // ...) for its internal needs, so these see exactly what the program calls.
 #include <cstdarg>
+#include <fcntl.h>
 #include <sys/syscall.h>
 
 #include "interpose/hooks.hpp"
@@ -106,6 +107,154 @@ EXPORT int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec
 }
 
 EXPORT int fclose(FILE *f) { return api::fclose(f); }
+
+// issue 11: creators of new files.  open and openat read their mode only
+// with O_CREAT/O_TMPFILE, as glibc does.
+static mode_t open_mode(int flags, va_list ap)
+{
+	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? static_cast<mode_t>(va_arg(ap, int)) : 0;
+}
+EXPORT int open(const char *p, int flags, ...)
+{
+	va_list ap;
+	va_start(ap, flags);
+	mode_t m = open_mode(flags, ap);
+	va_end(ap);
+	return api::open(p, flags, m);
+}
+EXPORT int open64(const char *p, int flags, ...)
+{
+	va_list ap;
+	va_start(ap, flags);
+	mode_t m = open_mode(flags, ap);
+	va_end(ap);
+	return api::open(p, flags, m);
+}
+EXPORT int __open_2(const char *p, int flags) { return api::open(p, flags, 0); }
+EXPORT int __open64_2(const char *p, int flags) { return api::open(p, flags, 0); }
+EXPORT int openat(int d, const char *p, int flags, ...)
+{
+	va_list ap;
+	va_start(ap, flags);
+	mode_t m = open_mode(flags, ap);
+	va_end(ap);
+	return api::openat(d, p, flags, m);
+}
+EXPORT int openat64(int d, const char *p, int flags, ...)
+{
+	va_list ap;
+	va_start(ap, flags);
+	mode_t m = open_mode(flags, ap);
+	va_end(ap);
+	return api::openat(d, p, flags, m);
+}
+EXPORT int __openat_2(int d, const char *p, int flags) { return api::openat(d, p, flags, 0); }
+EXPORT int __openat64_2(int d, const char *p, int flags) { return api::openat(d, p, flags, 0); }
+EXPORT int creat(const char *p, mode_t m) { return api::creat(p, m); }
+EXPORT int creat64(const char *p, mode_t m) { return api::creat(p, m); }
+EXPORT int memfd_create(const char *n, unsigned flags) { return api::memfd_create(n, flags); }
+EXPORT int timerfd_create(int c, int flags) { return api::timerfd_create(c, flags); }
+EXPORT int signalfd(int fd, const sigset_t *m, int flags) { return api::signalfd(fd, m, flags); }
+EXPORT int inotify_init(void) { return api::inotify_init(); }
+EXPORT int inotify_init1(int flags) { return api::inotify_init1(flags); }
+EXPORT int fanotify_init(unsigned flags, unsigned ef) { return api::fanotify_init(flags, ef); }
+EXPORT int pidfd_open(pid_t pid, unsigned flags) { return api::pidfd_open(pid, flags); }
+EXPORT int pidfd_getfd(int pidfd, int fd, unsigned flags) { return api::pidfd_getfd(pidfd, fd, flags); }
+
+// issue 11: I/O that glibc does past read/write, and the calls that were
+// not hooked.
+EXPORT int eventfd_read(int fd, uint64_t *v) { return api::eventfd_read(fd, v); }
+EXPORT int eventfd_write(int fd, uint64_t v) { return api::eventfd_write(fd, v); }
+EXPORT ssize_t preadv(int fd, const struct iovec *v, int n, off_t o) { return api::preadv2(fd, v, n, o, 0); }
+EXPORT ssize_t preadv64(int fd, const struct iovec *v, int n, off_t o) { return api::preadv2(fd, v, n, o, 0); }
+EXPORT ssize_t pwritev(int fd, const struct iovec *v, int n, off_t o) { return api::pwritev2(fd, v, n, o, 0); }
+EXPORT ssize_t pwritev64(int fd, const struct iovec *v, int n, off_t o) { return api::pwritev2(fd, v, n, o, 0); }
+EXPORT ssize_t preadv2(int fd, const struct iovec *v, int n, off_t o, int f) { return api::preadv2(fd, v, n, o, f); }
+EXPORT ssize_t preadv64v2(int fd, const struct iovec *v, int n, off_t o, int f) { return api::preadv2(fd, v, n, o, f); }
+EXPORT ssize_t pwritev2(int fd, const struct iovec *v, int n, off_t o, int f) { return api::pwritev2(fd, v, n, o, f); }
+EXPORT ssize_t pwritev64v2(int fd, const struct iovec *v, int n, off_t o, int f) { return api::pwritev2(fd, v, n, o, f); }
+EXPORT ssize_t __read_chk(int fd, void *b, size_t n, size_t bl) { return api::read_chk(fd, b, n, bl); }
+EXPORT ssize_t __recv_chk(int fd, void *b, size_t n, size_t bl, int f)
+{
+	return api::recvfrom_chk(fd, b, n, bl, f, nullptr, nullptr);
+}
+EXPORT ssize_t __recvfrom_chk(int fd, void *b, size_t n, size_t bl, int f, struct sockaddr *a, socklen_t *l)
+{
+	return api::recvfrom_chk(fd, b, n, bl, f, a, l);
+}
+EXPORT ssize_t vmsplice(int fd, const struct iovec *v, size_t n, unsigned f) { return api::vmsplice(fd, v, n, f); }
+EXPORT ssize_t tee(int i, int o, size_t n, unsigned f) { return api::tee(i, o, n, f); }
+EXPORT ssize_t copy_file_range(int i, loff_t *oi, int o, loff_t *oo, size_t n, unsigned f)
+{
+	return api::copy_file_range(i, oi, o, oo, n, f);
+}
+EXPORT int fflush(FILE *f) { return api::fflush(f); }
+EXPORT size_t fwrite(const void *p, size_t s, size_t n, FILE *f) { return api::fwrite(p, s, n, f); }
+EXPORT int fputs(const char *s, FILE *f) { return api::fputs(s, f); }
+EXPORT int fputc(int c, FILE *f) { return api::fputc(c, f); }
+EXPORT int putc(int c, FILE *f) { return api::fputc(c, f); }
+EXPORT int puts(const char *s) { return api::puts(s); }
+EXPORT int vfprintf(FILE *f, const char *fmt, va_list ap) { return api::vfprintf(f, -1, fmt, ap); }
+EXPORT int __vfprintf_chk(FILE *f, int flag, const char *fmt, va_list ap) { return api::vfprintf(f, flag, fmt, ap); }
+EXPORT int vprintf(const char *fmt, va_list ap) { return api::vfprintf(stdout, -1, fmt, ap); }
+EXPORT int __vprintf_chk(int flag, const char *fmt, va_list ap) { return api::vfprintf(stdout, flag, fmt, ap); }
+EXPORT int fprintf(FILE *f, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = api::vfprintf(f, -1, fmt, ap);
+	va_end(ap);
+	return r;
+}
+EXPORT int __fprintf_chk(FILE *f, int flag, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = api::vfprintf(f, flag, fmt, ap);
+	va_end(ap);
+	return r;
+}
+EXPORT int printf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = api::vfprintf(stdout, -1, fmt, ap);
+	va_end(ap);
+	return r;
+}
+EXPORT int __printf_chk(int flag, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = api::vfprintf(stdout, flag, fmt, ap);
+	va_end(ap);
+	return r;
+}
+EXPORT int vdprintf(int fd, const char *fmt, va_list ap) { return api::vdprintf(fd, -1, fmt, ap); }
+EXPORT int __vdprintf_chk(int fd, int flag, const char *fmt, va_list ap) { return api::vdprintf(fd, flag, fmt, ap); }
+EXPORT int dprintf(int fd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = api::vdprintf(fd, -1, fmt, ap);
+	va_end(ap);
+	return r;
+}
+EXPORT int __dprintf_chk(int fd, int flag, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = api::vdprintf(fd, flag, fmt, ap);
+	va_end(ap);
+	return r;
+}
+EXPORT size_t fread(void *p, size_t s, size_t n, FILE *f) { return api::fread(p, s, n, f); }
+EXPORT char *fgets(char *s, int n, FILE *f) { return api::fgets(s, n, f); }
+EXPORT int fgetc(FILE *f) { return api::fgetc(f); }
+EXPORT int getc(FILE *f) { return api::fgetc(f); }
+EXPORT ssize_t getdelim(char **l, size_t *c, int d, FILE *f) { return api::getdelim(l, c, d, f); }
+EXPORT ssize_t __getdelim(char **l, size_t *c, int d, FILE *f) { return api::getdelim(l, c, d, f); }
+EXPORT ssize_t getline(char **l, size_t *c, FILE *f) { return api::getdelim(l, c, '\n', f); }
 // libuv and liburing create io_uring instances through syscall(2); an
 // io_uring would submit epoll_ctl behind our back, so refuse it as a
 // kernel without io_uring would.

@@ -1,0 +1,32 @@
+// interpose/file_index.hpp - the open files the fd table holds, kept in
+// the kernel's order of their struct file pointers, so that an fd we did
+// not see made is matched to the file we track in O(log n) kcmp calls.
+//
+// kcmp(KCMP_FILE) answers 0 (same file), 1 (the first fd's file sorts
+// before the second's) or 2 (after): an order that holds as long as both
+// files live.  Each entry is compared through its file's poll_fd, checked
+// to still be that file's number in the fd table; an entry that fails the
+// check is dropped on the way.  No per-call work grows with the number of
+// open files but the O(log n) comparisons (and a memmove of pointers on
+// insert and remove).
+#pragma once
+
+#include "core/eventpoll.hpp"
+
+namespace uepoll::interpose {
+
+// f was installed in the table at fd (a new file for us): index it.
+void file_index_add(core::epfile *f, int fd);
+// fd, f's last known fd, is about to be closed: drop f (O(log n)).  True
+// if it was there.
+bool file_index_remove_fd(core::epfile *f, int fd);
+// f died without file_index_remove_fd() (its number was reused behind our
+// back): drop it before its last reference goes (a scan: the rare path).
+// Every entry must leave before its file is freed: a search reads it.
+void file_index_remove(core::epfile *f);
+// The indexed file that fd (an fd of this process) is, referenced; nullptr
+// when none.  *usable is false when the kernel would not compare (kcmp
+// unavailable): the caller must search another way.
+core::epfile *file_index_find(int fd, bool *usable);
+
+} // namespace uepoll::interpose
