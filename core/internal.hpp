@@ -33,9 +33,13 @@ constexpr int EP_MAX_DEPTH = 2 * EP_MAX_NESTS + 2;
 // Twin of ep_is_linked(): on rdllist or a scan's txlist.
 inline bool ep_is_linked(const epitem *epi) { return epi->on_list; }
 
-// Writes one 8-byte value to an eventfd we own; retries EINTR only.
+// Writes one 8-byte value to an eventfd we own; retries EINTR only.  A
+// waiter that has none (fd < 0: the fd table was full) sees its `woken`
+// flag at its next look instead (core/wait.cpp).
 inline void efd_signal(int fd)
 {
+	if (fd < 0)
+		return;
 	uint64_t one = 1;
 	while (g_sys->write(fd, &one, sizeof one) == -EINTR) {
 	}

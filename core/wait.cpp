@@ -6,10 +6,81 @@
 #include <climits>
 #include <csignal>
 #include <mutex>
+#include <pthread.h>
 
 #include "core/internal.hpp"
 
 namespace uepoll::core {
+
+// A thread that waits for the first time when the fd table is full gets no
+// wake-up eventfd (natively a wait needs no fd).  It cannot be woken early
+// then, so it looks again at this pace until a later wait gets it one:
+// data on the watched fds still ends a leader's ppoll at once; only the
+// wake-ups from other threads (a follower's turn, a ctl that widens the
+// poll set) wait up to one slice.
+constexpr int64_t FDLESS_SLICE_NS = 1000000;
+
+// Under ep->lock: the leader leaves the ppoll window; a close() waiting
+// for it (ep_wait_poller_leaves) may go on.
+static void ep_leave_ppoll(eventpoll *ep)
+{
+	ep->poll_seq.fetch_add(1, std::memory_order_acq_rel); // even: out
+	if (ep->closers.load(std::memory_order_acquire))
+		g_sys->futex_wake(reinterpret_cast<const uint32_t *>(&ep->poll_seq), INT_MAX);
+}
+
+// Under ep->lock: w stops waiting on ep (twin of the kernel's
+// __remove_wait_queue at the end of ep_poll).  A wake-up it was sent but
+// did not use passes to the next waiter.
+static void ep_leave_wq(eventpoll *ep, ep_waiter &w, bool leader, bool drain)
+{
+	if (leader) {
+		tls_polling_ep = nullptr;
+		ep->leader = nullptr;
+	}
+	ep->wq.erase(ep->wq.iterator_to(w));
+	if (w.woken || drain) {
+		if (w.wake_fd >= 0)
+			efd_drain(w.wake_fd);
+		w.woken = false;
+	}
+	// Somebody must keep polling for the followers.
+	if (!ep->wq.empty() && !ep->leader)
+		ep_wake_one(ep);
+}
+
+// A waiter's registration while it sits in ppoll.  epoll_wait and its
+// siblings are cancellation points, as glibc's are: pthread_cancel may
+// unwind the thread out of that ppoll (ep_poll_blocked), and then this
+// undoes what the waiter holds (the leader's window and slot, its place in
+// ep->wq), so the instance and the thread's own state stay usable.
+struct waiter_registration {
+	eventpoll *ep;
+	ep_waiter *w;
+	bool leader;
+	bool active = true;
+	~waiter_registration()
+	{
+		if (!active)
+			return;
+		std::lock_guard g(ep->lock);
+		if (leader)
+			ep_leave_ppoll(ep);
+		ep_leave_wq(ep, *w, leader, true);
+	}
+};
+
+// The blocking ppoll of a waiter, a cancellation point: asynchronous
+// cancellation only for the system call, as glibc enables it around its
+// own (LIBC_CANCEL_ASYNC); no uepoll lock is held here.
+static long ep_poll_blocked(pollfd *set, size_t n, const timespec *tsp, const sigset_t *sigmask)
+{
+	int oldtype;
+	pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &oldtype);
+	long r = g_sys->ppoll(set, n, tsp, sigmask);
+	pthread_setcanceltype(oldtype, nullptr);
+	return r;
+}
 
 // Twin of ep_poll(): harvest, or block until something is ready, the
 // timeout expires or a signal arrives.
@@ -47,8 +118,13 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 		}
 
 		w.wake_fd = tls_wake_fd();
-		if (w.wake_fd < 0)
-			return w.wake_fd;
+		if (w.wake_fd < 0) {
+			// No fd to be woken through: wait one slice at a time.
+			if (!tsp || rem.tv_sec > 0 || rem.tv_nsec > FDLESS_SLICE_NS) {
+				rem = {0, FDLESS_SLICE_NS};
+				tsp = &rem;
+			}
+		}
 		bool leader = false;
 		uint64_t gen = 0;
 		{
@@ -70,10 +146,12 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 			} else {
 				set.clear();
 			}
-			set.push_back(pollfd{w.wake_fd, POLLIN, 0});
+			set.push_back(pollfd{w.wake_fd, POLLIN, 0}); // fd -1: ignored by ppoll
 		}
 
-		long r = g_sys->ppoll(set.data(), set.size(), tsp, sigmask);
+		waiter_registration reg{ep, &w, leader};
+		long r = ep_poll_blocked(set.data(), set.size(), tsp, sigmask);
+		reg.active = false;
 
 		// Leave the ppoll window first (a close() may wait for it), but stay
 		// a waiter while the callbacks run: for them we are the thread that
@@ -84,11 +162,8 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 		int nready = 0;
 		{
 			std::lock_guard g(ep->lock);
-			if (leader) {
-				ep->poll_seq.fetch_add(1, std::memory_order_acq_rel); // even: out
-				if (ep->closers.load(std::memory_order_acquire))
-					g_sys->futex_wake(reinterpret_cast<const uint32_t *>(&ep->poll_seq), INT_MAX);
-			}
+			if (leader)
+				ep_leave_ppoll(ep);
 			if (leader && r > 0 && gen == ep->pset_gen) {
 				for (size_t i = 0; i + 1 < set.size() && nready < 64; i++) {
 					if (!set[i].revents || set[i].fd < 0 || (set[i].revents & POLLNVAL))
@@ -112,18 +187,7 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 		}
 		{
 			std::lock_guard g(ep->lock);
-			if (leader) {
-				tls_polling_ep = nullptr;
-				ep->leader = nullptr;
-			}
-			ep->wq.erase(ep->wq.iterator_to(w));
-			if (w.woken || (set.back().revents & POLLIN)) {
-				efd_drain(w.wake_fd);
-				w.woken = false;
-			}
-			// Somebody must keep polling for the followers.
-			if (!ep->wq.empty() && !ep->leader)
-				ep_wake_one(ep);
+			ep_leave_wq(ep, w, leader, set.back().revents & POLLIN);
 		}
 		if (r == -EINTR)
 			return -EINTR;
@@ -182,18 +246,21 @@ static int64_t ms_to_ns(int timeout_ms) { return timeout_ms < 0 ? -1 : int64_t(t
 
 int sys_epoll_wait(int epfd, epoll_event *uevents, int maxevents, int timeout_ms)
 {
+	pthread_testcancel(); // a cancellation point, also when nothing blocks
 	return do_epoll_wait(epfd, uevents, maxevents, ms_to_ns(timeout_ms), nullptr);
 }
 
 int sys_epoll_pwait(int epfd, epoll_event *uevents, int maxevents, int timeout_ms, const sigset_t *usigmask,
 		    size_t sigsetsize)
 {
+	pthread_testcancel(); // a cancellation point, also when nothing blocks
 	return do_epoll_pwait(epfd, uevents, maxevents, ms_to_ns(timeout_ms), usigmask, sigsetsize);
 }
 
 int sys_epoll_pwait2(int epfd, epoll_event *uevents, int maxevents, const timespec *utimeout,
 		     const sigset_t *usigmask, size_t sigsetsize)
 {
+	pthread_testcancel(); // a cancellation point, also when nothing blocks
 	int64_t ns = -1;
 	if (utimeout) {
 		// get_timespec64(), then poll_select_set_timeout()'s validity check.
