@@ -48,7 +48,7 @@ void __ep_remove(eventpoll *ep, epitem *epi)
 // Twin of ep_insert().  Must be called with ep->mtx held.
 static int ep_insert(eventpoll *ep, const epoll_event *event, epfile *tf, int fd, bool full_check)
 {
-	if (epoll_watches.load(std::memory_order_relaxed) >= max_user_watches.load(std::memory_order_relaxed))
+	if (epoll_watches.load(std::memory_order_relaxed) >= ep_max_user_watches())
 		return -ENOSPC;
 	epitem *epi = slab_new<epitem>();
 	if (!epi)

@@ -107,15 +107,17 @@ eventpoll_list &all_eps_list()
 	return *l;
 }
 std::atomic<long> epoll_watches{0}; // twin of user->epoll_watches (per process here)
-std::atomic<long> max_user_watches{LONG_MAX};
 std::atomic<uint64_t> stat_waits, stat_sync_polls, stat_callbacks;
 
 constinit thread_local eventpoll *tls_polling_ep = nullptr; // the instance this thread leads a ppoll for
+
+static void open_max_user_watches();
 
 void core_init(const sys_ops *s, const file_ops *f)
 {
 	g_sys = s;
 	g_files = f;
+	open_max_user_watches();
 }
 
 // ---- the arming rule ---------------------------------------------------------
@@ -202,14 +204,26 @@ void for_each_observed(void (*fn)(eventpoll *, void *), void *arg)
 
 // ---- create and free ----------------------------------------------------------
 
-static long read_max_user_watches()
+// The max_user_watches sysctl as the kernel applies it: read at each ADD
+// (ep_insert()), so a value changed by the administrator counts from the
+// next ADD on.  One pread() on an fd opened at start-up (an internal fd:
+// opened later, it would show up as an fd the program did not expect);
+// LONG_MAX when it cannot be read (no /proc: no limit we can know).
+static int max_watches_fd = -1;
+
+static void open_max_user_watches()
 {
-	char buf[32];
-	long fd = g_sys->open("/proc/sys/fs/epoll/max_user_watches", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	long r = g_sys->open("/proc/sys/fs/epoll/max_user_watches", O_RDONLY | O_CLOEXEC);
+	if (r >= 0)
+		max_watches_fd = internal_fd(r);
+}
+
+long ep_max_user_watches()
+{
+	if (max_watches_fd < 0)
 		return LONG_MAX;
-	long n = g_sys->read(static_cast<int>(fd), buf, sizeof buf - 1);
-	g_sys->close(static_cast<int>(fd));
+	char buf[32];
+	long n = g_sys->pread(max_watches_fd, buf, sizeof buf - 1, 0);
 	if (n <= 0)
 		return LONG_MAX;
 	buf[n] = 0;
@@ -226,7 +240,6 @@ int do_epoll_create(int flags)
 {
 	if (flags & ~EPOLL_CLOEXEC)
 		return -EINVAL;
-	max_user_watches.store(read_max_user_watches(), std::memory_order_relaxed);
 	long fd = g_sys->eventfd(0, (flags & EPOLL_CLOEXEC) ? EFD_CLOEXEC : 0);
 	if (fd < 0)
 		return static_cast<int>(fd);

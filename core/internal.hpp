@@ -20,7 +20,8 @@ extern sleeping_mutex epnested_mutex; // twin of epnested_mutex
 extern spinlock all_lock;             // guards all_eps_list()
 eventpoll_list &all_eps_list();       // every instance, for fork and the helper
 extern std::atomic<long> epoll_watches; // twin of user->epoll_watches (per process here)
-extern std::atomic<long> max_user_watches;
+// The max_user_watches sysctl, read now (eventpoll.cpp).
+long ep_max_user_watches();
 extern std::atomic<uint64_t> stat_waits, stat_sync_polls, stat_callbacks;
 
 // How deep the recursion through nested instances may go (polls, wake-up

@@ -46,6 +46,8 @@ struct sys_ops {
 	long (*fstatfs)(int fd, struct statfs *st);
 	long (*readlink)(const char *path, char *buf, size_t len);
 	long (*open)(const char *path, int flags);
+	// pread(2) at offset off.
+	long (*pread)(int fd, void *buf, size_t len, long off);
 	// kcmp(2) KCMP_FILE on two fds of this process: 0 same open file,
 	// 1 or 2 an order, 3 different, -ENOSYS/-EPERM when unavailable.
 	long (*kcmp_file)(int fd1, int fd2);

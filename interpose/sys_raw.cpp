@@ -56,6 +56,10 @@ static long r_fstat(int fd, struct stat *st) { return raw(SYS_fstat, fd, L(st));
 static long r_fstatfs(int fd, struct statfs *st) { return raw(SYS_fstatfs, fd, L(st)); }
 static long r_readlink(const char *p, char *buf, size_t len) { return raw(SYS_readlink, L(p), L(buf), static_cast<long>(len)); }
 static long r_open(const char *p, int flags) { return raw(SYS_openat, AT_FDCWD, L(p), flags, 0); }
+static long r_pread(int fd, void *buf, size_t len, long off)
+{
+	return raw(SYS_pread64, fd, L(buf), static_cast<long>(len), off);
+}
 static long r_getpid() { return raw(SYS_getpid); }
 
 // ---- sandboxes ------------------------------------------------------------
@@ -272,7 +276,7 @@ static long r_sndbuf(int fd)
 const sys_ops &sys_raw()
 {
 	static constexpr sys_ops ops = {
-		r_ppoll, r_read, r_write, r_close, r_eventfd, r_fcntl, r_dup3, r_fstat, r_fstatfs, r_readlink, r_open,
+		r_ppoll, r_read, r_write, r_close, r_eventfd, r_fcntl, r_dup3, r_fstat, r_fstatfs, r_readlink, r_open, r_pread,
 		r_kcmp_file, r_copy_to_user, r_copy_from_user, r_futex_wait, r_futex_wake,
 		r_sigprocmask, r_monotonic, r_nofile_limit, r_inq, r_outq, r_sndbuf,
 	};
