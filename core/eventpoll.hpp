@@ -113,6 +113,12 @@ struct epfile {
 	std::atomic<int> poll_fd{-1}; // an fd number of this file open now; -1 once all are closed
 	int nfds = 0;                 // fd numbers of this process that refer to it
 	bool can_poll = true;         // twin of file_can_poll()
+	// A poll(2) that sees PRI|ERR consumes it (mounts_poll(), swaps_poll(),
+	// a PSI trigger): the next poll will not show it again.  `consumed`
+	// keeps what a poller saw until an item's re-poll reports it (the
+	// kernel's first vfs_poll() after the wake-up takes it the same way).
+	bool poll_consumes = false;
+	std::atomic<uint32_t> consumed{0};
 	bool origin_known = false;    // we saw it created, so we saw every dup of it
 	file_kind kind = file_kind::other;
 	uint64_t dev = 0, ino = 0;    // identity hint: the same file has the same (dev, ino)

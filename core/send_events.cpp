@@ -51,6 +51,8 @@ static void ep_items_poll(epitem **items, int n, uint32_t *out, int depth)
 			r = pfd[i].fd >= 0 ? static_cast<uint16_t>(pfd[i].revents) : 0;
 		if (r & POLLNVAL)
 			r = 0; // the fd went away under us: the close path removes the item
+		else if (f->poll_consumes)
+			r |= f->consumed.exchange(0, std::memory_order_acq_rel); // what an earlier poll took
 		if ((r & POLLRDHUP) && !f->rd_shut.load(std::memory_order_relaxed))
 			f->rd_shut.store(true, std::memory_order_relaxed);
 		out[i] = r & items[i]->event.events;

@@ -136,6 +136,8 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 	const io_stamp *st = depth == 0 && kind == wake_kind::edge ? tls_hint_stamp : nullptr;
 	if (depth > EP_MAX_DEPTH || f->dead.load(std::memory_order_acquire))
 		return;
+	if (f->poll_consumes && kind == wake_kind::level && (revents & (EPOLLPRI | EPOLLERR)))
+		f->consumed.fetch_or(revents & (EPOLLPRI | EPOLLERR), std::memory_order_acq_rel);
 	// poll(2) answers only what was asked (IN or RDNORM, OUT or WRNORM),
 	// while a file's wake-up key carries both: widen a level, so that the
 	// key filter in ep_poll_callback sees what the kernel's key would

@@ -52,13 +52,36 @@ std::atomic<uintptr_t> *page_alloc()
 // kernel without epoll, so decide from the file type, as
 // docs/epoll-contract.md lists (regular files, directories, block devices,
 // memfd, /dev/null, /dev/zero, /dev/urandom and most of /proc have none).
-bool file_can_poll(int fd, const struct stat &st)
+// The link name of an anon-inode fd ("anon_inode:[eventfd]"): anon inodes
+// all share one inode, and the name is what tells them apart.  Empty for
+// other files.
+struct anon_name {
+	char s[64] = "";
+	anon_name(int fd, const struct stat &st)
+	{
+		if ((st.st_mode & S_IFMT) != 0)
+			return;
+		char path[32];
+		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+		long n = g_sys->readlink(path, s, sizeof s - 1);
+		s[n > 0 ? n : 0] = 0;
+	}
+	bool is(const char *name) const { return strcmp(s, name) == 0; }
+};
+
+bool file_can_poll(int fd, const struct stat &st, const anon_name &anon, bool *consumes)
 {
 	switch (st.st_mode & S_IFMT) {
 	case S_IFSOCK:
 	case S_IFIFO:
-	case 0: // anon inodes: eventfd, timerfd, signalfd, epoll, inotify...
 		return true;
+	case 0:
+		// Anon inodes poll (eventfd, timerfd, signalfd, epoll, inotify,
+		// pidfd, userfaultfd, bpf maps...) but for these, whose
+		// file_operations have no ->poll (checked against native epoll on
+		// Linux 6.18: tests/special_files_test.cpp).
+		return !anon.is("anon_inode:[fscontext]") && !anon.is("anon_inode:[landlock-ruleset]") &&
+		       !anon.is("anon_inode:bpf-prog");
 	case S_IFDIR:
 	case S_IFBLK:
 		return false;
@@ -83,8 +106,8 @@ bool file_can_poll(int fd, const struct stat &st)
 	case 0x50494446: // pidfs
 		return true;
 	case PROC_SUPER_MAGIC: {
-		// Of /proc's regular files, the mount tables, kmsg, sysctls and
-		// pressure files poll.
+		// Of /proc's regular files, the mount tables, swaps, kmsg,
+		// sysctls and pressure files poll.
 		char path[32], name[256];
 		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
 		long n = g_sys->readlink(path, name, sizeof name - 1);
@@ -95,15 +118,18 @@ bool file_can_poll(int fd, const struct stat &st)
 			size_t l = strlen(s);
 			return static_cast<size_t>(n) >= l && strcmp(name + n - l, s) == 0;
 		};
-		return ends("/mounts") || ends("/mountinfo") || ends("/mountstats") || strcmp(name, "/proc/kmsg") == 0 ||
-		       strncmp(name, "/proc/sys/", 10) == 0 || strncmp(name, "/proc/pressure/", 15) == 0;
+		// The mount tables, /proc/swaps and PSI triggers report PRI|ERR
+		// to the first poll after a change only (see epfile::consumed).
+		*consumes = ends("/mounts") || ends("/mountinfo") || ends("/mountstats") ||
+			    strcmp(name, "/proc/swaps") == 0 || strncmp(name, "/proc/pressure/", 15) == 0;
+		return *consumes || strcmp(name, "/proc/kmsg") == 0 || strncmp(name, "/proc/sys/", 10) == 0;
 	}
 	default:
 		return false;
 	}
 }
 
-core::file_kind kind_of(int fd, const struct stat &st, long flags)
+core::file_kind kind_of(int fd, const struct stat &st, long flags, const anon_name &anon)
 {
 	switch (st.st_mode & S_IFMT) {
 	case S_IFSOCK: {
@@ -119,20 +145,12 @@ core::file_kind kind_of(int fd, const struct stat &st, long flags)
 	}
 	case S_IFIFO:
 		return (flags & O_ACCMODE) == O_WRONLY ? core::file_kind::pipe_write : core::file_kind::pipe_read;
-	case 0: {
-		// Anon inodes all share one inode; the link name tells them apart.
-		char path[32], name[64];
-		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-		long n = g_sys->readlink(path, name, sizeof name - 1);
-		if (n > 0) {
-			name[n] = 0;
-			if (strcmp(name, "anon_inode:[eventfd]") == 0)
-				return core::file_kind::eventfd;
-			if (strcmp(name, "anon_inode:[eventpoll]") == 0)
-				return core::file_kind::native_epoll;
-		}
+	case 0:
+		if (anon.is("anon_inode:[eventfd]"))
+			return core::file_kind::eventfd;
+		if (anon.is("anon_inode:[eventpoll]"))
+			return core::file_kind::native_epoll;
 		return core::file_kind::other;
-	}
 	default:
 		return core::file_kind::other;
 	}
@@ -374,8 +392,9 @@ core::epfile *fdt_get(int fd, long *err)
 		}
 		f->dev = st.st_dev;
 		f->ino = st.st_ino;
-		f->can_poll = file_can_poll(fd, st);
-		f->kind = kind_of(fd, st, fl);
+		anon_name anon(fd, st);
+		f->can_poll = file_can_poll(fd, st, anon, &f->poll_consumes);
+		f->kind = kind_of(fd, st, fl, anon);
 		f->origin_known = v == FD_FRESH;
 		f->poll_fd = fd;
 		f->nfds = 1;

@@ -70,5 +70,8 @@ int main(void)
 	st_step("poll again", poll(&pf, 1, ST_SOON));
 	st_step("drained", st_drain(p[0]));
 	st_wait("nothing", g_ep, 0);
+	/* Free two numbers for shimtest.h's count of eventpoll fds at exit. */
+	close(254);
+	close(255);
 	return 0;
 }
