@@ -158,10 +158,10 @@ core::file_kind kind_of(int fd, const struct stat &st, long flags, const anon_na
 
 // Is fd the same open file as one we track?  The index answers in
 // O(log n) kcmp calls; without kcmp's order, candidates share (dev, ino).
-core::epfile *find_same_file(int fd, const struct stat &st)
+core::epfile *find_same_file(int fd, const struct stat &st, index_spot *spot)
 {
 	bool usable;
-	core::epfile *indexed = file_index_find(fd, &usable);
+	core::epfile *indexed = file_index_find(fd, &usable, spot);
 	if (usable)
 		return indexed;
 	int top = max_fd.load(std::memory_order_acquire);
@@ -187,7 +187,7 @@ core::epfile *find_same_file(int fd, const struct stat &st)
 std::atomic<unsigned long> unknown_meets{0};
 std::atomic<unsigned long> scanned_at{~0UL};
 
-core::epfile *find_same_file(int fd, const struct stat &st);
+core::epfile *find_same_file(int fd, const struct stat &st, index_spot *spot = nullptr);
 void attach(int fd, core::epfile *f);
 
 // An fd of f that the table does not know (dup'ed by a call we do not
@@ -378,9 +378,10 @@ core::epfile *fdt_get(int fd, long *err)
 			*err = -EBADF;
 			return nullptr;
 		}
+		index_spot spot;
 		if (v == FD_UNKNOWN) {
 			unknown_meets.fetch_add(1, std::memory_order_acq_rel);
-			if (core::epfile *same = find_same_file(fd, st)) {
+			if (core::epfile *same = find_same_file(fd, st, &spot)) {
 				attach(fd, same);
 				return same;
 			}
@@ -403,7 +404,7 @@ core::epfile *fdt_get(int fd, long *err)
 			continue;
 		}
 		if (index_wanted(f))
-			file_index_add(f, fd);
+			file_index_add(f, fd, &spot);
 		core::epfile_get(f); // the caller's reference; the slot keeps the first
 		return f;
 	}

@@ -21,6 +21,7 @@ namespace {
 
 core::epfile **entries;
 size_t count, capacity;
+unsigned long generation; // changes with every insert or erase
 std::atomic<bool> busy{false};
 
 // The lock, with all signals blocked while held (raw calls: no libc
@@ -62,6 +63,17 @@ void erase_at(size_t i)
 {
 	memmove(&entries[i], &entries[i + 1], (count - i - 1) * sizeof entries[0]);
 	count--;
+	generation++;
+}
+
+void insert_at(size_t pos, core::epfile *f)
+{
+	if (count == capacity && !grow())
+		return;
+	memmove(&entries[pos + 1], &entries[pos], (count - pos) * sizeof entries[0]);
+	entries[pos] = f;
+	count++;
+	generation++;
 }
 
 // An fd by which entry i can be compared now, or -1 (then it is dropped:
@@ -112,17 +124,17 @@ restart:
 
 } // namespace
 
-void file_index_add(core::epfile *f, int fd)
+void file_index_add(core::epfile *f, int fd, const index_spot *spot)
 {
 	index_lock g;
 	size_t pos;
+	if (spot && spot->valid && spot->generation == generation) {
+		insert_at(spot->pos, f); // nothing moved since the search
+		return;
+	}
 	if (search(fd, &pos) != found::before)
 		return; // already there, or no order to keep it in
-	if (count == capacity && !grow())
-		return;
-	memmove(&entries[pos + 1], &entries[pos], (count - pos) * sizeof entries[0]);
-	entries[pos] = f;
-	count++;
+	insert_at(pos, f);
 }
 
 bool file_index_remove_fd(core::epfile *f, int fd)
@@ -148,12 +160,17 @@ void file_index_remove(core::epfile *f)
 		}
 }
 
-core::epfile *file_index_find(int fd, bool *usable)
+core::epfile *file_index_find(int fd, bool *usable, index_spot *spot)
 {
 	index_lock g;
 	size_t pos;
 	found r = search(fd, &pos);
 	*usable = r != found::unusable;
+	if (spot) {
+		spot->valid = r == found::before;
+		spot->pos = pos;
+		spot->generation = generation;
+	}
 	if (r != found::at || !core::epfile_tryget(entries[pos]))
 		return nullptr;
 	return entries[pos];

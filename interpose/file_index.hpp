@@ -11,12 +11,23 @@
 // insert and remove).
 #pragma once
 
+#include <cstddef>
+
 #include "core/eventpoll.hpp"
 
 namespace uepoll::interpose {
 
+// Where a search that found nothing would insert: a following add of the
+// same fd's file skips its own search if the index has not changed since.
+struct index_spot {
+	bool valid = false;
+	size_t pos = 0;
+	unsigned long generation = 0;
+};
+
 // f was installed in the table at fd (a new file for us): index it.
-void file_index_add(core::epfile *f, int fd);
+// spot: from file_index_find(fd) just before, or nullptr.
+void file_index_add(core::epfile *f, int fd, const index_spot *spot = nullptr);
 // fd, f's last known fd, is about to be closed: drop f (O(log n)).  True
 // if it was there.
 bool file_index_remove_fd(core::epfile *f, int fd);
@@ -27,6 +38,6 @@ void file_index_remove(core::epfile *f);
 // The indexed file that fd (an fd of this process) is, referenced; nullptr
 // when none.  *usable is false when the kernel would not compare (kcmp
 // unavailable): the caller must search another way.
-core::epfile *file_index_find(int fd, bool *usable);
+core::epfile *file_index_find(int fd, bool *usable, index_spot *spot = nullptr);
 
 } // namespace uepoll::interpose
