@@ -270,7 +270,7 @@ std::string gtest_case(const std::string &name, const std::string &header, const
 	std::string code;
 	for (auto &l : lines)
 		if (l.text.empty() && l.note.rfind("code:", 0) == 0)
-			code += "\t" + l.note.substr(5) + "\n";
+			code += '\t' + l.note.substr(5) + "\n"; // '\t': GCC PR 105651 (describe.cpp)
 	s += "DIFF_TEST(fuzz, " + name + ")\n{\n" + gtest_preamble() + gtest_helpers(code) + "\n" + code + "}\n";
 	return s;
 }
