@@ -4,10 +4,11 @@
 //   uepoll-fuzz --ops N --seed S [--threads T] [--minutes M]
 //               [--program-ops K] [--program P] [--max-divergences D]
 //               [--native] [--show] [--replay FILE] [--inject BUG]
-//               [--no-minimize] [--self-test] [--preload LIB]
+//               [--no-minimize] [--self-test] [--preload LIB] [--emit]
 //
 // The last line is always "uepoll-fuzz: ops=N ops_per_s=X divergences=D";
 // the exit status is 0 when no undocumented divergence was found.
+#include <cctype>
 #include <chrono>
 #include <climits>
 #include <cstdio>
@@ -16,7 +17,9 @@
 #include <set>
 #include <string>
 
+#include "integration/fuzz/emit.hpp"
 #include "integration/fuzz/report.hpp"
+#include "integration/fuzz/runner.hpp"
 #include "integration/fuzz/selftest.hpp"
 #include "integration/fuzz/threads.hpp"
 
@@ -40,13 +43,14 @@ struct options {
 	std::string inject;
 	std::string preload;
 	bool minimize = true;
+	bool emit = false;
 };
 
 [[noreturn]] void usage()
 {
 	fprintf(stderr, "usage: uepoll-fuzz --ops N --seed S [--threads T] [--minutes M] [--program-ops K]\n"
 			"                   [--program P] [--max-divergences D] [--native] [--show] [--replay FILE]\n"
-			"                   [--inject BUG] [--no-minimize] [--self-test] [--preload LIB]\n");
+			"                   [--inject BUG] [--no-minimize] [--self-test] [--preload LIB] [--emit]\n");
 	exit(2);
 }
 
@@ -88,6 +92,8 @@ options parse(int argc, char **argv)
 			o.minimize = false;
 		else if (a == "--preload")
 			o.preload = val();
+		else if (a == "--emit")
+			o.emit = true;
 		else
 			usage();
 	}
@@ -98,22 +104,20 @@ options parse(int argc, char **argv)
 	return o;
 }
 
-int connect_libc(int fd, const sockaddr *a, socklen_t l) { return ::connect(fd, a, l); }
-
 // The side under test: uepoll (in-process, or preloaded into a fresh
 // process with --preload), or native epoll (--native), or native epoll
 // with a deliberately injected bug (--inject).
 side tested_side(const options &o)
 {
 	if (!o.preload.empty())
-		return {&uepoll::test::native_backend(), connect_libc, "uepoll-preloaded", o.preload.c_str()};
+		return {&uepoll::test::native_backend(), "uepoll-preloaded", o.preload.c_str()};
 	if (!o.inject.empty()) {
 		uepoll::test::backend *b = injected_bug(o.inject);
 		if (!b) {
 			fprintf(stderr, "uepoll-fuzz: no such bug: %s\n", o.inject.c_str());
 			exit(2);
 		}
-		return {b, connect_libc, b->name()};
+		return {b, b->name()};
 	}
 	return o.native ? native_side() : uepoll_side();
 }
@@ -169,6 +173,18 @@ void replay(const options &o, totals &tot)
 	tot.divergences += v.diverged;
 	printf("%s", op_list(p).c_str());
 	printf("--- records (- %s, + %s) ---\n%s", nat.name, other.name, diff_context(a, b, nat.name, other.name).c_str());
+	// --emit: the program as a DIFF_TEST too, whether it diverges or not
+	// (a replay that passes gives a test that must pass).
+	if (o.emit) {
+		std::string name = o.replay.substr(o.replay.find_last_of('/') + 1);
+		name = name.substr(0, name.find('.'));
+		for (char &c : name)
+			if (!isalnum(static_cast<unsigned char>(c)))
+				c = '_';
+		run_output code = run_one(p, nat, true);
+		printf("--- GoogleTest case ---\n%s---\n",
+		       gtest_case("replay_" + name, "uepoll-fuzz --replay " + o.replay, code.lines).c_str());
+	}
 }
 
 // Both sides differ only in the backend under test.
