@@ -1,7 +1,7 @@
 // integration/fuzz/main.cpp - uepoll-fuzz: differential fuzzing of uepoll
 // against native epoll (docs/fuzzer.md).
 //
-//   uepoll-fuzz --ops N --seed S [--threads T] [--minutes M]
+//   uepoll-fuzz --ops N --seed S|random [--threads T] [--minutes M]
 //               [--program-ops K] [--program P] [--max-divergences D]
 //               [--native] [--show] [--replay FILE] [--inject BUG]
 //               [--no-minimize] [--self-test] [--preload LIB] [--emit]
@@ -44,11 +44,12 @@ struct options {
 	std::string preload;
 	bool minimize = true;
 	bool emit = false;
+	bool random_seed = false;
 };
 
 [[noreturn]] void usage()
 {
-	fprintf(stderr, "usage: uepoll-fuzz --ops N --seed S [--threads T] [--minutes M] [--program-ops K]\n"
+	fprintf(stderr, "usage: uepoll-fuzz --ops N --seed S|random [--threads T] [--minutes M] [--program-ops K]\n"
 			"                   [--program P] [--max-divergences D] [--native] [--show] [--replay FILE]\n"
 			"                   [--inject BUG] [--no-minimize] [--self-test] [--preload LIB] [--emit]\n");
 	exit(2);
@@ -66,8 +67,11 @@ options parse(int argc, char **argv)
 		};
 		if (a == "--ops")
 			o.ops = atol(val());
-		else if (a == "--seed")
-			o.seed = strtoull(val(), nullptr, 0);
+		else if (a == "--seed") {
+			std::string v = val();
+			o.random_seed = v == "random";
+			o.seed = o.random_seed ? 0 : strtoull(v.c_str(), nullptr, 0);
+		}
 		else if (a == "--threads")
 			o.threads = atoi(val());
 		else if (a == "--minutes")
@@ -101,6 +105,26 @@ options parse(int argc, char **argv)
 		o.ops = o.minutes > 0 ? LONG_MAX : 10000;
 	if (o.program_ops < 1 || o.threads < 1)
 		usage();
+	// --seed random: a new seed each run (the test command's
+	// fuzz_random_seed), or the one in UEPOLL_FUZZ_SEED, to repeat a run.
+	// Printed first, so that a failure can be reproduced with --seed.
+	if (o.random_seed) {
+		if (const char *e = getenv("UEPOLL_FUZZ_SEED"); e && *e) {
+			o.seed = strtoull(e, nullptr, 0);
+		} else {
+			FILE *f = fopen("/dev/urandom", "re");
+			if (!f || fread(&o.seed, sizeof o.seed, 1, f) != 1) {
+				perror("uepoll-fuzz: /dev/urandom");
+				exit(2);
+			}
+			fclose(f);
+			o.seed >>= 32; // short enough to type
+		}
+		printf("uepoll-fuzz: seed %llu (--seed random; repeat with --seed %llu or UEPOLL_FUZZ_SEED=%llu)\n",
+		       static_cast<unsigned long long>(o.seed), static_cast<unsigned long long>(o.seed),
+		       static_cast<unsigned long long>(o.seed));
+		fflush(stdout);
+	}
 	return o;
 }
 
