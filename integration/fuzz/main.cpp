@@ -16,6 +16,7 @@
 #include <cstring>
 #include <set>
 #include <string>
+#include <unistd.h>
 
 #include "integration/fuzz/emit.hpp"
 #include "integration/fuzz/report.hpp"
@@ -105,6 +106,13 @@ options parse(int argc, char **argv)
 		o.ops = o.minutes > 0 ? LONG_MAX : 10000;
 	if (o.program_ops < 1 || o.threads < 1)
 		usage();
+	// The dynamic linker only warns about an LD_PRELOAD it cannot open and
+	// runs the program without it: the "uepoll" side would be native epoll,
+	// and every run would pass.
+	if (!o.preload.empty() && access(o.preload.c_str(), R_OK) != 0) {
+		perror(("uepoll-fuzz: --preload " + o.preload).c_str());
+		exit(2);
+	}
 	// --seed random: a new seed each run (the test command's
 	// fuzz_random_seed), or the one in UEPOLL_FUZZ_SEED, to repeat a run.
 	// Printed first, so that a failure can be reproduced with --seed.
