@@ -318,6 +318,9 @@ struct io_stamp {
 	uint32_t in = 0, out = 0;
 	long peer_outq = -1;
 	bool peer_quiet = false;
+	// A pipe read: the pipe was full when the read began (pipe_read()'s
+	// was_full), so the read wakes the writer whatever it frees.
+	bool peer_full = false;
 };
 io_stamp ep_io_stamp(epfile *f, bool read_side);
 io_stamp ep_file_stamp(epfile *t); // of t itself (a listener)

@@ -65,6 +65,14 @@ io_stamp ep_io_stamp(epfile *f, bool read_side)
 		else
 			st.peer_quiet = true;
 	}
+	// pipe_read() wakes the writer iff the pipe was full when the read
+	// began (was_full), whatever the read frees: look before it.  The
+	// writer has no room exactly when the pipe is full (pipe_poll).
+	if (read_side && f->kind == file_kind::pipe_read && file_watched_for(t, EP_WRITE_SIDE)) {
+		pollfd p{t->poll_fd.load(std::memory_order_relaxed), POLLOUT, 0};
+		timespec zero{};
+		st.peer_full = g_sys->ppoll(&p, 1, &zero, nullptr) == 0;
+	}
 	epfile_put(t);
 	return st;
 }
@@ -158,8 +166,9 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 		if (f->kind == file_kind::eventfd)
 			hint_wake(f, EPOLLOUT, st);
 		// The writer on the other end gets room: an OUT wake-up where the
-		// kernel gives one.  A pipe or TCP writer only if it had found the
-		// buffer full.  An AF_UNIX writer whenever the read freed one of
+		// kernel gives one.  A pipe writer if the pipe was full when the
+		// read began (stamped before it); a TCP writer (and a pipe's
+		// without a stamp) if it had found the buffer full.  An AF_UNIX writer whenever the read freed one of
 		// its skbs (sock_wfree -> unix_write_space) and it is writable
 		// (unix_writable: wmem_alloc * 4 <= sndbuf): a datagram or
 		// seqpacket read always consumes a whole message; a stream read
@@ -181,6 +190,8 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 				wake = result < requested || g_sys->inq(f->poll_fd.load(std::memory_order_relaxed)) == 0;
 			} else if (f->kind == file_kind::unix_dgram || f->kind == file_kind::unix_seqpacket) {
 				wake = true;
+			} else if (p->kind == file_kind::pipe_write && st.valid) {
+				wake = st.peer_full;
 			} else {
 				wake = p->out_blocked.exchange(false);
 			}

@@ -193,7 +193,11 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 		// the same readiness (two leaders, the helper): only the first walk,
 		// the one that finds new bits, may wake an exclusive waiter.
 		bool dispatched = false;
-		if (fresh == 0) {
+		// Only a level can repeat the last walk.  An edge with no key (a
+		// release or a state change: pipe_release(), sock_def_wakeup(),
+		// both wake_up_interruptible_all()) is a new wake-up even when it
+		// adds no bit.
+		if (fresh == 0 && kind == wake_kind::level) {
 			// Same readiness as the last walk: it was dispatched already if an
 			// exclusive item still holds it (queued); otherwise nobody took it.
 			for (epitem &epi : f->f_ep) {

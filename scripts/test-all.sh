@@ -7,11 +7,19 @@
 #   deps        scripts/setup-deps.sh (installs only what is missing)
 #   build       configure and build everything in build/ (RelWithDebInfo)
 #   test        ctest in build/: the unit suite (tests/), the shim tests
-#               (integration/shim), fuzz_short and fuzz_self_test
+#               (integration/shim), fuzz_short, fuzz_self_test, the replays
+#               and fuzz_random_seed (a new seed each run, printed first;
+#               UEPOLL_FUZZ_SEED=S repeats seed S)
+#   release-build  build-release/: everything (library, launcher, tests,
+#               fuzzer, benchmarks) with -DCMAKE_BUILD_TYPE=Release, -O3,
+#               as a packager builds it: GCC warns differently at -O3, and
+#               -Werror makes each warning a broken build
+#   release-test   ctest in build-release/: all of it but fuzz_random_seed
+#               (one random seed per run is enough; build/ runs it)
 #   asan-build  build-asan/: -DUEPOLL_SANITIZE=address (ASan + UBSan),
 #               the unit suite and the fuzzer
-#   asan-test   the unit suite, fuzz_short and fuzz_self_test under ASan +
-#               UBSan
+#   asan-test   the unit suite, fuzz_short, fuzz_self_test and the replays
+#               under ASan + UBSan (not fuzz_random_seed)
 #   tsan-build  build-tsan/: -DUEPOLL_SANITIZE=thread, the unit suite only
 #   tsan-test   the unit suite under TSan
 # A failed phase does not stop the later ones, except that the tests of a
@@ -29,6 +37,9 @@
 #   UEPOLL_SKIP_SANITIZERS=1  neither the ASan nor the TSan phases
 #   UEPOLL_SKIP_ASAN=1        no ASan/UBSan phases
 #   UEPOLL_SKIP_TSAN=1        no TSan phases
+#   UEPOLL_SKIP_RELEASE=1     no Release phases
+#   UEPOLL_FUZZ_SEED=S        fuzz_random_seed fuzzes seed S instead of a
+#                             random one (to repeat a failed run)
 #   UEPOLL_ASAN_FUZZ=0        ASan phases without the fuzzer
 #   UEPOLL_SKIP_TESTS=1       build/ is built but its ctest is not run
 #   UEPOLL_FAIL_FAST=1        stop at the first phase that fails
@@ -62,6 +73,7 @@ SAN_CXX_FLAGS=${UEPOLL_SAN_CXX_FLAGS:--O1 -g}
 SKIP_SAN=${UEPOLL_SKIP_SANITIZERS:-0}
 SKIP_ASAN=${UEPOLL_SKIP_ASAN:-$SKIP_SAN}
 SKIP_TSAN=${UEPOLL_SKIP_TSAN:-$SKIP_SAN}
+SKIP_RELEASE=${UEPOLL_SKIP_RELEASE:-0}
 SAN_TBBMALLOC=${UEPOLL_SAN_TBBMALLOC:-0}
 # The fuzzer under ASan too (about 20 s to build, 15 s to run); not under
 # TSan, where fuzz_short alone takes minutes.
@@ -72,6 +84,7 @@ else
 fi
 # shellcheck disable=SC2206 # word splitting wanted
 CTEST_EXTRA=(${UEPOLL_CTEST_ARGS:-})
+CTEST_LOCAL=() # more ctest arguments of one run (see run_ctest)
 
 # Sanitizer settings. halt_on_error: the first report ends the process, so
 # that it cannot be lost among later ones and fails the test.
@@ -156,11 +169,11 @@ summary() {
     total=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
     echo
     echo "==================== test-all summary ===================="
-    printf '%-12s %10s  %s\n' phase time result
+    printf '%-14s %10s  %s\n' phase time result
     for i in "${!PHASES[@]}"; do
-        printf '%-12s %10s  %s\n' "${PHASES[$i]}" "$(fmt_time "${TIMES[$i]}")" "${RESULTS[$i]}"
+        printf '%-14s %10s  %s\n' "${PHASES[$i]}" "$(fmt_time "${TIMES[$i]}")" "${RESULTS[$i]}"
     done
-    printf '%-12s %10s\n' total "$(fmt_time "$total")"
+    printf '%-14s %10s\n' total "$(fmt_time "$total")"
     local pass=0 fail=0
     for i in "${!RESULTS[@]}"; do
         case ${RESULTS[$i]} in
@@ -188,6 +201,11 @@ configure() {
 do_build() {
     configure build -DCMAKE_BUILD_TYPE="$BUILD_TYPE" &&
         cmake --build build -j"$JOBS"
+}
+
+do_release_build() {
+    configure build-release -DCMAKE_BUILD_TYPE=Release &&
+        cmake --build build-release -j"$JOBS"
 }
 
 # san_build DIR KIND TARGET...: TARGETs built with -DUEPOLL_SANITIZE=KIND.
@@ -235,12 +253,14 @@ scan_reports() {
 # anyway, or in a forked child, is found there too); the terminal gets
 # ctest's progress and summary lines, then the output of each test that
 # failed (as --output-on-failure would show it, at most 400 lines each).
+# A caller may set the array CTEST_LOCAL (local to it) to more ctest
+# arguments.
 run_ctest() {
     local dir=$1 jobs=$2 log status n
     shift 2
     log="$dir/ctest-all.log"
     env "$@" ctest --test-dir "$dir" -j"$jobs" -V --no-tests=error \
-        "${CTEST_EXTRA[@]}" </dev/null 2>&1 |
+        "${CTEST_LOCAL[@]}" "${CTEST_EXTRA[@]}" </dev/null 2>&1 |
         tee "$log" |
         grep --line-buffered -vE '^([0-9]+: |test [0-9]+$| *Start +[0-9]+: |UpdateCTestConfiguration|Constructing a list|Done constructing|Updating test list|Added [0-9]+ tests|Checking test dependency|$)'
     status=${PIPESTATUS[0]}
@@ -257,12 +277,21 @@ do_test() {
     run_ctest build "$CTEST_JOBS"
 }
 
+# fuzz_random_seed (label fuzz_random) runs once per test command, in build/.
+do_release_test() {
+    local -a CTEST_LOCAL=(-LE fuzz_random)
+    run_ctest build-release "$CTEST_JOBS"
+}
+
 # san_test DIR SUBDIRS ENV...: the tests defined in each of the
 # space-separated SUBDIRS of DIR (tests: the unit suite; integration/fuzz:
 # fuzz_short and fuzz_self_test), with the environment ENV (VAR=VALUE
 # words); fails on a failed test or on any sanitizer report.
 san_test() {
     local dir=$1 sub status=0
+    # Not fuzz_random_seed: its cap (2 minutes) would bound its time under
+    # a sanitizer, but not its share of the run; build/ runs it.
+    local -a CTEST_LOCAL=(-LE fuzz_random)
     local -a subs
     read -ra subs <<<"$2"
     shift 2
@@ -292,6 +321,14 @@ if phase build do_build; then
     fi
 else
     skip test "build failed"
+fi
+
+if [[ $SKIP_RELEASE == 1 ]]; then
+    skip release UEPOLL_SKIP_RELEASE=1
+elif phase release-build do_release_build; then
+    phase release-test do_release_test
+else
+    skip release-test "release-build failed"
 fi
 
 if [[ $SKIP_ASAN == 1 ]]; then

@@ -107,3 +107,49 @@ DIFF_TEST(edges_pipe, eventfd_write_eagain_is_not_an_edge)
 	EXPECT_TRUE(t.contains("write big = -1 EAGAIN"));
 	EXPECT_TRUE(t.contains("after = 0"));
 }
+
+// pipe_read() wakes the writer (OUT|WRNORM) whenever the pipe was full when
+// the read began (was_full), also when the read freed no buffer slot and
+// the pipe stays full: a 1-byte read of a full pipe wakes the writer, and
+// the next read, finding the pipe still full, wakes it again.  That second
+// wake-up queues the writer's item before an item added afterwards.
+// (Fuzzer: seed 12613 program 746, replays/pipe-read-of-still-full-pipe-
+// wakes-writer-s12613-p746.rep.)
+DIFF_TEST(edges_pipe, pipe_read_of_a_still_full_pipe_wakes_the_writer)
+{
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	int p[2];
+	b.pipe2(p, O_NONBLOCK);
+	int e = b.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	t.step("add writer", add(b, ep, p[1], EPOLLOUT, 0xd01));
+	static char big[70000];
+	t.step("fill", b.write(p[1], big, sizeof big));
+	t.step("read 1 byte", b.read(p[0], big, 1));
+	epoll_event out[4];
+	t.events("wait, pipe still full", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("drain", b.read(p[0], big, sizeof big));
+	t.step("add eventfd", add(b, ep, e, EPOLLOUT, 0xd02));
+	t.events("wait 1", b.epoll_wait(ep, out, 1, 0), out);
+	EXPECT_TRUE(t.contains("wait, pipe still full = 0"));
+	EXPECT_TRUE(t.contains("wait 1 = 1 {OUT data=d01}"));
+}
+
+// The same wake-up when no write of ours came back short: a write that
+// fills the pipe exactly (65536 bytes, all taken) leaves it full, and the
+// next read wakes the writer.
+DIFF_TEST(edges_pipe, pipe_read_of_an_exactly_filled_pipe_wakes_the_writer)
+{
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	int p[2];
+	b.pipe2(p, O_NONBLOCK);
+	int e = b.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	static char big[65536];
+	t.step("fill exactly", b.write(p[1], big, sizeof big));
+	t.step("add writer", add(b, ep, p[1], EPOLLOUT, 0xe01));
+	t.step("drain", b.read(p[0], big, sizeof big));
+	t.step("add eventfd", add(b, ep, e, EPOLLOUT, 0xe02));
+	epoll_event out[4];
+	t.events("wait 1", b.epoll_wait(ep, out, 1, 0), out);
+	EXPECT_TRUE(t.contains("fill exactly = 65536"));
+	EXPECT_TRUE(t.contains("wait 1 = 1 {OUT data=e01}"));
+}

@@ -283,3 +283,28 @@ DIFF_TEST(exclusive, mixed_with_a_plain_instance)
 	w.join();
 	t.step("threads that got the event", w.count_got(0xfeedface0000c0a1ULL));
 }
+
+// A release wakes with no key (pipe_release(): wake_up_interruptible_all on
+// the writers' queue): every exclusive item is called, and one of an
+// instance with no waiter does not stop the walk, so a second instance's
+// item (IN|EXCLUSIVE on the writer) is queued too and reports the ERR that
+// a writer with no reader polls as.  (Fuzzer: seed 2715544336 program 975,
+// replays/pipe-release-reaches-the-second-exclusive-item-s2715544336-p975.rep.)
+DIFF_TEST(exclusive, pipe_release_reaches_every_exclusive_item)
+{
+	int e1 = b.epoll_create1(EPOLL_CLOEXEC);
+	int p[2];
+	ASSERT_EQ(b.pipe2(p, O_NONBLOCK), 0);
+	int e2 = b.epoll_create1(0);
+	epoll_event ev{};
+	ev.events = EPOLLOUT | EPOLLEXCLUSIVE;
+	ev.data.u64 = 0x8f;
+	t.step("add writer OUT|EXCLUSIVE to e2", b.epoll_ctl(e2, EPOLL_CTL_ADD, p[1], &ev));
+	ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+	ev.data.u64 = 0x92;
+	t.step("add writer IN|EXCLUSIVE to e1", b.epoll_ctl(e1, EPOLL_CTL_ADD, p[1], &ev));
+	t.step("close the reader", b.close(p[0]));
+	epoll_event out[5];
+	t.events("wait e1", b.epoll_wait(e1, out, 5, 0), out);
+	EXPECT_TRUE(t.contains("wait e1 = 1 {ERR data=92}")) << t.str();
+}

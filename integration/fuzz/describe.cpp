@@ -46,7 +46,9 @@ static std::string opnd(int v)
 	case OPND_HUGE:
 		return "fdINT_MAX";
 	default:
-		return "s" + std::to_string(v);
+		// 's', not "s": GCC 12 at -O3 warns falsely (-Wrestrict, GCC PR
+		// 105651) on a one-char literal + std::string&&.
+		return 's' + std::to_string(v);
 	}
 }
 
@@ -133,7 +135,8 @@ static std::string args(const op &o)
 	return "?";
 }
 
-std::string describe(const op &o) { return "#" + std::to_string(o.id) + " " + args(o); }
+// '#', not "#": GCC PR 105651 (see opnd()).
+std::string describe(const op &o) { return '#' + std::to_string(o.id) + " " + args(o); }
 
 std::string op_list(const program &p)
 {

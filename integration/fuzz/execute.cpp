@@ -8,24 +8,17 @@
 // expiring, loopback packets and TCP/ICMP state settling: settle()), which
 // end before anything is recorded.
 #include <algorithm>
-#include <arpa/inet.h>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
-#include <linux/sockios.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
-#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
-#include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "integration/fuzz/steps.hpp"
 #include "integration/fuzz/world.hpp"
 #include "tests/trace.hpp"
 
@@ -39,31 +32,9 @@ namespace {
 constexpr long TCP_WRITE_CAP = 16384;
 constexpr int MAX_PENDING = 8;
 constexpr size_t BUFSZ = 1 << 17;
-constexpr int DRAIN_READS = 64; // reads per file in a resync drain
 
 char wbuf[BUFSZ];
 char rbuf[BUFSZ];
-
-void pattern(uint32_t id, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		wbuf[i] = static_cast<char>(id * 131 + i * 7);
-}
-
-uint32_t fnv(const char *p, long n)
-{
-	uint32_t h = 2166136261u;
-	for (long i = 0; i < n; i++)
-		h = (h ^ static_cast<unsigned char>(p[i])) * 16777619u;
-	return h;
-}
-
-std::string hex(uint64_t v)
-{
-	char b[24];
-	snprintf(b, sizeof b, "%llx", static_cast<unsigned long long>(v));
-	return b;
-}
 
 std::string lit(const std::string &s) { return "\"" + s + "\""; }
 
@@ -71,20 +42,6 @@ bool readable(int fd)
 {
 	pollfd p{fd, POLLIN, 0};
 	return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
-}
-
-sockaddr_in loopback_any()
-{
-	sockaddr_in sa{};
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	return sa;
-}
-
-void nodelay(int fd)
-{
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 } // namespace
@@ -181,82 +138,7 @@ void world::model_ctl(int epfd, int op, int fd, const struct epoll_event *ev)
 	}
 }
 
-// Loopback delivery runs in softirq context, normally before the sending
-// call returns; under load it may be deferred to ksoftirqd.  And a TCP end
-// that received a FIN acknowledges it late: delayed ACK (TCP_ATO_MIN, 40 ms),
-// and TCP_QUICKACK cannot push that ACK while the FIN is still unread in the
-// receive queue (tcp_cleanup_rbuf() acks early only with an empty queue), so
-// it goes out either when the delayed-ACK timer fires or when the program
-// reads the FIN, whichever comes first.  The FIN sender's move FIN_WAIT1 ->
-// FIN_WAIT2 is a wake-up: a new edge that would land at a random step.
-// Likewise the ICMP port unreachable that answers a UDP send to a closed
-// port sets the sender's error (a wake-up, and the next send fails) at
-// whatever time the softirq gets to it.
-//
-// So after an op on an inet socket, settle() waits for the kernel, bounded,
-// until:
-//   - no packet is queued on any CPU's backlog (/proc/net/softnet_stat),
-//   - no TCP socket the process holds is in a state that an in-flight or
-//     delayed segment will end: SYN_SENT, SYN_RECV, FIN_WAIT1, CLOSING,
-//     LAST_ACK (so a FIN's ACK has landed, from the timer if need be),
-//   - the UDP sockets that sent to a closed port (expect_icmp) show POLLERR,
-//   - and the poll state, queues and TCP state of every inet socket stopped
-//     changing (every pending ACK pushed with TCP_QUICKACK).
-// It only waits; it does no I/O on the sockets and changes nothing that is
-// compared, so what the next step sees no longer depends on timing.
-namespace {
-
-// Packets waiting in the softirq backlogs of all CPUs (column 12 of
-// /proc/net/softnet_stat: input_pkt_queue + process_queue), or 0 if the
-// file cannot be read.
-long softnet_backlog()
-{
-	FILE *f = fopen("/proc/net/softnet_stat", "re");
-	if (!f)
-		return 0;
-	long total = 0;
-	char buf[512];
-	while (fgets(buf, sizeof buf, f)) {
-		char *p = buf;
-		for (int col = 0; col < 11 && p; col++) {
-			p = strchr(p, ' ');
-			if (p)
-				p++;
-		}
-		if (p)
-			total += strtol(p, nullptr, 16);
-	}
-	fclose(f);
-	return total;
-}
-
-bool tcp_transient(int state)
-{
-	switch (state) {
-	case TCP_SYN_SENT:
-	case TCP_SYN_RECV:
-	case TCP_FIN_WAIT1:
-	case TCP_CLOSING:
-	case TCP_LAST_ACK:
-		return true;
-	default:
-		return false;
-	}
-}
-
-long elapsed_us(const timespec &t0)
-{
-	timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0.tv_sec) * 1000000L + (t.tv_nsec - t0.tv_nsec) / 1000;
-}
-
-// A TCP end holds its FIN's ACK back for up to TCP_DELACK_MAX (200 ms);
-// past this the settle gives up (and says so on stderr, once per run).
-constexpr long SETTLE_LIMIT_US = 1000000;
-
-} // namespace
-
+// After an op on an inet socket: wait for the kernel (steps.hpp, settle()).
 void world::settle()
 {
 	std::vector<int> v;
@@ -268,53 +150,19 @@ void world::settle()
 	std::erase_if(expect_icmp, [this](int fd) { return !file_at(fd) || files[file_at(fd)].kind != fkind::udp; });
 	if (v.empty())
 		return;
-	bool busy = false;
-	auto snap = [&] {
-		std::vector<long> s;
-		busy = softnet_backlog() != 0;
-		for (int fd : v) {
-			int one = 1;
-			setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
-			pollfd p{fd, POLLIN | POLLOUT | POLLPRI | POLLRDHUP, 0};
-			int in = -1, out = -1;
-			tcp_info ti{};
-			socklen_t len = sizeof ti;
-			::poll(&p, 1, 0);
-			ioctl(fd, SIOCINQ, &in);
-			ioctl(fd, SIOCOUTQ, &out);
-			bool tcp = getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && files[file_at(fd)].kind == fkind::tcp;
-			busy |= tcp && tcp_transient(ti.tcpi_state);
-			busy |= !(p.revents & POLLERR) &&
-				std::find(expect_icmp.begin(), expect_icmp.end(), fd) != expect_icmp.end();
-			s.insert(s.end(), {p.revents, in, out, ti.tcpi_state});
-		}
-		return s;
-	};
-	timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	std::vector<long> prev = snap();
-	for (int i = 0, stable = 0; stable < 2; i++) {
-		if (i < 20) {
-			sched_yield();
-		} else {
-			timespec ts{0, 200000};
-			nanosleep(&ts, nullptr);
-		}
-		std::vector<long> now = snap();
-		stable = now == prev && !busy ? stable + 1 : 0;
-		prev = std::move(now);
-		if (elapsed_us(t0) > SETTLE_LIMIT_US) {
-			static bool told;
-			if (!told)
-				fprintf(stderr, "uepoll-fuzz: %s: settle gave up after %ld ms (%s)\n", s.name,
-					SETTLE_LIMIT_US / 1000, label.c_str());
-			told = true;
-			break;
-		}
+	if (!fuzz::settle(v, expect_icmp)) {
+		static bool told;
+		if (!told)
+			fprintf(stderr, "uepoll-fuzz: %s: settle gave up after %ld ms (%s)\n", s.name,
+				SETTLE_LIMIT_US / 1000, label.c_str());
+		told = true;
 	}
+	std::string expect;
+	for (int fd : expect_icmp)
+		expect += (expect.empty() ? "" : ", ") + fd_expr(fd);
 	mark_icmp_errors();
 	expect_icmp.clear();
-	code("settle();");
+	code("settle({std::begin(s), std::end(s)}" + (expect.empty() ? "" : ", {" + expect + "}") + ");");
 }
 
 // Documented deviation 2 (icmp_error_late): the UDP sockets that settle
@@ -419,46 +267,6 @@ std::string world::fd_expr(int fd) const
 	return std::to_string(fd);
 }
 
-// ---- loopback sockets (the emitted preamble has the same three) ---------------
-
-int world::lo_listen()
-{
-	int l = s.b->socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	sockaddr_in sa = loopback_any();
-	if (l >= 0 && (s.b->bind(l, reinterpret_cast<sockaddr *>(&sa), sizeof sa) != 0 || s.b->listen(l, 64) != 0))
-		return -1;
-	return l;
-}
-
-// A client connected to the listener (blocking connect: loopback answers
-// at once), then non-blocking.  Waits, bounded, for the connection to reach
-// the listener's queue.
-int world::lo_connect(int l)
-{
-	sockaddr_in sa{};
-	socklen_t len = sizeof sa;
-	if (getsockname(l, reinterpret_cast<sockaddr *>(&sa), &len) != 0)
-		return -1;
-	int c = s.b->socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c < 0)
-		return -1;
-	if (s.connect(c, reinterpret_cast<sockaddr *>(&sa), sizeof sa) != 0)
-		return -1;
-	nodelay(c);
-	fcntl(c, F_SETFL, O_NONBLOCK);
-	pollfd p{l, POLLIN, 0};
-	::poll(&p, 1, 2000);
-	return c;
-}
-
-int world::lo_accept(int l)
-{
-	int a = s.b->accept4(l, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (a >= 0)
-		nodelay(a);
-	return a;
-}
-
 // ---- creators -----------------------------------------------------------------------
 
 void world::do_epoll_create(const op &o)
@@ -516,15 +324,15 @@ void world::do_socketpair(const op &o)
 
 void world::do_tcp_pair(const op &o)
 {
-	int l = lo_listen();
-	int c = l >= 0 ? lo_connect(l) : -1;
-	int a = c >= 0 ? lo_accept(l) : -1;
+	int l = lo_listen(*s.b);
+	int c = l >= 0 ? lo_connect(*s.b, l) : -1;
+	int a = c >= 0 ? lo_accept(*s.b, l) : -1;
 	int e = errno;
 	if (l >= 0)
 		s.b->close(l);
 	errno = e;
 	step("", a < 0 ? -1 : 0, a < 0 ? "" : " [" + std::to_string(c) + "," + std::to_string(a) + "]");
-	code("{ int l = lo_listen(), c = l >= 0 ? lo_connect(l) : -1, a = c >= 0 ? lo_accept(l) : -1; if (l >= 0) "
+	code("{ int l = lo_listen(b), c = l >= 0 ? lo_connect(b, l) : -1, a = c >= 0 ? lo_accept(b, l) : -1; if (l >= 0) "
 	     "b.close(l); t.step(" + lit(label) + ", a < 0 ? -1 : 0); keep(" + std::to_string(o.a) + ", c); keep(" +
 	     std::to_string(o.b) + ", a); }");
 	if (c >= 0) {
@@ -542,10 +350,10 @@ void world::do_tcp_pair(const op &o)
 
 void world::do_listener(const op &o)
 {
-	int l = lo_listen();
-	int c = l >= 0 ? lo_connect(l) : -1;
+	int l = lo_listen(*s.b);
+	int c = l >= 0 ? lo_connect(*s.b, l) : -1;
 	step("", c < 0 ? -1 : 0, c < 0 ? "" : " [" + std::to_string(l) + "," + std::to_string(c) + "]");
-	code("{ int l = lo_listen(), c = l >= 0 ? lo_connect(l) : -1; t.step(" + lit(label) +
+	code("{ int l = lo_listen(b), c = l >= 0 ? lo_connect(b, l) : -1; t.step(" + lit(label) +
 	     ", c < 0 ? -1 : 0); keep(" + std::to_string(o.a) + ", l); keep(" + std::to_string(o.b) + ", c); }");
 	if (l < 0)
 		return;
@@ -569,9 +377,9 @@ void world::do_connect(const op &o)
 	// SYN and the client would retry on a timer.
 	if (!fl || files[fl].kind != fkind::listener || files[fl].pending.size() >= MAX_PENDING)
 		return note("skip");
-	int c = lo_connect(l);
+	int c = lo_connect(*s.b, l);
 	step("", c);
-	code("keep(" + std::to_string(o.b) + ", t.step(" + lit(label) + ", lo_connect(" + expr(o.a) + ")));");
+	code("keep(" + std::to_string(o.b) + ", t.step(" + lit(label) + ", lo_connect(b, " + expr(o.a) + ")));");
 	if (c < 0)
 		return;
 	uint32_t fc = new_file(fkind::tcp);
@@ -585,9 +393,9 @@ void world::do_accept(const op &o)
 	int l;
 	if (!operand(o.a, l))
 		return note("skip");
-	int a = lo_accept(l);
+	int a = lo_accept(*s.b, l);
 	step("", a);
-	code("keep(" + std::to_string(o.b) + ", t.step(" + lit(label) + ", lo_accept(" + expr(o.a) + ")));");
+	code("keep(" + std::to_string(o.b) + ", t.step(" + lit(label) + ", lo_accept(b, " + expr(o.a) + ")));");
 	if (a < 0)
 		return;
 	uint32_t fa = new_file(fkind::tcp);
@@ -608,18 +416,10 @@ void world::do_accept(const op &o)
 
 void world::do_udp_pair(const op &o)
 {
-	int x = s.b->socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int y = s.b->socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	sockaddr_in ax = loopback_any(), ay = loopback_any();
-	socklen_t lx = sizeof ax, ly = sizeof ay;
-	bool ok = x >= 0 && y >= 0 && s.b->bind(x, reinterpret_cast<sockaddr *>(&ax), sizeof ax) == 0 &&
-		  s.b->bind(y, reinterpret_cast<sockaddr *>(&ay), sizeof ay) == 0 &&
-		  getsockname(x, reinterpret_cast<sockaddr *>(&ax), &lx) == 0 &&
-		  getsockname(y, reinterpret_cast<sockaddr *>(&ay), &ly) == 0 &&
-		  s.connect(x, reinterpret_cast<sockaddr *>(&ay), ly) == 0 &&
-		  s.connect(y, reinterpret_cast<sockaddr *>(&ax), lx) == 0;
+	int x, y;
+	bool ok = udp_pair(*s.b, &x, &y) == 0;
 	step("", ok ? 0 : -1, ok ? " [" + std::to_string(x) + "," + std::to_string(y) + "]" : "");
-	code("{ int x, y; t.step(" + lit(label) + ", udp_pair(&x, &y)); keep(" + std::to_string(o.a) + ", x); keep(" +
+	code("{ int x, y; t.step(" + lit(label) + ", udp_pair(b, &x, &y)); keep(" + std::to_string(o.a) + ", x); keep(" +
 	     std::to_string(o.b) + ", y); }");
 	uint32_t fx = 0, fy = 0;
 	if (x >= 0)
@@ -644,24 +444,13 @@ void world::do_eventfd(const op &o)
 		opened(r, new_file(fkind::eventfd), o.a);
 }
 
-// A timerfd (made by libc: the backends have no timerfd_create) either
-// expired already, which the bounded poll makes certain before anything
-// else runs, or armed an hour ahead: never a state that changes with time
-// during the program.
+// Expired, or armed an hour ahead (steps.hpp, timer()).
 void world::do_timerfd(const op &o)
 {
-	int r = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	int ready = 0;
-	if (r >= 0) {
-		itimerspec its{};
-		its.it_value.tv_sec = o.x ? 0 : 3600;
-		its.it_value.tv_nsec = o.x ? 1 : 0;
-		timerfd_settime(r, 0, &its, nullptr);
-		pollfd p{r, POLLIN, 0};
-		ready = o.x ? ::poll(&p, 1, 2000) : 0;
-	}
+	int ready;
+	int r = timer(o.x != 0, &ready);
 	step("", r, " ready=" + std::to_string(ready));
-	code("keep(" + std::to_string(o.a) + ", t.step(" + lit(label) + ", timer(" + std::to_string(o.x) + ")));");
+	code("keep(" + std::to_string(o.a) + ", t.step(" + lit(label) + ", timer(" + (o.x ? "true" : "false") + ")));");
 	if (r >= 0)
 		opened(r, new_file(fkind::timerfd), o.a);
 }
@@ -858,23 +647,15 @@ void world::drain_et_partial(const std::vector<uint32_t> &files_to_drain)
 {
 	for (uint32_t f : files_to_drain) {
 		int fd = fd_of_file(f);
-		long total = 0;
-		bool capped = true;
-		for (int i = 0; i < DRAIN_READS; i++) {
-			ssize_t r = s.b->read(fd, rbuf, BUFSZ);
-			if (r <= 0) {
-				capped = false;
-				break;
-			}
-			total += r;
-		}
+		bool capped;
+		long total = drain(*s.b, fd, rbuf, BUFSZ, &capped);
 		// A drain that stopped at its cap with the file still readable was
 		// a partial read like any other (a semaphore eventfd gives 1 per
 		// read, its counter can be near 2^64): the mark stays, by the same
 		// rule as do_read.  A drain that reached EAGAIN or EOF clears it.
 		files[f].et_partial = capped && readable(fd);
 		step(" resync: drain fd " + std::to_string(fd), total);
-		code("t.step(" + lit(label + " resync: drain fd " + std::to_string(fd)) + ", drain(" + fd_expr(fd) + "));");
+		code("t.step(" + lit(label + " resync: drain fd " + std::to_string(fd)) + ", drain(b, " + fd_expr(fd) + ", buf, sizeof buf));");
 	}
 }
 
@@ -891,12 +672,10 @@ void world::do_write(const op &o)
 		len = std::min(len, TCP_WRITE_CAP - files[f].sent);
 	if (len <= 0)
 		return note("skip");
-	pattern(o.id, len);
-	if (len >= 8)
-		memcpy(wbuf, &o.data, 8);
+	pattern(wbuf, o.id, len, o.data);
 	ssize_t r = s.b->write(fd, wbuf, len);
 	step(len != o.x ? " capped to " + std::to_string(len) : "", r);
-	code("pattern(" + std::to_string(o.id) + ", " + std::to_string(len) + ", 0x" + hex(o.data) + "ull); t.step(" +
+	code("pattern(buf, " + std::to_string(o.id) + ", " + std::to_string(len) + ", 0x" + hex(o.data) + "ull); t.step(" +
 	     lit(label) + ", b.write(" + expr(o.a) + ", buf, " + std::to_string(len) + "));");
 	if (r > 0 && f) {
 		if (files[f].kind == fkind::tcp)
@@ -917,7 +696,7 @@ void world::do_read(const op &o)
 		return note("skip");
 	ssize_t r = s.b->read(fd, rbuf, static_cast<size_t>(o.x));
 	step("", r, r > 0 ? " h=" + hex(fnv(rbuf, r)) : "");
-	code("t.step(" + lit(label) + ", hashed(b.read(" + expr(o.a) + ", buf, " + std::to_string(o.x) + ")));");
+	code("t.step(" + lit(label) + ", hashed(t, buf, b.read(" + expr(o.a) + ", buf, " + std::to_string(o.x) + ")));");
 	uint32_t f = file_at(fd);
 	if (r > 0 && f)
 		files[f].et_partial = readable(fd);
@@ -1061,54 +840,27 @@ void world::do_poll(const op &o)
 	     ", b.poll(&p, 1, 0)); t.note(\"revents \" + std::to_string(p.revents)); }");
 }
 
-int world::fan_ctl(int epfd, int fd, uint64_t data, const std::string &what)
-{
-	epoll_event ev{};
-	ev.events = EPOLLIN;
-	ev.data.u64 = data;
-	int r = s.b->epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
-	step(": " + what, r);
-	if (r == 0)
-		model_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
-	return r;
-}
-
-// A chain of `depth` instances, then `leaves` instances that each watch the
-// file and are added to the bottom of the chain: the file is reached by
-// `leaves` paths nested depth+1 levels up (reverse_path_check's limits),
-// and the chain meets the depth limit (ELOOP).  The top of the chain goes
-// into instance b, if given.  All of them stay open to the end.
+// The fan of nested instances (steps.hpp, fan_out()); all of them stay
+// open to the end.
 void world::do_fan(const op &o)
 {
 	int fd, into = -1;
 	if (!operand(o.a, fd) || (o.b >= 0 && !operand(o.b, into)))
 		return note("skip");
-	code("fan(" + expr(o.a) + ", " + (o.b >= 0 ? expr(o.b) : "-1") + ", " + std::to_string(o.x) + ", " +
+	code("fan(b, t, " + expr(o.a) + ", " + (o.b >= 0 ? expr(o.b) : "-1") + ", " + std::to_string(o.x) + ", " +
 	     std::to_string(o.y) + ", " + std::to_string(o.id) + ", " + lit(label) + ");");
-	std::vector<int> chain;
-	for (int i = 0; i < o.y; i++) {
-		int e = s.b->epoll_create1(EPOLL_CLOEXEC);
-		step(": chain " + std::to_string(i), e);
-		if (e < 0)
-			return;
-		opened(e, new_file(fkind::epoll), -1);
-		if (!chain.empty())
-			fan_ctl(e, chain.back(), make_data(o.id, 100 + i), "chain " + std::to_string(i) + " add previous");
-		chain.push_back(e);
-	}
-	for (int j = 0; j < o.x; j++) {
-		int e = s.b->epoll_create1(EPOLL_CLOEXEC);
-		step(": leaf " + std::to_string(j), e);
-		if (e < 0)
-			return;
-		opened(e, new_file(fkind::epoll), -1);
-		fan_ctl(e, fd, make_data(o.id, 1 + 2 * j), "leaf " + std::to_string(j) + " add file");
-		int parent = chain.empty() ? into : chain.front();
-		if (parent >= 0)
-			fan_ctl(parent, e, make_data(o.id, 2 + 2 * j), "leaf " + std::to_string(j) + " into parent");
-	}
-	if (!chain.empty() && into >= 0)
-		fan_ctl(into, chain.back(), make_data(o.id, 200), "chain top into instance");
+	fan_out(
+		*s.b, fd, into, o.x, o.y, o.id,
+		[&](int e, const std::string &what) {
+			step(": " + what, e);
+			if (e >= 0)
+				opened(e, new_file(fkind::epoll), -1);
+		},
+		[&](int ep, int f, const epoll_event &ev, int r, const std::string &what) {
+			step(": " + what, r);
+			if (r == 0)
+				model_ctl(ep, EPOLL_CTL_ADD, f, &ev);
+		});
 }
 
 // ---- dispatch ------------------------------------------------------------------------------

@@ -14,20 +14,6 @@
 
 namespace uepoll::fuzz {
 
-uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
-uint64_t make_data(uint32_t id, uint32_t sub)
-{
-	uint64_t h = mix64((uint64_t(id) << 12) | sub) & 0xffffffff00000000ULL;
-	return h | (uint64_t(sub & 0xfff) << 20) | (id & 0xfffff);
-}
-
 uint32_t data_id(uint64_t d) { return static_cast<uint32_t>(d & 0xfffff); }
 
 bool data_valid(uint64_t d) { return make_data(data_id(d), static_cast<uint32_t>((d >> 20) & 0xfff)) == d; }

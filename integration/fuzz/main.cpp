@@ -1,13 +1,14 @@
 // integration/fuzz/main.cpp - uepoll-fuzz: differential fuzzing of uepoll
 // against native epoll (docs/fuzzer.md).
 //
-//   uepoll-fuzz --ops N --seed S [--threads T] [--minutes M]
+//   uepoll-fuzz --ops N --seed S|random [--threads T] [--minutes M]
 //               [--program-ops K] [--program P] [--max-divergences D]
 //               [--native] [--show] [--replay FILE] [--inject BUG]
-//               [--no-minimize] [--self-test] [--preload LIB]
+//               [--no-minimize] [--self-test] [--preload LIB] [--emit]
 //
 // The last line is always "uepoll-fuzz: ops=N ops_per_s=X divergences=D";
 // the exit status is 0 when no undocumented divergence was found.
+#include <cctype>
 #include <chrono>
 #include <climits>
 #include <cstdio>
@@ -15,8 +16,11 @@
 #include <cstring>
 #include <set>
 #include <string>
+#include <unistd.h>
 
+#include "integration/fuzz/emit.hpp"
 #include "integration/fuzz/report.hpp"
+#include "integration/fuzz/runner.hpp"
 #include "integration/fuzz/selftest.hpp"
 #include "integration/fuzz/threads.hpp"
 
@@ -40,13 +44,15 @@ struct options {
 	std::string inject;
 	std::string preload;
 	bool minimize = true;
+	bool emit = false;
+	bool random_seed = false;
 };
 
 [[noreturn]] void usage()
 {
-	fprintf(stderr, "usage: uepoll-fuzz --ops N --seed S [--threads T] [--minutes M] [--program-ops K]\n"
+	fprintf(stderr, "usage: uepoll-fuzz --ops N --seed S|random [--threads T] [--minutes M] [--program-ops K]\n"
 			"                   [--program P] [--max-divergences D] [--native] [--show] [--replay FILE]\n"
-			"                   [--inject BUG] [--no-minimize] [--self-test] [--preload LIB]\n");
+			"                   [--inject BUG] [--no-minimize] [--self-test] [--preload LIB] [--emit]\n");
 	exit(2);
 }
 
@@ -62,8 +68,11 @@ options parse(int argc, char **argv)
 		};
 		if (a == "--ops")
 			o.ops = atol(val());
-		else if (a == "--seed")
-			o.seed = strtoull(val(), nullptr, 0);
+		else if (a == "--seed") {
+			std::string v = val();
+			o.random_seed = v == "random";
+			o.seed = o.random_seed ? 0 : strtoull(v.c_str(), nullptr, 0);
+		}
 		else if (a == "--threads")
 			o.threads = atoi(val());
 		else if (a == "--minutes")
@@ -88,6 +97,8 @@ options parse(int argc, char **argv)
 			o.minimize = false;
 		else if (a == "--preload")
 			o.preload = val();
+		else if (a == "--emit")
+			o.emit = true;
 		else
 			usage();
 	}
@@ -95,10 +106,35 @@ options parse(int argc, char **argv)
 		o.ops = o.minutes > 0 ? LONG_MAX : 10000;
 	if (o.program_ops < 1 || o.threads < 1)
 		usage();
+	// The dynamic linker only warns about an LD_PRELOAD it cannot open and
+	// runs the program without it: the "uepoll" side would be native epoll,
+	// and every run would pass.
+	if (!o.preload.empty() && access(o.preload.c_str(), R_OK) != 0) {
+		perror(("uepoll-fuzz: --preload " + o.preload).c_str());
+		exit(2);
+	}
+	// --seed random: a new seed each run (the test command's
+	// fuzz_random_seed), or the one in UEPOLL_FUZZ_SEED, to repeat a run.
+	// Printed first, so that a failure can be reproduced with --seed.
+	if (o.random_seed) {
+		if (const char *e = getenv("UEPOLL_FUZZ_SEED"); e && *e) {
+			o.seed = strtoull(e, nullptr, 0);
+		} else {
+			FILE *f = fopen("/dev/urandom", "re");
+			if (!f || fread(&o.seed, sizeof o.seed, 1, f) != 1) {
+				perror("uepoll-fuzz: /dev/urandom");
+				exit(2);
+			}
+			fclose(f);
+			o.seed >>= 32; // short enough to type
+		}
+		printf("uepoll-fuzz: seed %llu (--seed random; repeat with --seed %llu or UEPOLL_FUZZ_SEED=%llu)\n",
+		       static_cast<unsigned long long>(o.seed), static_cast<unsigned long long>(o.seed),
+		       static_cast<unsigned long long>(o.seed));
+		fflush(stdout);
+	}
 	return o;
 }
-
-int connect_libc(int fd, const sockaddr *a, socklen_t l) { return ::connect(fd, a, l); }
 
 // The side under test: uepoll (in-process, or preloaded into a fresh
 // process with --preload), or native epoll (--native), or native epoll
@@ -106,14 +142,14 @@ int connect_libc(int fd, const sockaddr *a, socklen_t l) { return ::connect(fd, 
 side tested_side(const options &o)
 {
 	if (!o.preload.empty())
-		return {&uepoll::test::native_backend(), connect_libc, "uepoll-preloaded", o.preload.c_str()};
+		return {&uepoll::test::native_backend(), "uepoll-preloaded", o.preload.c_str()};
 	if (!o.inject.empty()) {
 		uepoll::test::backend *b = injected_bug(o.inject);
 		if (!b) {
 			fprintf(stderr, "uepoll-fuzz: no such bug: %s\n", o.inject.c_str());
 			exit(2);
 		}
-		return {b, connect_libc, b->name()};
+		return {b, b->name()};
 	}
 	return o.native ? native_side() : uepoll_side();
 }
@@ -169,6 +205,18 @@ void replay(const options &o, totals &tot)
 	tot.divergences += v.diverged;
 	printf("%s", op_list(p).c_str());
 	printf("--- records (- %s, + %s) ---\n%s", nat.name, other.name, diff_context(a, b, nat.name, other.name).c_str());
+	// --emit: the program as a DIFF_TEST too, whether it diverges or not
+	// (a replay that passes gives a test that must pass).
+	if (o.emit) {
+		std::string name = o.replay.substr(o.replay.find_last_of('/') + 1);
+		name = name.substr(0, name.find('.'));
+		for (char &c : name)
+			if (!isalnum(static_cast<unsigned char>(c)))
+				c = '_';
+		run_output code = run_one(p, nat, true);
+		printf("--- GoogleTest case ---\n%s---\n",
+		       gtest_case("replay_" + name, "uepoll-fuzz --replay " + o.replay, code.lines).c_str());
+	}
 }
 
 // Both sides differ only in the backend under test.

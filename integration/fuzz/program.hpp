@@ -70,8 +70,21 @@ program generate_mutator(uint64_t seed, int n, uint32_t first_id);
 
 // The 64-bit data of ctl op `id` (sub > 0 for the items a fan op makes):
 // the id in the low 20 bits, a hash of it on top, so that a corrupted or
-// invented value is recognised.
-uint64_t make_data(uint32_t id, uint32_t sub);
+// invented value is recognised.  Inline: the emitted DIFF_TESTs (through
+// steps.hpp) give their fan items the same data, without the fuzzer's
+// sources.
+inline uint64_t mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+inline uint64_t make_data(uint32_t id, uint32_t sub)
+{
+	uint64_t h = mix64((uint64_t(id) << 12) | sub) & 0xffffffff00000000ULL;
+	return h | (uint64_t(sub & 0xfff) << 20) | (id & 0xfffff);
+}
 bool data_valid(uint64_t d);
 uint32_t data_id(uint64_t d);
 
@@ -85,7 +98,5 @@ std::string to_text(const program &p);
 program parse_program(const std::string &s);
 // "IN|OUT|ET|0x20".
 std::string mask_str(uint32_t m);
-
-uint64_t mix64(uint64_t x);
 
 } // namespace uepoll::fuzz

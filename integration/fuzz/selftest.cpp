@@ -140,8 +140,6 @@ struct ghost_after_del final : forwarding {
 	}
 };
 
-int connect_native(int fd, const sockaddr *a, socklen_t l) { return ::connect(fd, a, l); }
-
 bool check_deterministic(totals &tot)
 {
 	side nat = native_side();
@@ -164,7 +162,7 @@ bool check_deterministic(totals &tot)
 // Finds, minimizes and prints the divergence a wrong backend causes.
 bool check_detects(backend &bad, totals &tot)
 {
-	side nat = native_side(), wrong{&bad, connect_native, bad.name()};
+	side nat = native_side(), wrong{&bad, bad.name()};
 	for (int i = 0; i < 300; i++) {
 		uint64_t seed = mix64(0xbad + i);
 		program p = generate(seed, 200);
@@ -187,7 +185,7 @@ bool check_detects(backend &bad, totals &tot)
 bool check_threads(totals &tot)
 {
 	ghost_after_del ghost(test::native_backend());
-	side nat = native_side(), wrong{&ghost, connect_native, ghost.name()};
+	side nat = native_side(), wrong{&ghost, ghost.name()};
 	bool caught = false, clean = true;
 	for (int i = 0; i < 100 && !caught; i++) {
 		mt_result g = run_mt(mix64(0x7707 + i), 100, 100, 2, wrong);

@@ -23,14 +23,11 @@
 
 namespace uepoll::fuzz {
 
-using connect_fn = int (*)(int, const sockaddr *, socklen_t);
-
-// One side of a run: the backend and the connect() that a program under it
-// calls (uepoll hooks connect to pair up loopback TCP ends; the backend
-// interface has none).
+// One side of a run: the backend the program's calls go through (its
+// connect() is uepoll's hook on the uepoll side, which pairs up loopback
+// TCP ends of one process).
 struct side {
 	test::backend *b;
-	connect_fn connect;
 	const char *name;
 	// Not null: the program runs in a fresh process of this executable,
 	// with this library in LD_PRELOAD, on `b` (libc): uepoll as a preloaded
@@ -147,11 +144,6 @@ private:
 	void resync_oneshot(const std::vector<item> &nested);
 	void mark_icmp_errors();
 
-	// Sockets over loopback.
-	int lo_listen();
-	int lo_connect(int listener);
-	int lo_accept(int listener);
-
 	// Op handlers.
 	void do_epoll_create(const op &o);
 	void do_pipe(const op &o);
@@ -177,7 +169,6 @@ private:
 	void do_close_range(const op &o);
 	void do_poll(const op &o);
 	void do_fan(const op &o);
-	int fan_ctl(int epfd, int fd, uint64_t data, const std::string &what);
 };
 
 } // namespace uepoll::fuzz
