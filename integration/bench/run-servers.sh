@@ -71,8 +71,11 @@ NGINX_BUILD_DIR=${NGINX_BUILD_DIR:-/tmp/uepoll-bench-nginx}
 NGINX_POLL=${NGINX_POLL:-}
 ACCEPT_MUTEX=${ACCEPT_MUTEX:-off}
 
-log() { printf '[%s] %s\n' "$PROG" "$*"; }
-warn() { printf '[%s] WARNING: %s\n' "$PROG" "$*" >&2; }
+# log, warn, fetch, setup_tmp/STOP_PIDS, stop_process, nginx_write_config,
+# nginx_exec, check_worker_fds, bad_log_lines; also wait_until, alive,
+# port_open, pick_port, children (process.sh).
+# shellcheck source=SCRIPTDIR/../lib/nginx.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/nginx.sh"
 
 # ------------------------------------------------------------- packages
 
@@ -96,39 +99,18 @@ ensure_packages() {
 }
 ensure_packages
 
-NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+# NGINX: set by nginx.sh (nginx in PATH, else /usr/sbin/nginx).
 for tool in "$NGINX" wrk redis-server redis-benchmark redis-cli curl python3 pgrep; do
     command -v "$tool" >/dev/null || { echo "$PROG: missing tool: $tool" >&2; exit 1; }
 done
 
 # ------------------------------------------------------ temp dir, cleanup
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/uepoll-servers.XXXXXX")
-chmod 755 "$TMP" # nginx workers run as nobody when we are root
-
-PIDS=() # servers started here, killed on exit if still there
-cleanup() {
-    local status=$? pid
-    trap - EXIT INT TERM
-    for pid in "${PIDS[@]}"; do
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid" 2>/dev/null || true
-            sleep 0.5
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    done
-    if [[ ${KEEP_TMP:-0} == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# TMP, removed on exit; the servers started here go into STOP_PIDS.
+setup_tmp uepoll-servers
 
 # ------------------------------------------------------------- helpers
 
-# wait_until, alive, port_open, pick_port, children.
-# shellcheck source=SCRIPTDIR/../lib/process.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../lib/process.sh"
 count_children() {
     local -a c
     read -ra c <<<"$(children "$1")"
@@ -228,39 +210,8 @@ chmod -R a+rX "$TMP/html"
 
 # write_nginx_config BIN PREFIX PORT WORKERS METHOD
 write_nginx_config() {
-    local bin=$1 prefix=$2 port=$3 workers=$4 method=$5 v mod user=""
-    mkdir -p "$prefix/logs" "$prefix/temp"
-    chmod 755 "$prefix" "$prefix/temp"
-    [[ $(id -u) -ne 0 ]] || user="user nobody $(id -gn nobody);"
-    v=$("$bin" -V 2>&1)
-    {
-        echo "daemon on;"
-        echo "master_process on;"
-        echo "$user"
-        echo "worker_processes $workers;"
-        echo "pid $prefix/nginx.pid;"
-        echo "error_log $prefix/logs/error.log warn;"
-        echo "events {"
-        echo "    worker_connections 1024;"
-        echo "    accept_mutex $ACCEPT_MUTEX;"
-        echo "    use $method;"
-        echo "}"
-        echo "http {"
-        echo "    access_log off;"
-        echo "    client_body_temp_path $prefix/temp/client_body;"
-        for mod in proxy fastcgi uwsgi scgi; do
-            [[ $v == *"--without-http_${mod}_module"* ]] || echo "    ${mod}_temp_path $prefix/temp/$mod;"
-        done
-        echo "    default_type text/html;"
-        echo "    sendfile on;"
-        echo "    keepalive_timeout 30;"
-        echo "    server {"
-        echo "        listen 127.0.0.1:$port;"
-        echo "        root $TMP/html;"
-        echo "        index index.html;"
-        echo "    }"
-        echo "}"
-    } >"$prefix/nginx.conf"
+    nginx_write_config "$2" "$3" bin="$1" workers="$4" method="$5" accept_mutex="$ACCEPT_MUTEX" \
+        error_level=warn access_log=off default_type=text/html
 }
 
 N_RUN=0
@@ -270,26 +221,25 @@ run_nginx() {
     row="$label ${workers}w"
     N_RUN=$((N_RUN + 1))
     prefix="$TMP/run$N_RUN-${label}-${workers}w-$backend"
-    local method=epoll preload=()
+    local method=epoll preload=""
     [[ $backend != poll ]] || method=poll
-    [[ $backend != uepoll ]] || preload=("LD_PRELOAD=$LIB${LD_PRELOAD:+ $LD_PRELOAD}")
+    [[ $backend != uepoll ]] || preload="$LIB${LD_PRELOAD:+ $LD_PRELOAD}"
     port=$(pick_port)
     write_nginx_config "$bin" "$prefix" "$port" "$workers" "$method"
-    log "$row $backend: $bin, use $method${preload:+, ${preload[0]}}, 127.0.0.1:$port"
-    if ! env "${preload[@]}" "$bin" -p "$prefix/" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" \
-        >"$prefix/logs/start.log" 2>&1; then
+    log "$row $backend: $bin, use $method${preload:+, LD_PRELOAD=$preload}, 127.0.0.1:$port"
+    if ! nginx_exec "$bin" "$prefix" "$preload" >"$prefix/logs/start.log" 2>&1; then
         cat "$prefix/logs/start.log" >&2
         record_fail "$row" "$backend" "nginx did not start"
         return 0
     fi
     if wait_until 10 test -s "$prefix/nginx.pid"; then
         master=$(<"$prefix/nginx.pid")
-        PIDS+=("$master")
+        STOP_PIDS+=("$master")
     fi
     # shellcheck disable=SC2016 # expanded by eval in wait_until
     if [[ -z $master ]] || ! wait_until 10 eval '[[ $(count_children $master) -eq $workers ]]' ||
         ! wait_until 10 port_open "$port" ||
-        ! curl --noproxy '*' -sf --max-time 5 -o /dev/null "http://127.0.0.1:$port/"; then
+        ! fetch --fail --max-time 5 -o /dev/null "http://127.0.0.1:$port/"; then
         record_fail "$row" "$backend" "nginx did not serve (tail of error.log below)"
         tail -n 5 "$prefix/logs/error.log" >&2 || true
     else
@@ -325,10 +275,9 @@ run_nginx() {
         kill -QUIT "$master" 2>/dev/null || true
         wait_until 10 eval "! alive $master" || kill -KILL "$master" "${ws[@]}" 2>/dev/null || true
     fi
-    if grep -E '\[(alert|crit|emerg)\]' "$prefix/logs/error.log" 2>/dev/null | head -n 3 >"$prefix/bad" &&
-        [[ -s $prefix/bad ]]; then
+    if bad_log_lines "$prefix/logs/error.log" "$prefix/bad"; then
         warn "$row $backend: error.log has alert/crit/emerg lines:"
-        sed 's/^/    /' "$prefix/bad" >&2
+        head -n 3 "$prefix/bad" | sed 's/^/    /' >&2
     fi
 }
 
@@ -346,7 +295,7 @@ run_redis() {
     (cd "$prefix" && exec env "${preload[@]}" redis-server --port "$port" --bind 127.0.0.1 --save "" \
         --appendonly no --daemonize no --dir "$prefix" --logfile "$prefix/redis.log") &
     pid=$!
-    PIDS+=("$pid")
+    STOP_PIDS+=("$pid")
     if ! wait_until 10 eval "[[ \$(redis-cli -h 127.0.0.1 -p $port ping 2>/dev/null) == PONG ]]"; then
         record_fail "redis SET" "$backend" "redis-server did not answer PING"
         record_fail "redis GET" "$backend" "redis-server did not answer PING"

@@ -13,11 +13,12 @@
 #   1. nginx -t on the generated config;
 #   2. start (daemon on, pid file in the temp dir), wait for the master, its
 #      2 workers and the port;
-#   3. curl / (must equal index.html byte for byte) and a 1 MiB file (sha256);
+#   3. curl / and a 1 MiB file (each must equal its file byte for byte);
 #   4. wrk for WRK_SECONDS, recording req/s, transfer/s and errors;
 #   5. look at the workers' fds: natively each has an anon_inode:[eventpoll];
 #      under the shim none has one, each has an anon_inode:[eventfd] and maps
-#      LIBRARY;
+#      LIBRARY (the workers run as the master's user, so that their fds and
+#      maps can be read in a container too; one that cannot be read fails);
 #   6. nginx -s reload: wait until a new set of workers serves (and check
 #      their fds again);
 #   7. nginx -s quit, wait (bounded) for the master to exit;
@@ -82,85 +83,30 @@ WRK_CONNECTIONS=${WRK_CONNECTIONS:-50}
 WRK_MAX_ERRORS=${WRK_MAX_ERRORS:-0}
 WORKERS=2 # worker_processes in the config below
 
-NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
-
-# ------------------------------------------------------------------ helpers
-
-FAILURES=() # one line per failed check, printed at the end
-log() { printf '[%s] %s\n' "$PROG" "$*"; }
-fail() {
-    FAILURES+=("$*")
-    printf '[%s] FAIL: %s\n' "$PROG" "$*" >&2
-}
-
-# wait_until, alive, port_open, pick_port, children.
-# shellcheck source=SCRIPTDIR/../lib/process.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../lib/process.sh"
+# log, fail, fetch, setup_tmp/STOP_PIDS, nginx_write_config, nginx_exec,
+# check_worker_fds, ...; also wait_until, alive, port_open, pick_port,
+# children (process.sh).
+# shellcheck source=SCRIPTDIR/../lib/nginx.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/nginx.sh"
 
 # workers MASTER: the pids of MASTER's children, space separated, sorted.
 workers() { children "$1"; }
 
 # count_workers MASTER
 count_workers() {
-    local -a w
-    read -ra w <<<"$(workers "$1")"
-    echo "${#w[@]}"
-}
-
-# fd_kinds PID: counts of anon_inode:[eventpoll] and anon_inode:[eventfd]
-# among PID's open fds, as "EVENTPOLL EVENTFD".
-fd_kinds() {
-    local fd target ep=0 ev=0
-    for fd in /proc/"$1"/fd/*; do
-        target=$(readlink "$fd" 2>/dev/null) || continue
-        case "$target" in
-            "anon_inode:[eventpoll]") ep=$((ep + 1)) ;;
-            "anon_inode:[eventfd]") ev=$((ev + 1)) ;;
-        esac
-    done
-    echo "$ep $ev"
-}
-
-# curl with no proxy from the environment and a bound on the time.
-fetch() {
-    curl --noproxy '*' --silent --show-error --fail --max-time 10 "$@"
+    # shellcheck disable=SC2046 # one word per pid
+    count_words $(workers "$1")
 }
 
 # ------------------------------------------------------ temp dir and cleanup
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/uepoll-nginx.XXXXXX")
-# Workers drop to an unprivileged user when nginx starts as root: they must
-# be able to reach the document root and the temp paths.
-chmod 755 "$TMP"
-
-# Masters started by this script, killed on exit if still there.
-MASTERS=()
-
-cleanup() {
-    local status=$? pid
-    local -a w
-    trap - EXIT INT TERM
-    for pid in "${MASTERS[@]}"; do
-        alive "$pid" || continue
-        read -ra w <<<"$(workers "$pid")"
-        kill -TERM "$pid" 2>/dev/null || true
-        wait_until 5 eval "! alive $pid" || kill -KILL "$pid" "${w[@]}" 2>/dev/null || true
-    done
-    if [[ ${KEEP_TMP:-0} == 1 ]]; then
-        log "kept $TMP"
-    else
-        rm -rf "$TMP"
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# TMP, removed on exit; the masters started here go into STOP_PIDS.
+setup_tmp uepoll-nginx
 trap 'echo "[$PROG] unexpected error at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 # ---------------------------------------------------------------- preflight
 
-for tool in "$NGINX" curl wrk python3 pgrep sha256sum; do
+for tool in "$NGINX" curl wrk python3 pgrep cmp; do
     if ! command -v "$tool" >/dev/null; then
         echo "$PROG: missing tool: $tool (run scripts/setup-deps.sh)" >&2
         exit 1
@@ -178,62 +124,15 @@ fi
 # ------------------------------------------------------------ document root
 
 # index.html: known content (with a random token, so a stale server on the
-# same port cannot pass); big.bin: 1 MiB of random bytes, checked by sha256.
+# same port cannot pass); big.bin: 1 MiB of random bytes.
 mkdir -p "$TMP/html"
 printf '<!doctype html>\n<title>uepoll</title>\n<p>uepoll nginx integration %s</p>\n' \
     "$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')" >"$TMP/html/index.html"
 head -c 1048576 /dev/urandom >"$TMP/html/big.bin"
-BIG_SHA=$(sha256sum <"$TMP/html/big.bin" | cut -d' ' -f1)
 chmod -R a+rX "$TMP/html"
 
-# A build without a module rejects its *_temp_path directive.
-NGINX_V=$("$NGINX" -V 2>&1)
-temp_path_lines() {
-    local prefix=$1 mod
-    echo "    client_body_temp_path $prefix/temp/client_body;"
-    for mod in proxy fastcgi uwsgi scgi; do
-        [[ $NGINX_V == *"--without-http_${mod}_module"* ]] && continue
-        echo "    ${mod}_temp_path $prefix/temp/$mod;"
-    done
-}
-
 # write_config PREFIX PORT: nginx.conf for one run, all paths under PREFIX.
-write_config() {
-    local prefix=$1 port=$2
-    mkdir -p "$prefix/logs" "$prefix/temp"
-    chmod 755 "$prefix" "$prefix/temp"
-    cat >"$prefix/nginx.conf" <<EOF
-# Generated by $PROG; everything lives under $prefix.
-daemon on;
-master_process on;
-worker_processes $WORKERS;
-pid $prefix/nginx.pid;
-error_log $prefix/logs/error.log notice;
-
-events {
-    worker_connections 1024;
-    # Off, so that every worker watches the listening socket with
-    # EPOLLEXCLUSIVE instead of taking turns through the accept mutex.
-    accept_mutex off;
-    use epoll;
-}
-
-http {
-    access_log $prefix/logs/access.log;
-$(temp_path_lines "$prefix")
-    default_type application/octet-stream;
-    sendfile on;
-    keepalive_timeout 30;
-
-    server {
-        listen 127.0.0.1:$port;
-        server_name localhost;
-        root $TMP/html;
-        index index.html;
-    }
-}
-EOF
-}
+write_config() { nginx_write_config "$1" "$2" workers=$WORKERS; }
 
 # ------------------------------------------------------------ one backend
 
@@ -244,78 +143,23 @@ declare -A RPS XFER ERRS STATUS
 # (PRELOAD is set by run_backend).
 nginx_cmd() {
     local prefix=$1
-    local -a preload=()
     shift
-    [[ -z $PRELOAD ]] || preload=("LD_PRELOAD=$PRELOAD")
-    env "${preload[@]}" \
-        "$NGINX" -p "$prefix/" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" "$@"
+    nginx_exec "$NGINX" "$prefix" "$PRELOAD" "$@"
 }
 
-# show_log PREFIX: the tail of error.log, after a failure.
-show_log() {
-    [[ -f $1/logs/error.log ]] || return 0
-    echo "---- tail of $1/logs/error.log" >&2
-    tail -n 20 "$1/logs/error.log" >&2
-    echo "----" >&2
-}
-
-# check_fds NAME MASTER: the epoll fds of the workers are the right kind.
-# Natively nginx itself has one eventfd per worker (its notify fd); the
-# native count is kept to compare with the shim's.
-NATIVE_EVENTFDS=""
+# check_fds NAME MASTER: the epoll fds of the workers are the right kind
+# (natively the kernel's, under the shim the shim's).
 check_fds() {
-    local name=$1 master=$2 pid ep ev ok=0
-    for pid in $(workers "$master"); do
-        read -r ep ev < <(fd_kinds "$pid")
-        log "$name: worker $pid has $ep [eventpoll] and $ev [eventfd] fds"
-        if [[ $name == native ]]; then
-            NATIVE_EVENTFDS=$ev
-            if ((ep < 1)); then
-                fail "$name: worker $pid has no anon_inode:[eventpoll] fd"
-                ok=1
-            fi
-        else
-            if ((ep != 0)); then
-                fail "$name: worker $pid has $ep anon_inode:[eventpoll] fd(s) under the shim"
-                ok=1
-            fi
-            if ((ev < 1)); then
-                fail "$name: worker $pid has no anon_inode:[eventfd] fd under the shim"
-                ok=1
-            elif [[ -n $NATIVE_EVENTFDS ]] && ((ev <= NATIVE_EVENTFDS)); then
-                # nginx opens an eventfd of its own (its epoll notify fd), so
-                # one eventfd alone does not show that the shim made one.
-                log "$name: note: worker $pid has no more eventfds than natively ($NATIVE_EVENTFDS)"
-            fi
-            if ! grep -qF "$LIB" "/proc/$pid/maps" 2>/dev/null; then
-                fail "$name: worker $pid does not map $LIB"
-                ok=1
-            fi
-        fi
-    done
-    return $ok
+    local lib=$LIB
+    [[ $1 != native ]] || lib=""
+    # shellcheck disable=SC2046 # one word per pid
+    check_worker_fds "$1" "$lib" $(workers "$2")
 }
 
-# check_content NAME PORT: index.html byte for byte, big.bin by sha256.
+# check_content NAME PORT: index.html byte for byte, and the 1 MiB big.bin.
 check_content() {
-    local name=$1 port=$2 out="$TMP/$1.out" sha
-    if ! fetch -o "$out" "http://127.0.0.1:$port/"; then
-        fail "$name: GET / failed"
-        return 1
-    fi
-    if ! cmp -s "$out" "$TMP/html/index.html"; then
-        fail "$name: GET / returned different content"
-        return 1
-    fi
-    if ! sha=$(fetch "http://127.0.0.1:$port/big.bin" | sha256sum | cut -d' ' -f1); then
-        fail "$name: GET /big.bin failed"
-        return 1
-    fi
-    if [[ $sha != "$BIG_SHA" ]]; then
-        fail "$name: GET /big.bin sha256 $sha, expected $BIG_SHA"
-        return 1
-    fi
-    log "$name: GET / and GET /big.bin (1 MiB) match"
+    nginx_check_get "$1" "$2" / "$TMP/html/index.html" &&
+        nginx_check_get "$1" "$2" /big.bin "$TMP/html/big.bin"
 }
 
 # run_wrk NAME PORT: load for WRK_SECONDS; fills RPS, XFER, ERRS.
@@ -375,7 +219,7 @@ start_nginx() {
         return 1
     fi
     MASTER=$(<"$prefix/nginx.pid")
-    MASTERS+=("$MASTER")
+    STOP_PIDS+=("$MASTER")
     # shellcheck disable=SC2016 # expanded by eval in wait_until
     if ! wait_until 10 eval '[[ $(count_workers $MASTER) -eq $WORKERS ]]'; then
         fail "$name: master $MASTER has $(count_workers "$MASTER") workers after 10 s, expected $WORKERS"
@@ -443,23 +287,19 @@ run_backend() {
         quit_nginx "$name" "$prefix" || true
     fi
 
-    if [[ -f $prefix/logs/error.log ]] &&
-        grep -E '\[(alert|crit|emerg)\]' "$prefix/logs/error.log" >"$TMP/$name.bad"; then
+    if bad_log_lines "$prefix/logs/error.log" "$TMP/$name.bad"; then
         fail "$name: error.log has alert/crit/emerg lines:"
         sed 's/^/    /' "$TMP/$name.bad" >&2
     fi
 
     if ((${#FAILURES[@]} > nfail)); then
         STATUS[$name]=FAIL
-        show_log "$prefix"
+        show_log "$prefix/logs/error.log"
     else
         STATUS[$name]=ok
     fi
     # Whatever happened, this run's nginx is gone before the next starts.
-    if [[ -n $MASTER ]] && alive "$MASTER"; then
-        kill -TERM "$MASTER" 2>/dev/null || true
-        wait_until 5 eval "! alive $MASTER" || kill -KILL "$MASTER" 2>/dev/null || true
-    fi
+    [[ -z $MASTER ]] || stop_process "$MASTER"
 }
 
 # -------------------------------------------------------------------- main
