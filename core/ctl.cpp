@@ -45,6 +45,31 @@ void __ep_remove(eventpoll *ep, epitem *epi)
 	slab_delete(epi);
 }
 
+// The tail of ep_insert() and ep_modify(), which the kernel writes in both:
+// if the item is ready now, queue it, wake one waiter and the instances
+// watching ep.  Must be called with ep->mtx held: no scan runs then, so
+// epi->next is EP_UNACTIVE_PTR (the kernel's ep_modify() checks it all the
+// same; so do we, for both).
+static void ep_queue_if_ready(eventpoll *ep, epitem *epi)
+{
+	uint32_t revents = ep_item_poll(epi, 1);
+	bool pwake = false;
+	{
+		std::lock_guard g(ep->lock);
+		if (revents && !ep_is_linked(epi) && epi->next == EP_UNACTIVE_PTR) {
+			ep->rdllist.push_back(*epi);
+			epi->on_list = true;
+			if (!ep->wq.empty())
+				ep_wake_one(ep);
+			ep_sync_efd(ep);
+			pwake = !ep->file->f_ep.empty();
+		}
+		ep_slot_update(ep, epi);
+	}
+	if (pwake)
+		file_wakeup(ep->file, EPOLLIN, 1, wake_kind::edge);
+}
+
 // Twin of ep_insert().  Must be called with ep->mtx held.
 static int ep_insert(eventpoll *ep, const epoll_event *event, epfile *tf, int fd, bool full_check)
 {
@@ -95,22 +120,7 @@ static int ep_insert(eventpoll *ep, const epoll_event *event, epfile *tf, int fd
 	if (is_file_epoll(tf))
 		ep_set_observed(tf->ep);
 
-	uint32_t revents = ep_item_poll(epi, 1);
-	bool pwake = false;
-	{
-		std::lock_guard g(ep->lock);
-		if (revents && !ep_is_linked(epi)) {
-			ep->rdllist.push_back(*epi);
-			epi->on_list = true;
-			if (!ep->wq.empty())
-				ep_wake_one(ep);
-			ep_sync_efd(ep);
-			pwake = !ep->file->f_ep.empty();
-		}
-		ep_slot_update(ep, epi);
-	}
-	if (pwake)
-		file_wakeup(ep->file, EPOLLIN, 1, wake_kind::edge);
+	ep_queue_if_ready(ep, epi);
 	return 0;
 }
 
@@ -130,22 +140,7 @@ static int ep_modify(eventpoll *ep, epitem *epi, const epoll_event *event)
 		epi->excl_skipped = false;
 		ep_slot_update(ep, epi);
 	}
-	uint32_t revents = ep_item_poll(epi, 1);
-	bool pwake = false;
-	{
-		std::lock_guard g(ep->lock);
-		if (revents && !ep_is_linked(epi) && epi->next == EP_UNACTIVE_PTR) {
-			ep->rdllist.push_back(*epi);
-			epi->on_list = true;
-			if (!ep->wq.empty())
-				ep_wake_one(ep);
-			ep_sync_efd(ep);
-			pwake = !ep->file->f_ep.empty();
-		}
-		ep_slot_update(ep, epi);
-	}
-	if (pwake)
-		file_wakeup(ep->file, EPOLLIN, 1, wake_kind::edge);
+	ep_queue_if_ready(ep, epi);
 	return 0;
 }
 

@@ -105,6 +105,12 @@ epfile *epfile_get_peer(epfile *f);
 
 bool left_to_window(epfile *f, long now, long *until);
 
+// ---- fork.cpp: the fork handlers ---------------------------------------------
+
+// After fork() the child shares the parent's eventfds (a write to one is
+// seen by both): gives number fd a new eventfd (efd_flags) of its own.
+void efd_reopen(int fd, int efd_flags, bool cloexec);
+
 // ---- loop_check.cpp: twins of ep_loop_check, reverse_path_check and the
 // tfile_check_list; all under epnested_mutex ---------------------------------
 
