@@ -12,6 +12,7 @@ namespace uepoll::core {
 // the poll set, and free it.  Must be called with ep->mtx held.
 void __ep_remove(eventpoll *ep, epitem *epi)
 {
+	ep->mtx.assert_held();
 	epfile *f = epi->ffd.file;
 	{
 		std::lock_guard g(f->f_lock);
@@ -52,6 +53,7 @@ void __ep_remove(eventpoll *ep, epitem *epi)
 // same; so do we, for both).
 static void ep_queue_if_ready(eventpoll *ep, epitem *epi)
 {
+	ep->mtx.assert_held();
 	uint32_t revents = ep_item_poll(epi, 1);
 	bool pwake = false;
 	{
@@ -73,6 +75,7 @@ static void ep_queue_if_ready(eventpoll *ep, epitem *epi)
 // Twin of ep_insert().  Must be called with ep->mtx held.
 static int ep_insert(eventpoll *ep, const epoll_event *event, epfile *tf, int fd, bool full_check)
 {
+	ep->mtx.assert_held();
 	if (epoll_watches.load(std::memory_order_relaxed) >= max_user_watches.load(std::memory_order_relaxed))
 		return -ENOSPC;
 	epitem *epi = slab_new<epitem>();
@@ -127,6 +130,7 @@ static int ep_insert(eventpoll *ep, const epoll_event *event, epfile *tf, int fd
 // Twin of ep_modify().  Must be called with ep->mtx held.
 static int ep_modify(eventpoll *ep, epitem *epi, const epoll_event *event)
 {
+	ep->mtx.assert_held();
 	{
 		std::lock_guard g(ep->lock);
 		bool was_et = epi->event.events & EPOLLET;
@@ -147,6 +151,7 @@ static int ep_modify(eventpoll *ep, epitem *epi, const epoll_event *event)
 // Twin of ep_find().  Must be called with ep->mtx held.
 static epitem *ep_find(eventpoll *ep, epfile *f, int fd)
 {
+	ep->mtx.assert_held();
 	auto it = ep->rbr.find(epoll_filefd{f, fd});
 	return it == ep->rbr.end() ? nullptr : &*it;
 }

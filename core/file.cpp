@@ -101,19 +101,17 @@ static void ep_wait_poller_leaves(eventpoll *ep)
 {
 	uint32_t seq;
 	{
+		// Under ep->lock, which the leader's copy of the set takes too.
 		std::lock_guard g(ep->lock);
-		seq = ep->poll_seq.load(std::memory_order_acquire);
-		if (!(seq & 1) || tls_polling_ep == ep)
-			return;
-		ep->closers.fetch_add(1, std::memory_order_acq_rel);
-		if (ep->leader && !ep->leader->woken) {
+		if (tls_polling_ep == ep)
+			return; // we are that leader, out of its ppoll
+		seq = ep->leader_gate.join();
+		if (seq && ep->leader && !ep->leader->woken) {
 			ep->leader->woken = true;
 			efd_signal(ep->leader->wake_fd);
 		}
 	}
-	while (ep->poll_seq.load(std::memory_order_acquire) == seq)
-		g_sys->futex_wait(reinterpret_cast<const uint32_t *>(&ep->poll_seq), seq);
-	ep->closers.fetch_sub(1, std::memory_order_acq_rel);
+	ep->leader_gate.wait_out(seq);
 }
 
 // The other end learns of the close (pipe_release(), the peer's

@@ -65,12 +65,12 @@ void ep_fork_child()
 		ep.lock.reset();
 		ep.wq.clear();
 		ep.leader = nullptr;
-		ep.poll_seq.store(0);
-		ep.closers.store(0);
+		ep.leader_gate.reset();
 		int fd = ep.file->poll_fd;
 		if (fd >= 0) {
 			long cloexec = g_sys->fcntl(fd, F_GETFD, 0);
 			efd_reopen(fd, EFD_CLOEXEC, cloexec > 0 && (cloexec & FD_CLOEXEC));
+			std::lock_guard g(ep.lock); // reset above: ours at once
 			ep.efd_set = false;
 			ep_sync_efd(&ep);
 		}

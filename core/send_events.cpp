@@ -71,6 +71,7 @@ uint32_t ep_item_poll(epitem *epi, int depth)
 // Must be called with ep->mtx held (which keeps pset_gen stable).
 static void ep_sync_poll(eventpoll *ep, int depth)
 {
+	ep->mtx.assert_held();
 	if (depth > EP_MAX_DEPTH)
 		return;
 	// One buffer per nesting depth: this recurses through nested instances.
@@ -133,6 +134,7 @@ static void ep_sync_poll(eventpoll *ep, int depth)
 // ovflist.  Must be called with ep->mtx held.
 static void ep_start_scan(eventpoll *ep, epitem_list &txlist)
 {
+	ep->mtx.assert_held();
 	std::lock_guard g(ep->lock);
 	txlist.splice(txlist.end(), ep->rdllist);
 	ep->ovflist = nullptr;
@@ -140,8 +142,10 @@ static void ep_start_scan(eventpoll *ep, epitem_list &txlist)
 
 // Twin of ep_done_scan(): requeue what the callbacks chained on the
 // ovflist, put back what the scan left, wake another waiter if work remains.
+// Must be called with ep->mtx held.
 static void ep_done_scan(eventpoll *ep, epitem_list &txlist)
 {
+	ep->mtx.assert_held();
 	std::lock_guard g(ep->lock);
 	for (epitem *nepi = ep->ovflist, *epi; (epi = nepi) != nullptr;) {
 		nepi = epi->next;

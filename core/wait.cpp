@@ -60,12 +60,12 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 			if (!ep->leader) {
 				ep->leader = &w;
 				leader = true;
+				ep->leader_gate.enter();
 				set.assign(ep->pfds.begin(), ep->pfds.end());
 				epochs.resize(set.size());
 				for (size_t i = 0; i < set.size(); i++)
 					epochs[i] = set[i].fd >= 0 ? ep->pitems[i]->arm_epoch : 0;
 				gen = ep->pset_gen;
-				ep->poll_seq.fetch_add(1, std::memory_order_acq_rel); // odd: inside
 				tls_polling_ep = ep;
 			} else {
 				set.clear();
@@ -84,11 +84,8 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 		int nready = 0;
 		{
 			std::lock_guard g(ep->lock);
-			if (leader) {
-				ep->poll_seq.fetch_add(1, std::memory_order_acq_rel); // even: out
-				if (ep->closers.load(std::memory_order_acquire))
-					g_sys->futex_wake(reinterpret_cast<const uint32_t *>(&ep->poll_seq), INT_MAX);
-			}
+			if (leader)
+				ep->leader_gate.leave();
 			if (leader && r > 0 && gen == ep->pset_gen) {
 				for (size_t i = 0; i + 1 < set.size() && nready < 64; i++) {
 					if (!set[i].revents || set[i].fd < 0 || (set[i].revents & POLLNVAL))
