@@ -69,7 +69,7 @@ static void ep_queue_if_ready(eventpoll *ep, epitem *epi)
 		ep_slot_update(ep, epi);
 	}
 	if (pwake)
-		file_wakeup(ep->file, EPOLLIN, 1, wake_kind::edge);
+		file_wakeup(ep->file, EPOLLIN, 1, wake_kind::event);
 }
 
 // Twin of ep_insert().  Must be called with ep->mtx held.
@@ -140,8 +140,8 @@ static int ep_modify(eventpoll *ep, epitem *epi, const epoll_event *event)
 			epi->ffd.file->et_items.fetch_add(is_et ? 1 : -1, std::memory_order_relaxed);
 		// MOD is a new start: every edge may be reported again.
 		epi->et_suppressed = 0;
-		epi->et_off = false;
-		epi->excl_skipped = false;
+		epi->et_dead = false;
+		epi->excl_parked = false;
 		ep_slot_update(ep, epi);
 	}
 	ep_queue_if_ready(ep, epi);

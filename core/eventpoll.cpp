@@ -5,8 +5,8 @@
 // The kernel learns that a file became ready from the file itself: its wake
 // queue calls ep_poll_callback().  We only have poll(2), so somebody must
 // sit in ppoll() on the watched fds and, when it returns, run the callback
-// for each ready file (file_wakeup() below, the twin of __wake_up() on the
-// file's wait queue).  That somebody is, in order of preference:
+// for each ready file (file_wakeup() in wakeup.cpp, the twin of __wake_up()
+// on the file's wait queue).  That somebody is, in order of preference:
 //   1. the LEADER: the first thread blocked in epoll_wait() on an instance
 //      polls that instance's armed items itself, with the caller's signal
 //      mask installed by ppoll().  Data arrives -> the kernel wakes the
@@ -169,7 +169,7 @@ void ep_slot_update(eventpoll *ep, epitem *epi)
 	pollfd &p = ep->pfds[epi->pidx];
 	epfile *f = epi->ffd.file;
 	bool armed = !epi->on_list && epi->next == EP_UNACTIVE_PTR && (epi->event.events & ~EP_PRIVATE_BITS) &&
-		     !epi->et_off && !epi->excl_skipped && !f->dead.load(std::memory_order_relaxed);
+		     !epi->et_dead && !epi->excl_parked && !f->dead.load(std::memory_order_relaxed);
 	int fd = armed ? f->poll_fd.load() : -1;
 	short events = ep_poll_events(epi);
 	// An epoll file is only ever readable (ep_eventpoll_poll); its eventfd

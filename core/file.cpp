@@ -204,7 +204,7 @@ void epfile_fd_closing(epfile *f, int fd, int other_fd)
 		epfile_unlink_peer(f);
 		eventpoll_release_file(f);
 		if (p) {
-			file_wake_now(p, key);
+			file_wake_edge(p, key);
 			epfile_put(p);
 		}
 	}

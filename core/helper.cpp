@@ -6,7 +6,7 @@
 // and runs the wake-up walk (file_wakeup -> ep_poll_callback) for what
 // becomes ready, so that an observed instance's fake epoll fd turns
 // readable even while no thread calls epoll_wait on it.  Instances nobody
-// observes are polled by their own waiters (see eventpoll.cpp): the helper
+// observes are polled by their own waiters (see wait.cpp): the helper
 // never touches the hot path, and with nothing ready it never wakes up.
 //
 // It blocks every signal (signals belong to the program's threads), and it

@@ -12,7 +12,7 @@
 
 namespace uepoll::core {
 
-static void ep_rearm_side(epfile *f, uint32_t bits, bool clear_off)
+static void ep_rearm_side(epfile *f, uint32_t bits, bool clear_dead)
 {
 	std::lock_guard g(f->f_lock);
 	for (epitem &epi : f->f_ep) {
@@ -20,11 +20,11 @@ static void ep_rearm_side(epfile *f, uint32_t bits, bool clear_off)
 		std::lock_guard g2(ep->lock);
 		if (!(epi.event.events & EPOLLET))
 			continue;
-		if (!(epi.et_suppressed & bits) && !(clear_off && epi.et_off))
+		if (!(epi.et_suppressed & bits) && !(clear_dead && epi.et_dead))
 			continue;
 		epi.et_suppressed &= ~bits;
-		if (clear_off)
-			epi.et_off = false;
+		if (clear_dead)
+			epi.et_dead = false;
 		ep_slot_update(ep, &epi);
 	}
 }
@@ -69,18 +69,18 @@ io_stamp ep_io_stamp(epfile *f, bool read_side)
 	return st;
 }
 
-void ep_io_hint(epfile *f, io_side side, long result, long requested)
+void ep_io_hint(epfile *f, io_event ev, long result, long requested)
 {
-	ep_io_hint_stamped(f, side, result, requested, io_stamp{});
+	ep_io_hint_stamped(f, ev, result, requested, io_stamp{});
 }
 
 // connect(): the socket starts a new life; every edge may come again.
 // Twin of the state tcp_connect()/unix_stream_connect() start from.
 static void hint_connected(epfile *f)
 {
-	f->rd_shut.store(false, std::memory_order_relaxed);
+	f->rdhup_seen.store(false, std::memory_order_relaxed);
 	f->fin_sent.store(false, std::memory_order_relaxed);
-	f->rd_shutdown.store(false, std::memory_order_relaxed);
+	f->shut_rd_called.store(false, std::memory_order_relaxed);
 	f->conn_reset.store(false, std::memory_order_relaxed);
 	f->peer_closed.store(false, std::memory_order_relaxed);
 	if (f->et_items.load(std::memory_order_relaxed))
@@ -89,7 +89,7 @@ static void hint_connected(epfile *f)
 
 // An RST reached f.  Twin of tcp_reset(): sk_error_report and the state
 // change wake every waiter, a new edge even after an ERR|HUP.
-static void hint_rst(epfile *f) { file_wake_now(f, 0); }
+static void hint_rst(epfile *f) { file_wake_edge(f, 0); }
 
 // A connection from this process reached listener f (the stamp is the
 // listener's own, ep_file_stamp()).  Twin of sock_def_readable() on the
@@ -109,26 +109,26 @@ static void hint_shutdown(epfile *f, long result, long requested)
 		// SHUT_WR, once); over loopback it arrives inside the call,
 		// before inet_shutdown() wakes the socket itself.
 		if (result == 0 && (requested == SHUT_RD || requested == SHUT_RDWR))
-			f->rd_shutdown.store(true, std::memory_order_relaxed);
+			f->shut_rd_called.store(true, std::memory_order_relaxed);
 		bool fin = result == 0 && (requested == SHUT_WR || requested == SHUT_RDWR) &&
 			   !f->fin_sent.exchange(true);
 		epfile *p = fin ? epfile_get_peer(f) : nullptr;
 		if (p) {
-			file_wake_now(p, 0);
+			file_wake_edge(p, 0);
 			epfile_put(p);
 		}
-		file_wake_now(f, 0);
+		file_wake_edge(f, 0);
 		return;
 	}
 	if (result == 0 && (requested == SHUT_WR || requested == SHUT_RDWR))
 		f->fin_sent.store(true, std::memory_order_relaxed);
-	file_wake_now(f, 0);
+	file_wake_edge(f, 0);
 	// unix_shutdown() tells a stream or seqpacket peer, whatever `how`;
 	// a datagram peer (AF_UNIX or UDP) is told nothing.
 	bool told = f->kind != file_kind::unix_dgram && f->kind != file_kind::inet_dgram;
 	epfile *p = told ? epfile_get_peer(f) : nullptr;
 	if (p) {
-		file_wake_now(p, 0);
+		file_wake_edge(p, 0);
 		epfile_put(p);
 	}
 }
@@ -138,14 +138,14 @@ static void hint_shutdown(epfile *f, long result, long requested)
 // sk_error_report) woke the socket with EPOLLERR, and the call has just
 // cleared it, so no poll will see it now.  It reaches the items no poller
 // saw it for, as a level: not those queued since, nor an ET item that has
-// reported an ERR already (et_off).  Only ECONNREFUSED: a UDP call never
+// reported an ERR already (et_dead).  Only ECONNREFUSED: a UDP call never
 // makes it up itself, while EHOSTUNREACH and the like may be the call's
 // own routing failure, and EMSGSIZE a datagram too large, with nothing
 // pending.  Twin of the sk_error_report() wake-up the call consumed.
 static void hint_udp_error_consumed(epfile *f, long result)
 {
 	if (f->kind == file_kind::inet_dgram && result == -ECONNREFUSED)
-		file_wake_now(f, EPOLLERR, wake_kind::level);
+		file_wake_edge(f, EPOLLERR, wake_kind::observed);
 }
 
 // A read returned `result`.  Twin of the wake-ups a read makes: the
@@ -158,7 +158,7 @@ static void hint_read(epfile *f, long result, long requested, const io_stamp &st
 	// arrival is an edge.  Not once the read side is shut: its IN is a
 	// state, and no arrival is to come (nor at EOF, result 0).
 	if ((result > 0 || result == -EAGAIN) && f->et_items.load(std::memory_order_relaxed) &&
-	    !f->rd_shut.load(std::memory_order_relaxed))
+	    !f->rdhup_seen.load(std::memory_order_relaxed))
 		ep_rearm_side(f, EP_READ_SIDE, false);
 	// A stream read that returns nothing may still free an skb: the
 	// one of out-of-band data it steps over (manage_oob()).
@@ -220,7 +220,7 @@ static void hint_write(epfile *f, long result, long requested, const io_stamp &s
 	     (result == -EPIPE && !f->fin_sent.load(std::memory_order_relaxed)))) {
 		if (f->et_items.load(std::memory_order_relaxed))
 			ep_rearm_side(f, EP_WRITE_SIDE, false);
-		file_wake_now(f, EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
+		file_wake_edge(f, EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
 		return;
 	}
 	// A full buffer (EAGAIN or a short write): the next room is an edge.
@@ -253,28 +253,28 @@ static void hint_write(epfile *f, long result, long requested, const io_stamp &s
 		// edge, so an item that reported ERR polls for it again.
 		if (f->et_items.load(std::memory_order_relaxed))
 			ep_rearm_side(f, EP_WRITE_SIDE, true);
-		file_wake_now(f, EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
+		file_wake_edge(f, EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
 	}
 	// Data for a closed TCP peer: its RST resets us inside this call
 	// (tcp_reset: ERR|HUP, a wake-up with no key).
 	if (f->kind == file_kind::socket && f->peer_closed.load(std::memory_order_relaxed) &&
 	    !f->conn_reset.exchange(true)) {
-		file_wake_now(f, 0);
+		file_wake_edge(f, 0);
 		return;
 	}
 	// Data for the other end (or for ourselves: an eventfd) wakes it now.
 	if (f->kind == file_kind::eventfd)
 		hint_wake(f, EPOLLIN | EPOLLRDNORM, st);
 	if (epfile *p = epfile_get_peer(f)) {
-		if (f->kind == file_kind::socket && p->rd_shutdown.load(std::memory_order_relaxed) &&
+		if (f->kind == file_kind::socket && p->shut_rd_called.load(std::memory_order_relaxed) &&
 		    p->fin_sent.load(std::memory_order_relaxed)) {
 			// Data for a TCP socket that shut its read side and sent its
 			// FIN aborts it (tcp_reset: ERR|HUP), and its RST resets us:
 			// both inside this call, the receiver first.
 			p->conn_reset.store(true, std::memory_order_relaxed);
 			f->conn_reset.store(true, std::memory_order_relaxed);
-			file_wake_now(p, 0);
-			file_wake_now(f, 0);
+			file_wake_edge(p, 0);
+			file_wake_edge(f, 0);
 		} else {
 			// A socket's data arrival is sock_def_readable(): key
 			// EPOLLIN|EPOLLPRI|EPOLLRDNORM|EPOLLRDBAND (pipe_write: IN|RDNORM).
@@ -286,20 +286,20 @@ static void hint_write(epfile *f, long result, long requested, const io_stamp &s
 	}
 }
 
-void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, const io_stamp &st)
+void ep_io_hint_stamped(epfile *f, io_event ev, long result, long requested, const io_stamp &st)
 {
-	switch (side) {
-	case io_side::reset:
+	switch (ev) {
+	case io_event::connected:
 		return hint_connected(f);
-	case io_side::connection_reset:
+	case io_event::rst:
 		return hint_rst(f);
-	case io_side::incoming:
+	case io_event::incoming_connection:
 		return hint_incoming_connection(f, st);
-	case io_side::state_change:
+	case io_event::shutdown:
 		return hint_shutdown(f, result, requested);
-	case io_side::read:
+	case io_event::read:
 		return hint_read(f, result, requested, st);
-	case io_side::write:
+	case io_event::write:
 		return hint_write(f, result, requested, st);
 	}
 }

@@ -33,7 +33,7 @@ static void ep_items_poll(epitem **items, int n, uint32_t *out, int depth)
 			continue;
 		pfd[i].fd = f->poll_fd;
 		// RDHUP asked always, reported only to who asked: it tells the I/O
-		// hooks that the read side is shut (epfile::rd_shut).
+		// hooks that the read side is shut (epfile::rdhup_seen).
 		pfd[i].events = static_cast<short>((items[i]->event.events & 0xffff) | POLLRDHUP);
 		nplain++;
 	}
@@ -51,8 +51,8 @@ static void ep_items_poll(epitem **items, int n, uint32_t *out, int depth)
 			r = pfd[i].fd >= 0 ? static_cast<uint16_t>(pfd[i].revents) : 0;
 		if (r & POLLNVAL)
 			r = 0; // the fd went away under us: the close path removes the item
-		if ((r & POLLRDHUP) && !f->rd_shut.load(std::memory_order_relaxed))
-			f->rd_shut.store(true, std::memory_order_relaxed);
+		if ((r & POLLRDHUP) && !f->rdhup_seen.load(std::memory_order_relaxed))
+			f->rdhup_seen.store(true, std::memory_order_relaxed);
 		out[i] = r & items[i]->event.events;
 	}
 }
@@ -106,7 +106,7 @@ static void ep_sync_poll(eventpoll *ep, int depth)
 			// A level, not an edge: the instance's own wake-ups (safewake)
 			// were edges already; seeing it ready again is not one.
 			if (ep_eventpoll_poll(f->ep, depth + 1) && epfile_tryget(f)) {
-				file_wakeup(f, EPOLLIN, depth + 1, wake_kind::level);
+				file_wakeup(f, EPOLLIN, depth + 1, wake_kind::observed);
 				epfile_put(f);
 			}
 		}
@@ -123,7 +123,7 @@ static void ep_sync_poll(eventpoll *ep, int depth)
 		epfile *f = ep->pitems[i]->ffd.file;
 		if (!epfile_tryget(f))
 			continue;
-		file_wakeup(f, static_cast<uint16_t>(buf[i].revents), depth, wake_kind::level);
+		file_wakeup(f, static_cast<uint16_t>(buf[i].revents), depth, wake_kind::observed);
 		epfile_put(f);
 	}
 }
@@ -262,11 +262,11 @@ int ep_send_events(eventpoll *ep, epoll_event *uevents, int maxevents)
 		} else {
 			uint32_t r = kev[i].events;
 			if (r & (EPOLLIN | EPOLLRDNORM))
-				epi->lvl_in_seen.store(reported_looks[2 * i], std::memory_order_relaxed);
+				epi->level_in_seen.store(reported_looks[2 * i], std::memory_order_relaxed);
 			if (r & (EPOLLOUT | EPOLLWRNORM))
-				epi->lvl_out_seen.store(reported_looks[2 * i + 1], std::memory_order_relaxed);
+				epi->level_out_seen.store(reported_looks[2 * i + 1], std::memory_order_relaxed);
 			if (r & (EPOLLERR | EPOLLHUP))
-				epi->et_off = true;
+				epi->et_dead = true;
 			if (r & EP_READ_SIDE)
 				epi->et_suppressed |= EP_READ_SIDE;
 			if (r & EP_WRITE_SIDE)
