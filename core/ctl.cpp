@@ -12,6 +12,7 @@ namespace uepoll::core {
 // the poll set, and free it.  Must be called with ep->mtx held.
 void __ep_remove(eventpoll *ep, epitem *epi)
 {
+	ep->mtx.assert_held();
 	epfile *f = epi->ffd.file;
 	{
 		std::lock_guard g(f->f_lock);
@@ -45,9 +46,36 @@ void __ep_remove(eventpoll *ep, epitem *epi)
 	slab_delete(epi);
 }
 
+// The tail of ep_insert() and ep_modify(), which the kernel writes in both:
+// if the item is ready now, queue it, wake one waiter and the instances
+// watching ep.  Must be called with ep->mtx held: no scan runs then, so
+// epi->next is EP_UNACTIVE_PTR (the kernel's ep_modify() checks it all the
+// same; so do we, for both).
+static void ep_queue_if_ready(eventpoll *ep, epitem *epi)
+{
+	ep->mtx.assert_held();
+	uint32_t revents = ep_item_poll(epi, 1);
+	bool pwake = false;
+	{
+		std::lock_guard g(ep->lock);
+		if (revents && !ep_is_linked(epi) && epi->next == EP_UNACTIVE_PTR) {
+			ep->rdllist.push_back(*epi);
+			epi->on_list = true;
+			if (!ep->wq.empty())
+				ep_wake_one(ep);
+			ep_sync_efd(ep);
+			pwake = !ep->file->f_ep.empty();
+		}
+		ep_slot_update(ep, epi);
+	}
+	if (pwake)
+		file_wakeup(ep->file, EPOLLIN, 1, wake_kind::event);
+}
+
 // Twin of ep_insert().  Must be called with ep->mtx held.
 static int ep_insert(eventpoll *ep, const epoll_event *event, epfile *tf, int fd, bool full_check)
 {
+	ep->mtx.assert_held();
 	if (epoll_watches.load(std::memory_order_relaxed) >= ep_max_user_watches())
 		return -ENOSPC;
 	epitem *epi = slab_new<epitem>();
@@ -95,28 +123,14 @@ static int ep_insert(eventpoll *ep, const epoll_event *event, epfile *tf, int fd
 	if (is_file_epoll(tf))
 		ep_set_observed(tf->ep);
 
-	uint32_t revents = ep_item_poll(epi, 1);
-	bool pwake = false;
-	{
-		std::lock_guard g(ep->lock);
-		if (revents && !ep_is_linked(epi)) {
-			ep->rdllist.push_back(*epi);
-			epi->on_list = true;
-			if (!ep->wq.empty())
-				ep_wake_one(ep);
-			ep_sync_efd(ep);
-			pwake = !ep->file->f_ep.empty();
-		}
-		ep_slot_update(ep, epi);
-	}
-	if (pwake)
-		file_wakeup(ep->file, EPOLLIN, 1, wake_kind::edge);
+	ep_queue_if_ready(ep, epi);
 	return 0;
 }
 
 // Twin of ep_modify().  Must be called with ep->mtx held.
 static int ep_modify(eventpoll *ep, epitem *epi, const epoll_event *event)
 {
+	ep->mtx.assert_held();
 	{
 		std::lock_guard g(ep->lock);
 		bool was_et = epi->event.events & EPOLLET;
@@ -126,32 +140,18 @@ static int ep_modify(eventpoll *ep, epitem *epi, const epoll_event *event)
 			epi->ffd.file->et_items.fetch_add(is_et ? 1 : -1, std::memory_order_relaxed);
 		// MOD is a new start: every edge may be reported again.
 		epi->et_suppressed = 0;
-		epi->et_off = false;
-		epi->excl_skipped = false;
+		epi->et_dead = false;
+		epi->excl_parked = false;
 		ep_slot_update(ep, epi);
 	}
-	uint32_t revents = ep_item_poll(epi, 1);
-	bool pwake = false;
-	{
-		std::lock_guard g(ep->lock);
-		if (revents && !ep_is_linked(epi) && epi->next == EP_UNACTIVE_PTR) {
-			ep->rdllist.push_back(*epi);
-			epi->on_list = true;
-			if (!ep->wq.empty())
-				ep_wake_one(ep);
-			ep_sync_efd(ep);
-			pwake = !ep->file->f_ep.empty();
-		}
-		ep_slot_update(ep, epi);
-	}
-	if (pwake)
-		file_wakeup(ep->file, EPOLLIN, 1, wake_kind::edge);
+	ep_queue_if_ready(ep, epi);
 	return 0;
 }
 
 // Twin of ep_find().  Must be called with ep->mtx held.
 static epitem *ep_find(eventpoll *ep, epfile *f, int fd)
 {
+	ep->mtx.assert_held();
 	auto it = ep->rbr.find(epoll_filefd{f, fd});
 	return it == ep->rbr.end() ? nullptr : &*it;
 }

@@ -122,11 +122,7 @@ void tls_fork_child()
 	tls_deferred_pending = false;
 	if (tls_wake.fd < 0)
 		return;
-	long fd = g_sys->eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (fd >= 0) {
-		g_sys->dup3(static_cast<int>(fd), tls_wake.fd, O_CLOEXEC);
-		g_sys->close(static_cast<int>(fd));
-	}
+	efd_reopen(tls_wake.fd, EFD_CLOEXEC | EFD_NONBLOCK, true);
 }
 
 bool user_range_ok(const void *p, size_t len)

@@ -5,8 +5,8 @@
 // The kernel learns that a file became ready from the file itself: its wake
 // queue calls ep_poll_callback().  We only have poll(2), so somebody must
 // sit in ppoll() on the watched fds and, when it returns, run the callback
-// for each ready file (file_wakeup() below, the twin of __wake_up() on the
-// file's wait queue).  That somebody is, in order of preference:
+// for each ready file (file_wakeup() in wakeup.cpp, the twin of __wake_up()
+// on the file's wait queue).  That somebody is, in order of preference:
 //   1. the LEADER: the first thread blocked in epoll_wait() on an instance
 //      polls that instance's armed items itself, with the caller's signal
 //      mask installed by ppoll().  Data arrives -> the kernel wakes the
@@ -35,19 +35,36 @@
 // kernel's edges; a partial read may report again (docs/deviations.md).
 //
 // LOCKING
-// Five locks, always taken in this order (from 1 to 5):
-//   1) epnested_mutex  - global; only ADDs that need ep_loop_check() or
+// Eight locks, always taken in this order (from 1 to 8; any may be
+// skipped, none taken out of order).  Those marked "checked" are asserted
+// by the functions that need them (assert_held(), core/spinlock.hpp, in
+// builds without NDEBUG), as the kernel's lockdep_assert_held().
+//   1) registry::lock  - spin; interpose/loopback.cpp's three tables
+//                        (tcp_clients, listeners, udp_bound), never two at
+//                        once and never under a core lock.  Its sweep's
+//                        epfile_put() may run __fput(): 4, 6, 7, 8.
+//   2) epnested_mutex  - global; only ADDs that need ep_loop_check() or
 //                        reverse_path_check() (twin of epnested_mutex).
-//   2) ep->mtx         - sleeping; ctl, ep_send_events(), ep_eventpoll_poll(),
+//                        Checked by loop_check.cpp.
+//   3) all_lock        - spin; the list of every instance.  The helper
+//                        takes each instance's 7 under it; fork takes
+//                        every 4 under it, by try-lock.
+//   4) ep->mtx         - sleeping; ctl, ep_send_events(), ep_eventpoll_poll(),
 //                        the tree.  Nested instances are taken outer before
 //                        inner; ep_loop_check() keeps that order acyclic.
-//   3) file->f_lock    - spin; the file's item list f_ep, poll_fd, nfds.
-//   4) ep->lock        - spin; rdllist, ovflist, wq, the poll set and the
-//                        per-item poll state (twin of ep->lock).
-//   5) all_lock        - spin; the list of every instance (fork, helper).
-// The wake-up path (file_wakeup -> ep_poll_callback) takes only 3 then 4,
+//                        Checked by ctl.cpp and the scan.
+//   5) helper.lock     - spin; the helper's start (core/helper.cpp): taken
+//                        under 4 at most (ep_insert -> ep_set_observed),
+//                        and takes nothing of ours.
+//   6) file->f_lock    - spin; the file's item list f_ep, poll_fd, nfds.
+//   7) ep->lock        - spin; rdllist, ovflist, wq, the poll set and the
+//                        per-item poll state (twin of ep->lock).  Checked
+//                        by the arming rule (ep_slot_update() and friends).
+//   8) peer_lock       - spin; the peer links (core/file.cpp).  A leaf:
+//                        nothing is taken under it.
+// The wake-up path (file_wakeup -> ep_poll_callback) takes only 6 then 7,
 // never a sleeping lock, as the kernel's callback runs in IRQ context.  The
-// nested wake-up (ep_poll_safewake) runs inside the walk, after 4 is
+// nested wake-up (ep_poll_safewake) runs inside the walk, after 7 is
 // dropped: it takes the f_lock of the instance's own file while the inner
 // file's is held, always inner before outer (acyclic by ep_loop_check).
 // No lock is held across a blocking call: ppoll() with a timeout is only
@@ -133,6 +150,7 @@ static inline short ep_poll_events(const epitem *epi)
 // list is not empty.  Must be called with ep->lock held.
 void ep_sync_efd(eventpoll *ep)
 {
+	ep->lock.assert_held();
 	if (!ep->observed)
 		return;
 	bool want = !ep->rdllist.empty() || ep->ovflist != EP_UNACTIVE_PTR;
@@ -149,10 +167,11 @@ void ep_sync_efd(eventpoll *ep)
 // Recomputes an item's slot in the poll set.  Must be called with ep->lock held.
 void ep_slot_update(eventpoll *ep, epitem *epi)
 {
+	ep->lock.assert_held();
 	pollfd &p = ep->pfds[epi->pidx];
 	epfile *f = epi->ffd.file;
 	bool armed = !epi->on_list && epi->next == EP_UNACTIVE_PTR && (epi->event.events & ~EP_PRIVATE_BITS) &&
-		     !epi->et_off && !epi->excl_skipped && !f->dead.load(std::memory_order_relaxed);
+		     !epi->et_dead && !epi->excl_parked && !f->dead.load(std::memory_order_relaxed);
 	int fd = armed ? f->poll_fd.load() : -1;
 	short events = ep_poll_events(epi);
 	// An epoll file is only ever readable (ep_eventpoll_poll); its eventfd
@@ -183,6 +202,7 @@ void ep_slot_update(eventpoll *ep, epitem *epi)
 // so it harvests.  Must be called with ep->lock held.
 void ep_wake_one(eventpoll *ep)
 {
+	ep->lock.assert_held();
 	for (ep_waiter &w : ep->wq) {
 		if (w.woken)
 			return; // one wake-up is already on its way

@@ -14,6 +14,7 @@
 #include <boost/intrusive/list.hpp>
 #include <boost/intrusive/rbtree.hpp>
 
+#include "core/poll_gate.hpp"
 #include "core/slab.hpp"
 #include "core/spinlock.hpp"
 #include "core/platform.hpp"
@@ -79,16 +80,23 @@ struct epitem {
 	// Edge-triggered over poll(2): after a report, stop polling the bits
 	// that were reported until an I/O call or a MOD re-arms them.
 	uint32_t et_suppressed = 0;
-	bool et_off = false;        // ERR/HUP reported: poll(2) cannot mask those, so stop entirely
-	bool excl_skipped = false;  // EXCLUSIVE: a wake-up walk stopped before us
+	bool et_dead = false;       // ERR/HUP reported: poll(2) cannot mask those, so stop entirely
+	bool excl_parked = false;   // EXCLUSIVE: a wake-up walk stopped before us; unparked when idle
 	bool exclusive = false;     // EPOLLEXCLUSIVE, fixed at ADD (MOD cannot change it): read under f_lock
 	bool on_list = false;       // linked on rdllist or a txlist
 	int pidx = -1;              // our slot in ep->pfds / ep->pitems
 	uint32_t arm_epoch = 0;     // bumped each time the slot is (re)armed or widened, under ep->lock
 	// The file's level_*_walks when a poller's look queued or reported us
 	// (io_stamp); written under ep->lock, read under the file's f_lock.
-	std::atomic<uint32_t> lvl_in_seen{0}, lvl_out_seen{0};
+	std::atomic<uint32_t> level_in_seen{0}, level_out_seen{0};
 };
+
+// The kernel keeps its epitem within 128 bytes on 64-bit (BUILD_BUG_ON in
+// eventpoll_init(): two cache lines, one slab object).  The performance
+// issue asks uepoll for at most 128 bytes per watched fd beyond native;
+// today an item is 136 bytes (plus its pollfd and pitems slots, 16), so
+// this holds the line where it is: any growth must be a decision, made here.
+static_assert(sizeof(void *) != 8 || sizeof(epitem) <= 136, "epitem grew: see the budget above");
 
 using epitem_rbtree = bi::rbtree<epitem, bi::member_hook<epitem, bi::set_member_hook<>, &epitem::rbn>,
 				 bi::key_of_value<struct epitem_key>, bi::constant_time_size<true>>;
@@ -134,7 +142,7 @@ struct epfile {
 	std::atomic<bool> out_blocked{false}; // a write found the buffer full: the next room is an edge
 	// A poll saw RDHUP: the read side is shut, its IN is a state that no
 	// read changes (tcp_poll, unix_poll: RCV_SHUTDOWN), not an edge to come.
-	std::atomic<bool> rd_shut{false};
+	std::atomic<bool> rdhup_seen{false};
 	// shutdown(SHUT_WR) was called (SEND_SHUTDOWN).  A TCP socket sent its
 	// FIN: its close sends nothing more to the peer unless unread data
 	// turns it into RST.  An AF_UNIX datagram send fails with EPIPE before
@@ -149,7 +157,7 @@ struct epfile {
 	// shutdown(SHUT_RD) was called on this TCP socket: data that reaches it
 	// after its FIN aborts the connection (tcp_rcv_state_process,
 	// TCPABORTONDATA): an RST both ways.
-	std::atomic<bool> rd_shutdown{false};
+	std::atomic<bool> shut_rd_called{false};
 	// Program threads inside an I/O call on this file or its peer (an I/O
 	// window, below), and whether the helper left a readiness of this file
 	// for the window's end.
@@ -188,8 +196,7 @@ struct eventpoll {
 	int narmed = 0;          // slots with fd >= 0
 
 	ep_waiter *leader = nullptr;       // the waiter that polls the set now
-	std::atomic<uint32_t> poll_seq{0}; // odd while the leader is inside ppoll
-	std::atomic<uint32_t> closers{0};  // close() callers waiting for poll_seq to move
+	poll_gate leader_gate;             // the leader's ppoll, for close() to wait out
 
 	std::atomic<bool> observed{false}; // someone else looks at us: the helper keeps our eventfd right
 	bool efd_set = false;   // our eventfd's counter is non-zero (readable)
@@ -291,17 +298,20 @@ bool defer_signal(int sig);
 
 // ---- hints from the I/O hooks (edge-triggered re-arming) --------------------
 
-enum class io_side : uint8_t { read, write, reset, state_change, incoming, connection_reset };
+// What an I/O call on a file did: read or write (result: the call's),
+// connected (connect(): a new life for the socket), rst (an RST reached
+// it), shutdown (result: the call's, 0 or -ENOTCONN; requested: its `how`),
+// incoming_connection (a connection reached this listener).
+enum class io_event : uint8_t { read, write, connected, rst, shutdown, incoming_connection };
 // An I/O call on a file with EPOLLET watchers returned `result`: re-arm the
-// bits that a new edge could now bring (see docs/design.md, "ET over poll").
-// For state_change (shutdown), `result` is the call's (0 or -ENOTCONN) and
-// `requested` its `how`.
-void ep_io_hint(epfile *f, io_side side, long result, long requested);
+// bits that a new edge could now bring (see docs/design.md, "ET over poll"),
+// and make the wake-ups the kernel makes inside such a call.
+void ep_io_hint(epfile *f, io_event ev, long result, long requested);
 
 // What the pollers had seen of the other end of f (its peer, or f itself
 // for an eventfd) before an I/O call: taken by the I/O hooks before the
 // real call, given back to ep_io_hint_stamped() after it.  A poller's look
-// at a file (a level walk, or the harvest's re-poll of an ET item) counts
+// at a file (a observed walk, or the harvest's re-poll of an ET item) counts
 // one; an item that such a look queued or reported after the stamp has
 // seen the call's change already, and the hint's wake-up would be the same
 // wake-up twice: it is not made for that item.  A look counted after the
@@ -324,7 +334,7 @@ struct io_stamp {
 };
 io_stamp ep_io_stamp(epfile *f, bool read_side);
 io_stamp ep_file_stamp(epfile *t); // of t itself (a listener)
-void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, const io_stamp &st);
+void ep_io_hint_stamped(epfile *f, io_event ev, long result, long requested, const io_stamp &st);
 
 // An I/O window: a program thread is inside an I/O call on f.  The kernel
 // makes that call's wake-ups (f's own and its in-process peer's) inside

@@ -101,19 +101,50 @@ static void ep_wait_poller_leaves(eventpoll *ep)
 {
 	uint32_t seq;
 	{
+		// Under ep->lock, which the leader's copy of the set takes too.
 		std::lock_guard g(ep->lock);
-		seq = ep->poll_seq.load(std::memory_order_acquire);
-		if (!(seq & 1) || tls_polling_ep == ep)
-			return;
-		ep->closers.fetch_add(1, std::memory_order_acq_rel);
-		if (ep->leader && !ep->leader->woken) {
+		if (tls_polling_ep == ep)
+			return; // we are that leader, out of its ppoll
+		seq = ep->leader_gate.join();
+		if (seq && ep->leader && !ep->leader->woken) {
 			ep->leader->woken = true;
 			efd_signal(ep->leader->wake_fd);
 		}
 	}
-	while (ep->poll_seq.load(std::memory_order_acquire) == seq)
-		g_sys->futex_wait(reinterpret_cast<const uint32_t *>(&ep->poll_seq), seq);
-	ep->closers.fetch_sub(1, std::memory_order_acq_rel);
+	ep->leader_gate.wait_out(seq);
+}
+
+// The other end learns of the close (pipe_release(), the peer's
+// sk_state_change() on FIN or unix_release_sock()): returns it with a
+// reference and the key of its wake-up, or nullptr when it is not told.
+// Twin of the peer's wake-up in pipe_release() / tcp_close() /
+// unix_release_sock().  fd is still open here: the real close comes after.
+static epfile *peer_to_tell_of_close(epfile *f, int fd, uint32_t *key)
+{
+	// A wake-up with no key.  A datagram peer (AF_UNIX or UDP) is not
+	// told: there is no connection, only an address it sends to.
+	bool told = f->kind != file_kind::unix_dgram && f->kind != file_kind::inet_dgram;
+	// A TCP socket that sent its FIN already sends nothing more at
+	// close (tcp_close() from FIN_WAIT2), unless unread data makes it
+	// an RST.
+	if (f->kind == file_kind::socket && f->fin_sent.load(std::memory_order_relaxed) && g_sys->inq(fd) == 0)
+		told = false;
+	if (f->kind == file_kind::socket && f->conn_reset.load(std::memory_order_relaxed))
+		told = false; // closed already (tcp_done)
+	// An AF_UNIX datagram receiver frees the datagrams it did not read
+	// (unix_release_sock): their sender gets room back, an OUT wake-up
+	// (sock_wfree -> unix_write_space).
+	bool room = f->kind == file_kind::unix_dgram && g_sys->inq(fd) > 0;
+	// A closed TCP socket answers data with an RST
+	// (tcp_timewait_state_process: TCP_TW_RST, or no socket at all):
+	// remember it on the peer.
+	if (f->kind == file_kind::socket)
+		if (epfile *q = epfile_get_peer(f)) {
+			q->peer_closed.store(true, std::memory_order_relaxed);
+			epfile_put(q);
+		}
+	*key = told ? 0 : EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND;
+	return told || room ? epfile_get_peer(f) : nullptr;
 }
 
 void epfile_fd_closing(epfile *f, int fd, int other_fd)
@@ -168,35 +199,12 @@ void epfile_fd_closing(epfile *f, int fd, int other_fd)
 	if (observed_any)
 		helper_wait_poll_leaves();
 	if (release) {
-		// The other end learns of the close (pipe_release(), the peer's
-		// sk_state_change() on FIN or unix_release_sock()): a wake-up with
-		// no key.  A datagram peer (AF_UNIX or UDP) is not told: there is
-		// no connection, only an address it sends to.
-		bool told = f->kind != file_kind::unix_dgram && f->kind != file_kind::inet_dgram;
-		// A TCP socket that sent its FIN already sends nothing more at
-		// close (tcp_close() from FIN_WAIT2), unless unread data makes it
-		// an RST.  fd is still open here: the real close comes after us.
-		if (f->kind == file_kind::socket && f->fin_sent.load(std::memory_order_relaxed) && g_sys->inq(fd) == 0)
-			told = false;
-		if (f->kind == file_kind::socket && f->conn_reset.load(std::memory_order_relaxed))
-			told = false; // closed already (tcp_done)
-		// An AF_UNIX datagram receiver frees the datagrams it did not read
-		// (unix_release_sock): their sender gets room back, an OUT wake-up
-		// (sock_wfree -> unix_write_space).
-		bool room = f->kind == file_kind::unix_dgram && g_sys->inq(fd) > 0;
-		// A closed TCP socket answers data with an RST
-		// (tcp_timewait_state_process: TCP_TW_RST, or no socket at all):
-		// remember it on the peer.
-		if (f->kind == file_kind::socket)
-			if (epfile *q = epfile_get_peer(f)) {
-				q->peer_closed.store(true, std::memory_order_relaxed);
-				epfile_put(q);
-			}
-		epfile *p = told || room ? epfile_get_peer(f) : nullptr;
+		uint32_t key = 0;
+		epfile *p = peer_to_tell_of_close(f, fd, &key);
 		epfile_unlink_peer(f);
 		eventpoll_release_file(f);
 		if (p) {
-			file_wake_now(p, told ? 0 : EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
+			file_wake_edge(p, key);
 			epfile_put(p);
 		}
 	}

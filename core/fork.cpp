@@ -10,6 +10,15 @@
 
 namespace uepoll::core {
 
+void efd_reopen(int fd, int efd_flags, bool cloexec)
+{
+	long nfd = g_sys->eventfd(0, efd_flags);
+	if (nfd >= 0) {
+		g_sys->dup3(static_cast<int>(nfd), fd, cloexec ? O_CLOEXEC : 0);
+		g_sys->close(static_cast<int>(nfd));
+	}
+}
+
 // Before fork(): take every instance's locks so the child inherits
 // consistent structures.  Try-locks in a retry loop, because the list
 // order is not the nesting order ep_send_events() takes ep->mtx in.
@@ -56,16 +65,12 @@ void ep_fork_child()
 		ep.lock.reset();
 		ep.wq.clear();
 		ep.leader = nullptr;
-		ep.poll_seq.store(0);
-		ep.closers.store(0);
+		ep.leader_gate.reset();
 		int fd = ep.file->poll_fd;
 		if (fd >= 0) {
 			long cloexec = g_sys->fcntl(fd, F_GETFD, 0);
-			long nfd = g_sys->eventfd(0, EFD_CLOEXEC);
-			if (nfd >= 0) {
-				g_sys->dup3(static_cast<int>(nfd), fd, (cloexec > 0 && (cloexec & FD_CLOEXEC)) ? O_CLOEXEC : 0);
-				g_sys->close(static_cast<int>(nfd));
-			}
+			efd_reopen(fd, EFD_CLOEXEC, cloexec > 0 && (cloexec & FD_CLOEXEC));
+			std::lock_guard g(ep.lock); // reset above: ours at once
 			ep.efd_set = false;
 			ep_sync_efd(&ep);
 		}

@@ -6,7 +6,7 @@
 // and runs the wake-up walk (file_wakeup -> ep_poll_callback) for what
 // becomes ready, so that an observed instance's fake epoll fd turns
 // readable even while no thread calls epoll_wait on it.  Instances nobody
-// observes are polled by their own waiters (see eventpoll.cpp): the helper
+// observes are polled by their own waiters (see wait.cpp): the helper
 // never touches the hot path, and with nothing ready it never wakes up.
 //
 // It blocks every signal (signals belong to the program's threads), and it
@@ -30,8 +30,7 @@ struct helper_state {
 	std::atomic<bool> running{false};  // started, readable without the lock
 	int ctl_fd = -1;                   // the control eventfd: "rebuild your set"
 	std::atomic<bool> kick_pending{false};
-	std::atomic<uint32_t> poll_seq{0}; // odd from the copy of the poll sets until their references are put
-	std::atomic<uint32_t> closers{0};
+	poll_gate gate; // inside from the copy of the poll sets until their references are put
 	std::atomic<uint64_t> wakeups{0}, polls{0};
 };
 
@@ -56,11 +55,10 @@ void *helper_main(void *)
 		long until = LONG_MAX; // when a file left to an I/O window must be looked at anyway
 		helper.kick_pending.store(false, std::memory_order_release);
 		// "Inside" from before the copy of the poll sets: a close() that
-		// sees us outside (even) has disarmed its slot already, so our copy
+		// sees us outside has disarmed its slot already, so our copy
 		// cannot hold its fd; one that sees us inside waits for us to come
-		// out (a ppoll holds a reference on every file it polls, which
-		// would keep the file open past the close).
-		helper.poll_seq.fetch_add(1, std::memory_order_seq_cst);
+		// out (core/poll_gate.hpp).
+		helper.gate.enter();
 		set.clear();
 		refs.clear();
 		held.clear();
@@ -74,7 +72,7 @@ void *helper_main(void *)
 			[](eventpoll *ep, void *arg) {
 				auto *c = static_cast<ctx *>(arg);
 				// An instance whose last fd is being closed is not taken
-				// again (its closer waits for us to let go, see poll_seq).
+				// again (its closer waits for us to let go, see helper.gate).
 				if (ep->file->dead.load(std::memory_order_seq_cst) || !epfile_tryget(ep->file))
 					return;
 				c->h->push_back(ep);
@@ -130,9 +128,7 @@ void *helper_main(void *)
 		// observed instance, and the last close of an epoll fd must not
 		// leave its instance (and its items: a path for ep_loop_check)
 		// alive behind the program's back, as the kernel's __fput() does not.
-		helper.poll_seq.fetch_add(1, std::memory_order_seq_cst);
-		if (helper.closers.load(std::memory_order_acquire))
-			g_sys->futex_wake(reinterpret_cast<const uint32_t *>(&helper.poll_seq), INT_MAX);
+		helper.gate.leave();
 	}
 	return nullptr;
 }
@@ -185,19 +181,14 @@ void helper_wait_poll_leaves()
 {
 	if (tls_is_helper || !helper.started)
 		return;
-	// Read with a read-modify-write: the helper's increment and this read
-	// are then ordered, and if ours comes first, the caller's earlier
-	// stores (a slot disarmed, a file marked dead) are seen by the helper's
-	// copy that follows its increment.  (No fence: TSan cannot check one.)
-	uint32_t seq = helper.poll_seq.fetch_add(0, std::memory_order_seq_cst);
-	if (!(seq & 1))
+	// The caller's stores (a slot disarmed, a file marked dead) came
+	// before: join() orders them with the helper's next copy.
+	uint32_t seq = helper.gate.join();
+	if (!seq)
 		return;
-	helper.closers.fetch_add(1, std::memory_order_acq_rel);
 	uint64_t one = 1;
 	g_sys->write(helper.ctl_fd, &one, sizeof one);
-	while (helper.poll_seq.load(std::memory_order_acquire) == seq)
-		g_sys->futex_wait(reinterpret_cast<const uint32_t *>(&helper.poll_seq), seq);
-	helper.closers.fetch_sub(1, std::memory_order_acq_rel);
+	helper.gate.wait_out(seq);
 }
 
 void helper_fork_prepare() { helper.lock.lock(); }
@@ -213,8 +204,7 @@ void helper_fork_child()
 	helper.started = false;
 	helper.running.store(false);
 	helper.kick_pending.store(false);
-	helper.poll_seq.store(0);
-	helper.closers.store(0);
+	helper.gate.reset();
 }
 
 void helper_stats(uint64_t *wakeups, uint64_t *polls)

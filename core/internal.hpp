@@ -62,12 +62,13 @@ void ep_free(eventpoll *ep);
 
 // ---- wakeup.cpp: the wake-up walk -------------------------------------------
 
-// What a wake-up walk saw: a LEVEL (poll(2) found the file ready, maybe
-// ready as it was at the last walk) or an EDGE (something happened: a
-// write in this process, a nested instance's callback).
-enum class wake_kind { level, edge };
+// Why a wake-up walk runs (not how an item is triggered: both kinds reach
+// LT and ET items alike).  OBSERVED: a poller saw the file ready (poll(2)'s
+// level, maybe the same readiness as at the last walk).  EVENT: something
+// happened (a write in this process, a nested instance's callback).
+enum class wake_kind { observed, event };
 void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind);
-// The level walk of what a blocked poller (a leader, the helper) saw on
+// The observed walk of what a blocked poller (a leader, the helper) saw on
 // the slot of item `epi` armed at `epoch`.  The poller checked the epoch
 // when ppoll returned, but the walk runs later, with no lock held: the
 // item may have been reported and re-armed meanwhile, and what the poller
@@ -76,7 +77,7 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind);
 void file_wakeup_polled(epfile *f, uint32_t revents, const epitem *epi, uint32_t epoch);
 void file_unpark_exclusive(epfile *f);
 // A file's own wake-up for in-process I/O (f referenced by the caller).
-void file_wake_now(epfile *f, uint32_t key, wake_kind kind = wake_kind::edge);
+void file_wake_edge(epfile *f, uint32_t key, wake_kind kind = wake_kind::event);
 // The wake-up of an I/O hint, unless a poller already made it (io_stamp).
 void hint_wake(epfile *t, uint32_t key, const io_stamp &st);
 
@@ -109,6 +110,12 @@ epfile *epfile_get_peer(epfile *f);
 // ---- io_window.cpp: the I/O window protocol ---------------------------------
 
 bool left_to_window(epfile *f, long now, long *until);
+
+// ---- fork.cpp: the fork handlers ---------------------------------------------
+
+// After fork() the child shares the parent's eventfds (a write to one is
+// seen by both): gives number fd a new eventfd (efd_flags) of its own.
+void efd_reopen(int fd, int efd_flags, bool cloexec);
 
 // ---- loop_check.cpp: twins of ep_loop_check, reverse_path_check and the
 // tfile_check_list; all under epnested_mutex ---------------------------------

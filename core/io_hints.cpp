@@ -12,7 +12,7 @@
 
 namespace uepoll::core {
 
-static void ep_rearm_side(epfile *f, uint32_t bits, bool clear_off)
+static void ep_rearm_side(epfile *f, uint32_t bits, bool clear_dead)
 {
 	std::lock_guard g(f->f_lock);
 	for (epitem &epi : f->f_ep) {
@@ -20,11 +20,11 @@ static void ep_rearm_side(epfile *f, uint32_t bits, bool clear_off)
 		std::lock_guard g2(ep->lock);
 		if (!(epi.event.events & EPOLLET))
 			continue;
-		if (!(epi.et_suppressed & bits) && !(clear_off && epi.et_off))
+		if (!(epi.et_suppressed & bits) && !(clear_dead && epi.et_dead))
 			continue;
 		epi.et_suppressed &= ~bits;
-		if (clear_off)
-			epi.et_off = false;
+		if (clear_dead)
+			epi.et_dead = false;
 		ep_slot_update(ep, &epi);
 	}
 }
@@ -77,133 +77,150 @@ io_stamp ep_io_stamp(epfile *f, bool read_side)
 	return st;
 }
 
-void ep_io_hint(epfile *f, io_side side, long result, long requested)
+void ep_io_hint(epfile *f, io_event ev, long result, long requested)
 {
-	ep_io_hint_stamped(f, side, result, requested, io_stamp{});
+	ep_io_hint_stamped(f, ev, result, requested, io_stamp{});
 }
 
-void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, const io_stamp &st)
+// connect(): the socket starts a new life; every edge may come again.
+// Twin of the state tcp_connect()/unix_stream_connect() start from.
+static void hint_connected(epfile *f)
 {
-	if (side == io_side::reset) {
-		// connect(): the socket starts a new life; every edge may come again.
-		f->rd_shut.store(false, std::memory_order_relaxed);
-		f->fin_sent.store(false, std::memory_order_relaxed);
-		f->rd_shutdown.store(false, std::memory_order_relaxed);
-		f->conn_reset.store(false, std::memory_order_relaxed);
-		f->peer_closed.store(false, std::memory_order_relaxed);
-		if (f->et_items.load(std::memory_order_relaxed))
-			ep_rearm_side(f, EP_READ_SIDE | EP_WRITE_SIDE, true);
-		return;
-	}
-	if (side == io_side::connection_reset) {
-		// An RST reached f (tcp_reset): sk_error_report and the state
-		// change wake every waiter, a new edge even after an ERR|HUP.
-		file_wake_now(f, 0);
-		return;
-	}
-	if (side == io_side::incoming) {
-		// A connection from this process reached listener f (the stamp is
-		// the listener's own, ep_file_stamp()).
-		hint_wake(f, EPOLLIN | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND, st); // sock_def_readable()'s key
-		return;
-	}
-	if (side == io_side::state_change) {
-		// shutdown(): sk_state_change() wakes every waiter of the socket
-		// with no key, and the peer's when it learns of it.
-		if (f->kind == file_kind::socket) {
-			// TCP: only a FIN tells the peer (tcp_shutdown() sends one for
-			// SHUT_WR, once); over loopback it arrives inside the call,
-			// before inet_shutdown() wakes the socket itself.
-			if (result == 0 && (requested == SHUT_RD || requested == SHUT_RDWR))
-				f->rd_shutdown.store(true, std::memory_order_relaxed);
-			bool fin = result == 0 && (requested == SHUT_WR || requested == SHUT_RDWR) &&
-				   !f->fin_sent.exchange(true);
-			epfile *p = fin ? epfile_get_peer(f) : nullptr;
-			if (p) {
-				file_wake_now(p, 0);
-				epfile_put(p);
-			}
-			file_wake_now(f, 0);
-			return;
-		}
-		if (result == 0 && (requested == SHUT_WR || requested == SHUT_RDWR))
-			f->fin_sent.store(true, std::memory_order_relaxed);
-		file_wake_now(f, 0);
-		// unix_shutdown() tells a stream or seqpacket peer, whatever `how`;
-		// a datagram peer (AF_UNIX or UDP) is told nothing.
-		bool told = f->kind != file_kind::unix_dgram && f->kind != file_kind::inet_dgram;
-		epfile *p = told ? epfile_get_peer(f) : nullptr;
+	f->rdhup_seen.store(false, std::memory_order_relaxed);
+	f->fin_sent.store(false, std::memory_order_relaxed);
+	f->shut_rd_called.store(false, std::memory_order_relaxed);
+	f->conn_reset.store(false, std::memory_order_relaxed);
+	f->peer_closed.store(false, std::memory_order_relaxed);
+	if (f->et_items.load(std::memory_order_relaxed))
+		ep_rearm_side(f, EP_READ_SIDE | EP_WRITE_SIDE, true);
+}
+
+// An RST reached f.  Twin of tcp_reset(): sk_error_report and the state
+// change wake every waiter, a new edge even after an ERR|HUP.
+static void hint_rst(epfile *f) { file_wake_edge(f, 0); }
+
+// A connection from this process reached listener f (the stamp is the
+// listener's own, ep_file_stamp()).  Twin of sock_def_readable() on the
+// listener.
+static void hint_incoming_connection(epfile *f, const io_stamp &st)
+{
+	hint_wake(f, EPOLLIN | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND, st); // sock_def_readable()'s key
+}
+
+// shutdown(): sk_state_change() wakes every waiter of the socket with no
+// key, and the peer's when it learns of it.  Twin of tcp_shutdown() /
+// inet_shutdown() and of unix_shutdown().
+static void hint_shutdown(epfile *f, long result, long requested)
+{
+	if (f->kind == file_kind::socket) {
+		// TCP: only a FIN tells the peer (tcp_shutdown() sends one for
+		// SHUT_WR, once); over loopback it arrives inside the call,
+		// before inet_shutdown() wakes the socket itself.
+		if (result == 0 && (requested == SHUT_RD || requested == SHUT_RDWR))
+			f->shut_rd_called.store(true, std::memory_order_relaxed);
+		bool fin = result == 0 && (requested == SHUT_WR || requested == SHUT_RDWR) &&
+			   !f->fin_sent.exchange(true);
+		epfile *p = fin ? epfile_get_peer(f) : nullptr;
 		if (p) {
-			file_wake_now(p, 0);
+			file_wake_edge(p, 0);
 			epfile_put(p);
 		}
+		file_wake_edge(f, 0);
 		return;
 	}
-	// A UDP call that failed with the error a port unreachable had set
-	// (sock_error() hands over sk_err): its arrival (__udp4_lib_err ->
-	// sk_error_report) woke the socket with EPOLLERR, and the call has
-	// just cleared it, so no poll will see it now.  It reaches the items
-	// no poller saw it for, as a level: not those queued since, nor an ET
-	// item that has reported an ERR already (et_off).  Only ECONNREFUSED:
-	// a UDP call never makes it up itself, while EHOSTUNREACH and the
-	// like may be the call's own routing failure, and EMSGSIZE a datagram
-	// too large, with nothing pending.
-	if (f->kind == file_kind::inet_dgram && (side == io_side::read || side == io_side::write) &&
-	    result == -ECONNREFUSED)
-		file_wake_now(f, EPOLLERR, wake_kind::level);
-	if (side == io_side::read) {
-		// Reading emptied the buffer (EAGAIN) or took some of it: the next
-		// arrival is an edge.  Not once the read side is shut: its IN is a
-		// state, and no arrival is to come (nor at EOF, result 0).
-		if ((result > 0 || result == -EAGAIN) && f->et_items.load(std::memory_order_relaxed) &&
-		    !f->rd_shut.load(std::memory_order_relaxed))
-			ep_rearm_side(f, EP_READ_SIDE, false);
-		// A stream read that returns nothing may still free an skb: the
-		// one of out-of-band data it steps over (manage_oob()).
-		if (result <= 0 && st.peer_outq < 0)
-			return;
-		// eventfd_read() wakes the eventfd's writers: an OUT edge.
-		if (f->kind == file_kind::eventfd)
-			hint_wake(f, EPOLLOUT, st);
-		// The writer on the other end gets room: an OUT wake-up where the
-		// kernel gives one.  A pipe writer if the pipe was full when the
-		// read began (stamped before it); a TCP writer (and a pipe's
-		// without a stamp) if it had found the buffer full.  An AF_UNIX writer whenever the read freed one of
-		// its skbs (sock_wfree -> unix_write_space) and it is writable
-		// (unix_writable: wmem_alloc * 4 <= sndbuf): a datagram or
-		// seqpacket read always consumes a whole message; a stream read
-		// frees the skbs it read to their end, which the writer's
-		// SIOCOUTQ going down tells (without a stamp, a read that took all
-		// that was queued).
-		if (epfile *p = epfile_get_peer(f)) {
-			bool wake;
-			int pfd = p->poll_fd.load(std::memory_order_relaxed);
-			if (f->kind == file_kind::unix_socket && st.peer_quiet) {
-				wake = false;
-			} else if (f->kind == file_kind::unix_socket && st.peer_outq >= 0) {
-				// sk_sndbuf is never below SOCK_MIN_SNDBUF (over 4096): a
-				// small remainder is writable without asking.
-				long outq = g_sys->outq(pfd);
-				wake = outq >= 0 && outq < st.peer_outq &&
-				       (((outq + 1) << 2) <= 4096 || ((outq + 1) << 2) <= g_sys->sndbuf(pfd));
-			} else if (f->kind == file_kind::unix_socket) {
-				wake = result < requested || g_sys->inq(f->poll_fd.load(std::memory_order_relaxed)) == 0;
-			} else if (f->kind == file_kind::unix_dgram || f->kind == file_kind::unix_seqpacket) {
-				wake = true;
-			} else if (p->kind == file_kind::pipe_write && st.valid) {
-				wake = st.peer_full;
-			} else {
-				wake = p->out_blocked.exchange(false);
-			}
-			// pipe_read() wakes with OUT|WRNORM; a socket's write space
-			// (unix_write_space, sk_stream_write_space) adds WRBAND.
-			bool pipe = p->kind == file_kind::pipe_write;
-			if (wake)
-				hint_wake(p, pipe ? EPOLLOUT | EPOLLWRNORM : EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND, st);
-			epfile_put(p);
+	if (result == 0 && (requested == SHUT_WR || requested == SHUT_RDWR))
+		f->fin_sent.store(true, std::memory_order_relaxed);
+	file_wake_edge(f, 0);
+	// unix_shutdown() tells a stream or seqpacket peer, whatever `how`;
+	// a datagram peer (AF_UNIX or UDP) is told nothing.
+	bool told = f->kind != file_kind::unix_dgram && f->kind != file_kind::inet_dgram;
+	epfile *p = told ? epfile_get_peer(f) : nullptr;
+	if (p) {
+		file_wake_edge(p, 0);
+		epfile_put(p);
+	}
+}
+
+// A UDP call that failed with the error a port unreachable had set
+// (sock_error() hands over sk_err): its arrival (__udp4_lib_err ->
+// sk_error_report) woke the socket with EPOLLERR, and the call has just
+// cleared it, so no poll will see it now.  It reaches the items no poller
+// saw it for, as a level: not those queued since, nor an ET item that has
+// reported an ERR already (et_dead).  Only ECONNREFUSED: a UDP call never
+// makes it up itself, while EHOSTUNREACH and the like may be the call's
+// own routing failure, and EMSGSIZE a datagram too large, with nothing
+// pending.  Twin of the sk_error_report() wake-up the call consumed.
+static void hint_udp_error_consumed(epfile *f, long result)
+{
+	if (f->kind == file_kind::inet_dgram && result == -ECONNREFUSED)
+		file_wake_edge(f, EPOLLERR, wake_kind::observed);
+}
+
+// A read returned `result`.  Twin of the wake-ups a read makes: the
+// writer's room (pipe_read(), eventfd_read(), sock_wfree ->
+// unix_write_space(), sk_stream_write_space()).
+static void hint_read(epfile *f, long result, long requested, const io_stamp &st)
+{
+	hint_udp_error_consumed(f, result);
+	// Reading emptied the buffer (EAGAIN) or took some of it: the next
+	// arrival is an edge.  Not once the read side is shut: its IN is a
+	// state, and no arrival is to come (nor at EOF, result 0).
+	if ((result > 0 || result == -EAGAIN) && f->et_items.load(std::memory_order_relaxed) &&
+	    !f->rdhup_seen.load(std::memory_order_relaxed))
+		ep_rearm_side(f, EP_READ_SIDE, false);
+	// A stream read that returns nothing may still free an skb: the
+	// one of out-of-band data it steps over (manage_oob()).
+	if (result <= 0 && st.peer_outq < 0)
+		return;
+	// eventfd_read() wakes the eventfd's writers: an OUT edge.
+	if (f->kind == file_kind::eventfd)
+		hint_wake(f, EPOLLOUT, st);
+	// The writer on the other end gets room: an OUT wake-up where the
+	// kernel gives one.  A pipe writer if the pipe was full when the read
+	// began (stamped before it); a TCP writer (and a pipe's without a
+	// stamp) if it had found the buffer full.  An AF_UNIX writer whenever
+	// the read freed one of its skbs (sock_wfree -> unix_write_space) and it is writable
+	// (unix_writable: wmem_alloc * 4 <= sndbuf): a datagram or
+	// seqpacket read always consumes a whole message; a stream read
+	// frees the skbs it read to their end, which the writer's
+	// SIOCOUTQ going down tells (without a stamp, a read that took all
+	// that was queued).
+	if (epfile *p = epfile_get_peer(f)) {
+		bool wake;
+		int pfd = p->poll_fd.load(std::memory_order_relaxed);
+		if (f->kind == file_kind::unix_socket && st.peer_quiet) {
+			wake = false;
+		} else if (f->kind == file_kind::unix_socket && st.peer_outq >= 0) {
+			// sk_sndbuf is never below SOCK_MIN_SNDBUF (over 4096): a
+			// small remainder is writable without asking.
+			long outq = g_sys->outq(pfd);
+			wake = outq >= 0 && outq < st.peer_outq &&
+			       (((outq + 1) << 2) <= 4096 || ((outq + 1) << 2) <= g_sys->sndbuf(pfd));
+		} else if (f->kind == file_kind::unix_socket) {
+			wake = result < requested || g_sys->inq(f->poll_fd.load(std::memory_order_relaxed)) == 0;
+		} else if (f->kind == file_kind::unix_dgram || f->kind == file_kind::unix_seqpacket) {
+			wake = true;
+		} else if (p->kind == file_kind::pipe_write && st.valid) {
+			wake = st.peer_full;
+		} else {
+			wake = p->out_blocked.exchange(false);
 		}
-		return;
+		// pipe_read() wakes with OUT|WRNORM; a socket's write space
+		// (unix_write_space, sk_stream_write_space) adds WRBAND.
+		bool pipe = p->kind == file_kind::pipe_write;
+		if (wake)
+			hint_wake(p, pipe ? EPOLLOUT | EPOLLWRNORM : EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND, st);
+		epfile_put(p);
 	}
+}
+
+// A write returned `result`.  Twin of the wake-ups a write makes: the
+// reader's data (pipe_write(), eventfd_write(), sock_def_readable() on the
+// peer), the writer's own room (sock_wfree on a freed skb) and the RSTs of
+// a write to a closed or shut TCP peer (tcp_reset()).
+static void hint_write(epfile *f, long result, long requested, const io_stamp &st)
+{
+	hint_udp_error_consumed(f, result);
 	// A failed AF_UNIX datagram send (a dead peer: ECONNREFUSED; a peer
 	// dropped by an earlier such send: ENOTCONN; a peer shut for reading:
 	// EPIPE) had allocated its skb already: freeing it wakes the sender
@@ -214,7 +231,7 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 	     (result == -EPIPE && !f->fin_sent.load(std::memory_order_relaxed)))) {
 		if (f->et_items.load(std::memory_order_relaxed))
 			ep_rearm_side(f, EP_WRITE_SIDE, false);
-		file_wake_now(f, EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
+		file_wake_edge(f, EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
 		return;
 	}
 	// A full buffer (EAGAIN or a short write): the next room is an edge.
@@ -247,28 +264,28 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 		// edge, so an item that reported ERR polls for it again.
 		if (f->et_items.load(std::memory_order_relaxed))
 			ep_rearm_side(f, EP_WRITE_SIDE, true);
-		file_wake_now(f, EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
+		file_wake_edge(f, EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
 	}
 	// Data for a closed TCP peer: its RST resets us inside this call
 	// (tcp_reset: ERR|HUP, a wake-up with no key).
 	if (f->kind == file_kind::socket && f->peer_closed.load(std::memory_order_relaxed) &&
 	    !f->conn_reset.exchange(true)) {
-		file_wake_now(f, 0);
+		file_wake_edge(f, 0);
 		return;
 	}
 	// Data for the other end (or for ourselves: an eventfd) wakes it now.
 	if (f->kind == file_kind::eventfd)
 		hint_wake(f, EPOLLIN | EPOLLRDNORM, st);
 	if (epfile *p = epfile_get_peer(f)) {
-		if (f->kind == file_kind::socket && p->rd_shutdown.load(std::memory_order_relaxed) &&
+		if (f->kind == file_kind::socket && p->shut_rd_called.load(std::memory_order_relaxed) &&
 		    p->fin_sent.load(std::memory_order_relaxed)) {
 			// Data for a TCP socket that shut its read side and sent its
 			// FIN aborts it (tcp_reset: ERR|HUP), and its RST resets us:
 			// both inside this call, the receiver first.
 			p->conn_reset.store(true, std::memory_order_relaxed);
 			f->conn_reset.store(true, std::memory_order_relaxed);
-			file_wake_now(p, 0);
-			file_wake_now(f, 0);
+			file_wake_edge(p, 0);
+			file_wake_edge(f, 0);
 		} else {
 			// A socket's data arrival is sock_def_readable(): key
 			// EPOLLIN|EPOLLPRI|EPOLLRDNORM|EPOLLRDBAND (pipe_write: IN|RDNORM).
@@ -277,6 +294,24 @@ void ep_io_hint_stamped(epfile *f, io_side side, long result, long requested, co
 			hint_wake(p, sock ? EPOLLIN | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND : EPOLLIN | EPOLLRDNORM, st);
 		}
 		epfile_put(p);
+	}
+}
+
+void ep_io_hint_stamped(epfile *f, io_event ev, long result, long requested, const io_stamp &st)
+{
+	switch (ev) {
+	case io_event::connected:
+		return hint_connected(f);
+	case io_event::rst:
+		return hint_rst(f);
+	case io_event::incoming_connection:
+		return hint_incoming_connection(f, st);
+	case io_event::shutdown:
+		return hint_shutdown(f, result, requested);
+	case io_event::read:
+		return hint_read(f, result, requested, st);
+	case io_event::write:
+		return hint_write(f, result, requested, st);
 	}
 }
 

@@ -15,8 +15,8 @@ namespace uepoll::core {
 // regressions.helper_leaves_an_io_calls_wakeups_to_its_hook (200 windows)
 // failed 3 times in 20 on a loaded 2-core machine; with 20 ms, 0 in 20.
 // A blocking call (a read that waits for data) must not hide its file's
-// other readiness for longer than this, nor make the helper spin: past it, the
-// file is polled as if no window were open.
+// other readiness for longer than this, nor make the helper spin: past
+// it, the file is polled as if no window were open.
 constexpr long WINDOW_DEFER_NS = 20000000;
 
 // True when an I/O window opened less than WINDOW_DEFER_NS ago is open on

@@ -28,12 +28,17 @@ constexpr int PATH_ARR_SIZE = 5;
 static const int path_limits[PATH_ARR_SIZE] = {1000, 500, 100, 50, 10};
 static int path_count[PATH_ARR_SIZE];
 
-void loop_check_begin() { loop_check_gen++; }
+void loop_check_begin()
+{
+	epnested_mutex.assert_held();
+	loop_check_gen++;
+}
 uint64_t loop_check_gen_now() { return loop_check_gen; }
 
 // Twin of clear_tfile_check_list() plus the generation bump that ends a check.
 void loop_check_done()
 {
+	epnested_mutex.assert_held();
 	for (epfile *f : tfile_check_list_ref())
 		epfile_put(f);
 	tfile_check_list_ref().clear();
@@ -43,6 +48,7 @@ void loop_check_done()
 // Twin of list_file().
 void list_file(epfile *f)
 {
+	epnested_mutex.assert_held();
 	if (std::find(tfile_check_list_ref().begin(), tfile_check_list_ref().end(), f) != tfile_check_list_ref().end())
 		return;
 	if (epfile_tryget(f))
@@ -117,6 +123,7 @@ static int ep_get_upwards_depth_proc(eventpoll *ep, int depth)
 // chain deeper than EP_MAX_NESTS, -1 otherwise.
 int ep_loop_check(eventpoll *ep, eventpoll *to)
 {
+	epnested_mutex.assert_held();
 	inserting_into = ep;
 	int depth = ep_loop_check_proc(to, 0);
 	if (depth > EP_MAX_NESTS)
@@ -163,6 +170,7 @@ static int reverse_path_check_proc(epfile *f, int depth)
 // path_limits.
 int reverse_path_check()
 {
+	epnested_mutex.assert_held();
 	for (epfile *f : tfile_check_list_ref()) {
 		std::fill(path_count, path_count + PATH_ARR_SIZE, 0);
 		if (reverse_path_check_proc(f, 0))

@@ -33,7 +33,7 @@ static void ep_items_poll(epitem **items, int n, uint32_t *out, int depth)
 			continue;
 		pfd[i].fd = f->poll_fd;
 		// RDHUP asked always, reported only to who asked: it tells the I/O
-		// hooks that the read side is shut (epfile::rd_shut).
+		// hooks that the read side is shut (epfile::rdhup_seen).
 		pfd[i].events = static_cast<short>((items[i]->event.events & 0xffff) | POLLRDHUP);
 		nplain++;
 	}
@@ -53,8 +53,8 @@ static void ep_items_poll(epitem **items, int n, uint32_t *out, int depth)
 			r = 0; // the fd went away under us: the close path removes the item
 		else if (f->poll_consumes)
 			r |= f->consumed.exchange(0, std::memory_order_acq_rel); // what an earlier poll took
-		if ((r & POLLRDHUP) && !f->rd_shut.load(std::memory_order_relaxed))
-			f->rd_shut.store(true, std::memory_order_relaxed);
+		if ((r & POLLRDHUP) && !f->rdhup_seen.load(std::memory_order_relaxed))
+			f->rdhup_seen.store(true, std::memory_order_relaxed);
 		out[i] = r & items[i]->event.events;
 	}
 }
@@ -73,6 +73,7 @@ uint32_t ep_item_poll(epitem *epi, int depth)
 // Must be called with ep->mtx held (which keeps pset_gen stable).
 static void ep_sync_poll(eventpoll *ep, int depth)
 {
+	ep->mtx.assert_held();
 	if (depth > EP_MAX_DEPTH)
 		return;
 	// One buffer per nesting depth: this recurses through nested instances.
@@ -107,7 +108,7 @@ static void ep_sync_poll(eventpoll *ep, int depth)
 			// A level, not an edge: the instance's own wake-ups (safewake)
 			// were edges already; seeing it ready again is not one.
 			if (ep_eventpoll_poll(f->ep, depth + 1) && epfile_tryget(f)) {
-				file_wakeup(f, EPOLLIN, depth + 1, wake_kind::level);
+				file_wakeup(f, EPOLLIN, depth + 1, wake_kind::observed);
 				epfile_put(f);
 			}
 		}
@@ -124,7 +125,7 @@ static void ep_sync_poll(eventpoll *ep, int depth)
 		epfile *f = ep->pitems[i]->ffd.file;
 		if (!epfile_tryget(f))
 			continue;
-		file_wakeup(f, static_cast<uint16_t>(buf[i].revents), depth, wake_kind::level);
+		file_wakeup(f, static_cast<uint16_t>(buf[i].revents), depth, wake_kind::observed);
 		epfile_put(f);
 	}
 }
@@ -135,6 +136,7 @@ static void ep_sync_poll(eventpoll *ep, int depth)
 // ovflist.  Must be called with ep->mtx held.
 static void ep_start_scan(eventpoll *ep, epitem_list &txlist)
 {
+	ep->mtx.assert_held();
 	std::lock_guard g(ep->lock);
 	txlist.splice(txlist.end(), ep->rdllist);
 	ep->ovflist = nullptr;
@@ -142,8 +144,10 @@ static void ep_start_scan(eventpoll *ep, epitem_list &txlist)
 
 // Twin of ep_done_scan(): requeue what the callbacks chained on the
 // ovflist, put back what the scan left, wake another waiter if work remains.
+// Must be called with ep->mtx held.
 static void ep_done_scan(eventpoll *ep, epitem_list &txlist)
 {
+	ep->mtx.assert_held();
 	std::lock_guard g(ep->lock);
 	for (epitem *nepi = ep->ovflist, *epi; (epi = nepi) != nullptr;) {
 		nepi = epi->next;
@@ -260,11 +264,11 @@ int ep_send_events(eventpoll *ep, epoll_event *uevents, int maxevents)
 		} else {
 			uint32_t r = kev[i].events;
 			if (r & (EPOLLIN | EPOLLRDNORM))
-				epi->lvl_in_seen.store(reported_looks[2 * i], std::memory_order_relaxed);
+				epi->level_in_seen.store(reported_looks[2 * i], std::memory_order_relaxed);
 			if (r & (EPOLLOUT | EPOLLWRNORM))
-				epi->lvl_out_seen.store(reported_looks[2 * i + 1], std::memory_order_relaxed);
+				epi->level_out_seen.store(reported_looks[2 * i + 1], std::memory_order_relaxed);
 			if (r & (EPOLLERR | EPOLLHUP))
-				epi->et_off = true;
+				epi->et_dead = true;
 			if (r & EP_READ_SIDE)
 				epi->et_suppressed |= EP_READ_SIDE;
 			if (r & EP_WRITE_SIDE)

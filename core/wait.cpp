@@ -20,15 +20,6 @@ namespace uepoll::core {
 // poll set) wait up to one slice.
 constexpr int64_t FDLESS_SLICE_NS = 1000000;
 
-// Under ep->lock: the leader leaves the ppoll window; a close() waiting
-// for it (ep_wait_poller_leaves) may go on.
-static void ep_leave_ppoll(eventpoll *ep)
-{
-	ep->poll_seq.fetch_add(1, std::memory_order_acq_rel); // even: out
-	if (ep->closers.load(std::memory_order_acquire))
-		g_sys->futex_wake(reinterpret_cast<const uint32_t *>(&ep->poll_seq), INT_MAX);
-}
-
 // Under ep->lock: w stops waiting on ep (twin of the kernel's
 // __remove_wait_queue at the end of ep_poll).  A wake-up it was sent but
 // did not use passes to the next waiter.
@@ -65,7 +56,7 @@ struct waiter_registration {
 			return;
 		std::lock_guard g(ep->lock);
 		if (leader)
-			ep_leave_ppoll(ep);
+			ep->leader_gate.leave(); // a close() waiting for it may go on
 		ep_leave_wq(ep, *w, leader, true);
 	}
 };
@@ -136,12 +127,12 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 			if (!ep->leader) {
 				ep->leader = &w;
 				leader = true;
+				ep->leader_gate.enter();
 				set.assign(ep->pfds.begin(), ep->pfds.end());
 				epochs.resize(set.size());
 				for (size_t i = 0; i < set.size(); i++)
 					epochs[i] = set[i].fd >= 0 ? ep->pitems[i]->arm_epoch : 0;
 				gen = ep->pset_gen;
-				ep->poll_seq.fetch_add(1, std::memory_order_acq_rel); // odd: inside
 				tls_polling_ep = ep;
 			} else {
 				set.clear();
@@ -163,7 +154,7 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 		{
 			std::lock_guard g(ep->lock);
 			if (leader)
-				ep_leave_ppoll(ep);
+				ep->leader_gate.leave();
 			if (leader && r > 0 && gen == ep->pset_gen) {
 				for (size_t i = 0; i + 1 < set.size() && nready < 64; i++) {
 					if (!set[i].revents || set[i].fd < 0 || (set[i].revents & POLLNVAL))

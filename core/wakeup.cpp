@@ -3,15 +3,15 @@
 // (file_wakeup: exclusive items in ADD order, nr_exclusive = 1) and of
 // ep_poll_safewake() (a nested instance's own wake-up, inside the walk).
 // Its callers are the pollers (a leader, the helper, a harvest's re-poll:
-// a wake_kind::level walk) and the modelled wake-ups of in-process I/O
-// (core/io_hints.cpp, the close path: a wake_kind::edge walk).
+// a wake_kind::observed walk) and the modelled wake-ups of in-process I/O
+// (core/io_hints.cpp, the close path: a wake_kind::event walk).
 #include <mutex>
 
 #include "core/internal.hpp"
 
 namespace uepoll::core {
 
-// The slot a blocked poller's level walk comes from (file_wakeup_polled()).
+// The slot a blocked poller's observed walk comes from (file_wakeup_polled()).
 struct polled_slot {
 	const epitem *epi;
 	uint32_t epoch;
@@ -32,7 +32,7 @@ static int ep_poll_callback(epitem *epi, uint32_t key, bool *pwake, wake_kind ki
 	std::lock_guard g(ep->lock);
 	// A blocked poller's result for this item is valid only for the arming
 	// it polled (file_wakeup_polled()).
-	if (kind == wake_kind::level && tls_polled && tls_polled->epi == epi && tls_polled->epoch != epi->arm_epoch)
+	if (kind == wake_kind::observed && tls_polled && tls_polled->epi == epi && tls_polled->epoch != epi->arm_epoch)
 		goto out;
 	// A disabled (fired EPOLLONESHOT) item gets nothing until MOD.
 	if (!(epi->event.events & ~EP_PRIVATE_BITS))
@@ -44,31 +44,31 @@ static int ep_poll_callback(epitem *epi, uint32_t key, bool *pwake, wake_kind ki
 	// item's last report: it counts only for the bits the item still
 	// polls.  An edge-triggered item whose edge was reported waits for a
 	// real edge (ep_io_hint), however late a stale poll result arrives.
-	if (kind == wake_kind::level && (epi->event.events & EPOLLET) &&
-	    (epi->et_off || !(key & epi->event.events & ~epi->et_suppressed)))
+	if (kind == wake_kind::observed && (epi->event.events & EPOLLET) &&
+	    (epi->et_dead || !(key & epi->event.events & ~epi->et_suppressed)))
 		goto out;
 
 	// An exclusive item passed over by the walk of a real wake-up waits
 	// for the next one; a poller seeing the same readiness is not one.
-	if (kind == wake_kind::level && epi->excl_skipped && !ep_is_linked(epi))
+	if (kind == wake_kind::observed && epi->excl_parked && !ep_is_linked(epi))
 		goto out;
-	// This level walk accounts for the I/O that made the file ready (see
+	// This observed walk accounts for the I/O that made the file ready (see
 	// io_stamp): the item is queued by it, or is queued already and no
 	// scan runs, so the harvest's re-poll comes after this poll and
 	// reports what it saw.  A running scan may have re-polled the item
 	// before the I/O: then the I/O's own wake-up must still come.
-	if (kind == wake_kind::level && (!ep_is_linked(epi) || ep->ovflist == EP_UNACTIVE_PTR)) {
+	if (kind == wake_kind::observed && (!ep_is_linked(epi) || ep->ovflist == EP_UNACTIVE_PTR)) {
 		epfile *f = epi->ffd.file;
 		if (key & (EPOLLIN | EPOLLRDNORM))
-			epi->lvl_in_seen.store(f->level_in_walks.load(std::memory_order_relaxed), std::memory_order_relaxed);
+			epi->level_in_seen.store(f->level_in_walks.load(std::memory_order_relaxed), std::memory_order_relaxed);
 		if (key & (EPOLLOUT | EPOLLWRNORM))
-			epi->lvl_out_seen.store(f->level_out_walks.load(std::memory_order_relaxed), std::memory_order_relaxed);
+			epi->level_out_seen.store(f->level_out_walks.load(std::memory_order_relaxed), std::memory_order_relaxed);
 	}
 	// A level seen for an item that is queued (or on a running scan's list)
 	// is nothing new: the harvest re-polls it.  It must neither bring back
 	// an edge the scan is about to report nor pass a wake-up on to the
 	// instances watching this one (that would be an edge for them).
-	if (kind == wake_kind::level && ep_is_linked(epi)) {
+	if (kind == wake_kind::observed && ep_is_linked(epi)) {
 		ewake = 1; // already queued: the exclusive walk may stop
 		goto out;
 	}
@@ -114,14 +114,14 @@ out:
 // The stamp of the I/O hint whose wake-up is being walked (hint_wake()).
 static thread_local const io_stamp *tls_hint_stamp;
 
-// Did a poller's level walk queue epi for this hint's change already?
+// Did a poller's observed walk queue epi for this hint's change already?
 static bool seen_by_level(const epitem *epi, uint32_t key, const io_stamp *st)
 {
 	if (!st || !st->valid)
 		return false;
-	if ((key & EPOLLIN) && static_cast<int32_t>(epi->lvl_in_seen.load(std::memory_order_relaxed) - st->in) > 0)
+	if ((key & EPOLLIN) && static_cast<int32_t>(epi->level_in_seen.load(std::memory_order_relaxed) - st->in) > 0)
 		return true;
-	if ((key & EPOLLOUT) && static_cast<int32_t>(epi->lvl_out_seen.load(std::memory_order_relaxed) - st->out) > 0)
+	if ((key & EPOLLOUT) && static_cast<int32_t>(epi->level_out_seen.load(std::memory_order_relaxed) - st->out) > 0)
 		return true;
 	return false;
 }
@@ -129,14 +129,14 @@ static bool seen_by_level(const epitem *epi, uint32_t key, const io_stamp *st)
 // Twin of __wake_up() on a file's wait queue: run the callback of every item
 // watching f.  Non-exclusive items always; exclusive ones in ADD order until
 // one of them woke a waiter (the kernel's nr_exclusive = 1).  Exclusive
-// items passed over are parked (excl_skipped) until the file is seen idle,
+// items passed over are parked (excl_parked) until the file is seen idle,
 // otherwise poll(2)'s level would call them again at once.
 void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 {
-	const io_stamp *st = depth == 0 && kind == wake_kind::edge ? tls_hint_stamp : nullptr;
+	const io_stamp *st = depth == 0 && kind == wake_kind::event ? tls_hint_stamp : nullptr;
 	if (depth > EP_MAX_DEPTH || f->dead.load(std::memory_order_acquire))
 		return;
-	if (f->poll_consumes && kind == wake_kind::level && (revents & (EPOLLPRI | EPOLLERR)))
+	if (f->poll_consumes && kind == wake_kind::observed && (revents & (EPOLLPRI | EPOLLERR)))
 		f->consumed.fetch_or(revents & (EPOLLPRI | EPOLLERR), std::memory_order_acq_rel);
 	// poll(2) answers only what was asked (IN or RDNORM, OUT or WRNORM),
 	// while a file's wake-up key carries both: widen a level, so that the
@@ -145,7 +145,7 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 	// alone, as ep_poll_safewake() gives it).
 	if (is_file_epoll(f))
 		revents = EPOLLIN; // however it was seen (its eventfd, a re-poll)
-	else if (kind == wake_kind::level) {
+	else if (kind == wake_kind::observed) {
 		if (revents & (EPOLLIN | EPOLLRDNORM))
 			revents |= EPOLLIN | EPOLLRDNORM;
 		if (revents & (EPOLLOUT | EPOLLWRNORM))
@@ -160,7 +160,7 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 	auto safewake = [depth](epitem &epi) {
 		epfile *ef = epi.ep->file;
 		if (epfile_tryget(ef)) {
-			file_wakeup(ef, EPOLLIN, depth + 1, wake_kind::edge);
+			file_wakeup(ef, EPOLLIN, depth + 1, wake_kind::event);
 			epfile_put(ef);
 		}
 	};
@@ -169,10 +169,10 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 		// The key of a wake-up is what changed.  An edge (a write we saw,
 		// a nested instance's callback) is new by definition; a level seen
 		// by poll(2) is new only in the bits the last walk did not see.
-		uint32_t fresh = kind == wake_kind::edge ? revents : revents & ~f->last_revents;
-		if (kind == wake_kind::level && (revents & (EPOLLIN | EPOLLRDNORM)))
+		uint32_t fresh = kind == wake_kind::event ? revents : revents & ~f->last_revents;
+		if (kind == wake_kind::observed && (revents & (EPOLLIN | EPOLLRDNORM)))
 			f->level_in_walks.fetch_add(1, std::memory_order_release);
-		if (kind == wake_kind::level && (revents & (EPOLLOUT | EPOLLWRNORM)))
+		if (kind == wake_kind::observed && (revents & (EPOLLOUT | EPOLLWRNORM)))
 			f->level_out_walks.fetch_add(1, std::memory_order_release);
 		uint32_t key = fresh ? fresh : revents;
 		f->last_revents = revents;
@@ -180,8 +180,8 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 		for (epitem &epi : f->f_ep) {
 			if (epi.exclusive)
 				continue;
-			// One write in this process is seen twice: by a poller (a level
-			// walk) and by the write hook (this edge walk).  Not twice.
+			// One write in this process is seen twice: by a poller (an observed
+			// walk) and by the write hook (this event walk).  Not twice.
 			if (seen_by_level(&epi, key, st))
 				continue;
 			bool pw = false;
@@ -193,11 +193,12 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 		// the same readiness (two leaders, the helper): only the first walk,
 		// the one that finds new bits, may wake an exclusive waiter.
 		bool dispatched = false;
-		// Only a level can repeat the last walk.  An edge with no key (a
+		// Only an observed wake-up can repeat the last walk.  An event with
+		// no key (a
 		// release or a state change: pipe_release(), sock_def_wakeup(),
 		// both wake_up_interruptible_all()) is a new wake-up even when it
 		// adds no bit.
-		if (fresh == 0 && kind == wake_kind::level) {
+		if (fresh == 0 && kind == wake_kind::observed) {
 			// Same readiness as the last walk: it was dispatched already if an
 			// exclusive item still holds it (queued); otherwise nobody took it.
 			for (epitem &epi : f->f_ep) {
@@ -209,8 +210,8 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 			if (!dispatched)
 				fresh = revents;
 		}
-		// One write in this process is seen twice: by the pollers (a level
-		// walk) and by the write hook (an edge walk).  If a level walk
+		// One write in this process is seen twice: by the pollers (an observed
+		// walk) and by the write hook (an event walk).  If a observed walk
 		// already queued an exclusive item for it, the edge is the same
 		// wake-up and must not wake a second waiter.
 		for (epitem &epi : f->f_ep)
@@ -223,7 +224,7 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 			if (stopped) {
 				std::lock_guard g2(epi.ep->lock);
 				if (!ep_is_linked(&epi)) {
-					epi.excl_skipped = true;
+					epi.excl_parked = true;
 					ep_slot_update(epi.ep, &epi);
 				}
 				continue;
@@ -241,7 +242,7 @@ void file_wakeup_polled(epfile *f, uint32_t revents, const epitem *epi, uint32_t
 {
 	polled_slot slot{epi, epoch};
 	tls_polled = &slot;
-	file_wakeup(f, revents, 0, wake_kind::level);
+	file_wakeup(f, revents, 0, wake_kind::observed);
 	tls_polled = nullptr;
 }
 
@@ -253,9 +254,9 @@ void file_unpark_exclusive(epfile *f)
 	f->last_revents = 0;
 	for (epitem &epi : f->f_ep) {
 		std::lock_guard g2(epi.ep->lock);
-		if (!epi.excl_skipped)
+		if (!epi.excl_parked)
 			continue;
-		epi.excl_skipped = false;
+		epi.excl_parked = false;
 		ep_slot_update(epi.ep, &epi);
 	}
 }
@@ -264,7 +265,7 @@ void file_unpark_exclusive(epfile *f)
 // pipe or socketpair wakes the other end's wait queue at once, exactly as
 // in the kernel (so every write is an edge, and readiness order is the
 // order of the writes).  f is referenced by the caller.
-void file_wake_now(epfile *f, uint32_t key, wake_kind kind)
+void file_wake_edge(epfile *f, uint32_t key, wake_kind kind)
 {
 	bool any;
 	{
@@ -279,7 +280,7 @@ void file_wake_now(epfile *f, uint32_t key, wake_kind kind)
 void hint_wake(epfile *t, uint32_t key, const io_stamp &st)
 {
 	tls_hint_stamp = &st;
-	file_wake_now(t, key);
+	file_wake_edge(t, key);
 	tls_hint_stamp = nullptr;
 }
 

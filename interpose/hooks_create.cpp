@@ -64,7 +64,7 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		else
 			stream = true;
 		if ((r == 0 || saved == EINPROGRESS) && stream)
-			core::ep_io_hint_stamped(listener, core::io_side::incoming, 0, 0, st);
+			core::ep_io_hint_stamped(listener, core::io_event::incoming_connection, 0, 0, st);
 		core::epfile_put(listener);
 		errno = saved;
 	}
@@ -75,7 +75,7 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len)
 		long err;
 		if (fdt_file(v)) {
 			if (core::epfile *f = fdt_get(fd, &err)) {
-				core::ep_io_hint(f, core::io_side::reset, 0, 0);
+				core::ep_io_hint(f, core::io_event::connected, 0, 0);
 				core::epfile_put(f);
 			}
 		}
@@ -121,7 +121,7 @@ int shutdown(int fd, int how)
 		long err;
 		if (fdt_file(fdt_peek(fd))) {
 			if (core::epfile *f = fdt_get(fd, &err)) {
-				core::ep_io_hint(f, core::io_side::state_change, r == 0 ? 0 : -ENOTCONN, how);
+				core::ep_io_hint(f, core::io_event::shutdown, r == 0 ? 0 : -ENOTCONN, how);
 				core::epfile_put(f);
 			}
 		}

@@ -59,7 +59,7 @@ void io_hint_stamped(int fd, uintptr_t slot, bool read_side, long result, long r
 	int saved = errno;
 	long err;
 	if (core::epfile *ref = fdt_get(fd, &err)) {
-		core::ep_io_hint_stamped(ref, read_side ? core::io_side::read : core::io_side::write, result, requested,
+		core::ep_io_hint_stamped(ref, read_side ? core::io_event::read : core::io_event::write, result, requested,
 					 st);
 		core::epfile_put(ref);
 	}

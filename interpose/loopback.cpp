@@ -221,7 +221,7 @@ void loopback_closing(core::epfile *f)
 		}
 	}
 	for (int i = 0; i < nreset; i++) {
-		core::ep_io_hint(reset[i], core::io_side::connection_reset, 0, 0);
+		core::ep_io_hint(reset[i], core::io_event::rst, 0, 0);
 		core::epfile_put(reset[i]);
 	}
 }

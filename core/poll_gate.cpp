@@ -1,0 +1,25 @@
+// core/poll_gate.cpp - the futex half of poll_gate (core/poll_gate.hpp):
+// out of line because it calls the kernel through g_sys.
+#include <climits>
+
+#include "core/internal.hpp"
+
+namespace uepoll::core {
+
+void poll_gate::leave()
+{
+	seq_.fetch_add(1, std::memory_order_seq_cst);
+	if (closers_.load(std::memory_order_acquire))
+		g_sys->futex_wake(reinterpret_cast<const uint32_t *>(&seq_), INT_MAX);
+}
+
+void poll_gate::wait_out(uint32_t seq)
+{
+	if (!seq)
+		return;
+	while (seq_.load(std::memory_order_acquire) == seq)
+		g_sys->futex_wait(reinterpret_cast<const uint32_t *>(&seq_), seq);
+	closers_.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+} // namespace uepoll::core
