@@ -42,6 +42,20 @@ public:
 	}
 };
 
+// Keeps errno across the bookkeeping a hook does after the real call (the
+// fd table, the core's hints), whatever system calls that makes: the
+// program sees the errno of its own call.
+class errno_guard {
+	int saved_ = errno;
+
+public:
+	errno_guard() = default;
+	errno_guard(const errno_guard &) = delete;
+	errno_guard &operator=(const errno_guard &) = delete;
+	~errno_guard() { errno = saved_; }
+	int saved() const { return saved_; }
+};
+
 // Calls the next definition of `name`, or, when there is none (or dlsym is
 // running on this thread), the raw syscall `nr` with the same arguments.
 #define UEPOLL_CALL_NEXT(type, name, nr, ...)                                                             \

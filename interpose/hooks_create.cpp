@@ -36,14 +36,13 @@ int socketpair(int domain, int type, int protocol, int sv[2])
 	ensure_init();
 	int r = UEPOLL_CALL_NEXT(int, socketpair, SYS_socketpair, domain, type, protocol, sv);
 	if (r == 0) {
-		int saved = errno;
+		errno_guard keep_errno;
 		int t = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
 		core::file_kind k = domain != AF_UNIX	 ? core::file_kind::socket
 				    : t == SOCK_DGRAM	 ? core::file_kind::unix_dgram
 				    : t == SOCK_SEQPACKET ? core::file_kind::unix_seqpacket
 							 : core::file_kind::unix_socket;
 		fdt_note_pair(sv[0], sv[1], k, k);
-		errno = saved;
 	}
 	return r;
 }
@@ -57,19 +56,18 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len)
 	core::io_stamp st = listener ? core::ep_file_stamp(listener) : core::io_stamp{};
 	int r = UEPOLL_CALL_NEXT(int, connect, SYS_connect, fd, addr, len);
 	if (listener) {
-		int saved = errno;
+		errno_guard keep_errno;
 		bool stream = false;
 		if (core::epfile *f = fdt_file(fdt_peek(fd)))
 			stream = f->kind != core::file_kind::inet_dgram;
 		else
 			stream = true;
-		if ((r == 0 || saved == EINPROGRESS) && stream)
+		if ((r == 0 || keep_errno.saved() == EINPROGRESS) && stream)
 			core::ep_io_hint_stamped(listener, core::io_event::incoming_connection, 0, 0, st);
 		core::epfile_put(listener);
-		errno = saved;
 	}
 	if (r == 0 || errno == EINPROGRESS) {
-		int saved = errno;
+		errno_guard keep_errno;
 		loopback_connected(fd, addr);
 		uintptr_t v = fdt_peek(fd);
 		long err;
@@ -79,7 +77,6 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len)
 				core::epfile_put(f);
 			}
 		}
-		errno = saved;
 	}
 	return r;
 }
@@ -89,9 +86,8 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len)
 	ensure_init();
 	int r = UEPOLL_CALL_NEXT(int, bind, SYS_bind, fd, addr, len);
 	if (r == 0 && addr && (addr->sa_family == AF_INET || addr->sa_family == AF_INET6)) {
-		int saved = errno;
+		errno_guard keep_errno;
 		loopback_bound(fd);
-		errno = saved;
 	}
 	return r;
 }
@@ -101,9 +97,8 @@ int listen(int fd, int backlog)
 	ensure_init();
 	int r = UEPOLL_CALL_NEXT(int, listen, SYS_listen, fd, backlog);
 	if (r == 0) {
-		int saved = errno;
+		errno_guard keep_errno;
 		loopback_listening(fd);
-		errno = saved;
 	}
 	return r;
 }
@@ -117,7 +112,7 @@ int shutdown(int fd, int how)
 	io_call c = io_begin(fd, fdt_peek(fd), false);
 	int r = UEPOLL_CALL_NEXT(int, shutdown, SYS_shutdown, fd, how);
 	if (r == 0 || errno == ENOTCONN) {
-		int saved = errno;
+		errno_guard keep_errno;
 		long err;
 		if (fdt_file(fdt_peek(fd))) {
 			if (core::epfile *f = fdt_get(fd, &err)) {
@@ -125,7 +120,6 @@ int shutdown(int fd, int how)
 				core::epfile_put(f);
 			}
 		}
-		errno = saved;
 	}
 	io_end(c);
 	return r;
@@ -135,10 +129,9 @@ static int accepted(int listener, int r)
 {
 	io_hint(listener, fdt_peek(listener), true, io_result(r), 1);
 	if (r >= 0) {
-		int saved = errno;
+		errno_guard keep_errno;
 		fdt_note_fresh(r);
 		loopback_accepted(r);
-		errno = saved;
 	}
 	return r;
 }
@@ -160,9 +153,8 @@ int pipe2(int fds[2], int flags)
 	ensure_init();
 	int r = UEPOLL_CALL_NEXT(int, pipe2, SYS_pipe2, fds, flags);
 	if (r == 0) {
-		int saved = errno;
+		errno_guard keep_errno;
 		fdt_note_pair(fds[0], fds[1], core::file_kind::pipe_read, core::file_kind::pipe_write);
-		errno = saved;
 	}
 	return r;
 }
@@ -253,10 +245,9 @@ int pidfd_getfd(int pidfd, int targetfd, unsigned flags)
 	ensure_init();
 	int r = UEPOLL_CALL_NEXT(int, pidfd_getfd, SYS_pidfd_getfd, pidfd, targetfd, flags);
 	if (r >= 0) {
-		int saved = errno;
+		errno_guard keep_errno;
 		fdt_index_everything();
 		fdt_note_unknown(r);
-		errno = saved;
 	}
 	return r;
 }

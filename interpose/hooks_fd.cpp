@@ -99,9 +99,8 @@ void closefrom(int lowfd)
 {
 	if (lowfd < 0)
 		lowfd = 0;
-	int saved = errno;
+	errno_guard keep_errno;
 	close_range(static_cast<unsigned>(lowfd), ~0U, 0);
-	errno = saved;
 }
 
 int dup(int oldfd)
@@ -185,9 +184,8 @@ int fclose(FILE *f)
 	// flush first through our fflush (an edge for the fd's readers); a
 	// failure is fclose's result, as it would have been.
 	if (f && f->_IO_write_ptr > f->_IO_write_base && api::fflush(f) != 0) {
-		int saved = errno;
+		errno_guard keep_errno;
 		real.fclose(f);
-		errno = saved;
 		return EOF;
 	}
 	return real.fclose(f);

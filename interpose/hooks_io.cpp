@@ -42,9 +42,8 @@ void io_end(io_call &c)
 {
 	if (!c.win.f[0])
 		return;
-	int saved = errno;
+	errno_guard keep_errno;
 	core::ep_io_window_close(c.win);
-	errno = saved;
 }
 
 void io_hint_stamped(int fd, uintptr_t slot, bool read_side, long result, long requested, const core::io_stamp &st)
@@ -56,14 +55,13 @@ void io_hint_stamped(int fd, uintptr_t slot, bool read_side, long result, long r
 		   f->kind != core::file_kind::eventfd && f->kind != core::file_kind::unix_dgram &&
 		   f->kind != core::file_kind::inet_dgram && !f->peer_closed.load(std::memory_order_relaxed)))
 		return;
-	int saved = errno;
+	errno_guard keep_errno;
 	long err;
 	if (core::epfile *ref = fdt_get(fd, &err)) {
 		core::ep_io_hint_stamped(ref, read_side ? core::io_event::read : core::io_event::write, result, requested,
 					 st);
 		core::epfile_put(ref);
 	}
-	errno = saved;
 }
 
 // True (with errno) when the call must fail before it is made, as on the

@@ -103,9 +103,8 @@ int fflush(FILE *f)
 		return real.fflush(f); // every stream: no single fd to hint
 	stdio_mark m = stdio_before(f);
 	int r = real.fflush(f);
-	int saved = errno;
+	errno_guard keep_errno;
 	stdio_wrote(f, m, 0);
-	errno = saved;
 	return r;
 }
 
@@ -114,9 +113,8 @@ size_t fwrite(const void *p, size_t size, size_t n, FILE *f)
 	STDIO_NEXT(fwrite, 0);
 	stdio_mark m = stdio_before(f);
 	size_t r = real.fwrite(p, size, n, f);
-	int saved = errno;
+	errno_guard keep_errno;
 	stdio_wrote(f, m, static_cast<long>(r * size));
-	errno = saved;
 	return r;
 }
 
@@ -125,9 +123,8 @@ int fputs(const char *s, FILE *f)
 	STDIO_NEXT(fputs, EOF);
 	stdio_mark m = stdio_before(f);
 	int r = real.fputs(s, f);
-	int saved = errno;
+	errno_guard keep_errno;
 	stdio_wrote(f, m, r >= 0 ? static_cast<long>(strlen(s)) : 0);
-	errno = saved;
 	return r;
 }
 
@@ -136,9 +133,8 @@ int fputc(int c, FILE *f)
 	STDIO_NEXT(fputc, EOF);
 	stdio_mark m = stdio_before(f);
 	int r = real.fputc(c, f);
-	int saved = errno;
+	errno_guard keep_errno;
 	stdio_wrote(f, m, r == EOF ? 0 : 1);
-	errno = saved;
 	return r;
 }
 
@@ -147,9 +143,8 @@ int puts(const char *s)
 	STDIO_NEXT(puts, EOF);
 	stdio_mark m = stdio_before(stdout);
 	int r = real.puts(s);
-	int saved = errno;
+	errno_guard keep_errno;
 	stdio_wrote(stdout, m, r >= 0 ? static_cast<long>(strlen(s)) + 1 : 0);
-	errno = saved;
 	return r;
 }
 
@@ -159,9 +154,8 @@ int vfprintf(FILE *f, int flag, const char *fmt, va_list ap)
 		return unresolved(-1);
 	stdio_mark m = stdio_before(f);
 	int r = flag < 0 ? real.vfprintf(f, fmt, ap) : real.__vfprintf_chk(f, flag, fmt, ap);
-	int saved = errno;
+	errno_guard keep_errno;
 	stdio_wrote(f, m, r > 0 ? r : 0);
-	errno = saved;
 	return r;
 }
 
@@ -185,9 +179,8 @@ size_t fread(void *p, size_t size, size_t n, FILE *f)
 	STDIO_NEXT(fread, 0);
 	stdio_mark m = stdio_before(f);
 	size_t r = real.fread(p, size, n, f);
-	int saved = errno;
+	errno_guard keep_errno;
 	stdio_read(f, m);
-	errno = saved;
 	return r;
 }
 
@@ -196,9 +189,8 @@ char *fgets(char *s, int n, FILE *f)
 	STDIO_NEXT(fgets, nullptr);
 	stdio_mark m = stdio_before(f);
 	char *r = real.fgets(s, n, f);
-	int saved = errno;
+	errno_guard keep_errno;
 	stdio_read(f, m);
-	errno = saved;
 	return r;
 }
 
@@ -207,9 +199,8 @@ int fgetc(FILE *f)
 	STDIO_NEXT(fgetc, EOF);
 	stdio_mark m = stdio_before(f);
 	int r = real.fgetc(f);
-	int saved = errno;
+	errno_guard keep_errno;
 	stdio_read(f, m);
-	errno = saved;
 	return r;
 }
 
@@ -218,9 +209,8 @@ ssize_t getdelim(char **line, size_t *cap, int delim, FILE *f)
 	STDIO_NEXT(getdelim, -1);
 	stdio_mark m = stdio_before(f);
 	ssize_t r = real.getdelim(line, cap, delim, f);
-	int saved = errno;
+	errno_guard keep_errno;
 	stdio_read(f, m);
-	errno = saved;
 	return r;
 }
 
