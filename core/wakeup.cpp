@@ -102,9 +102,16 @@ static int ep_poll_callback(epitem *epi, uint32_t key, bool *pwake, wake_kind ki
 		}
 		ep_wake_one(ep);
 	}
-	ep_sync_efd(ep);
+	// Watched by other instances: they get this wake-up from the nested
+	// wake-up that follows (safewake), and only after it does the
+	// instance's eventfd become readable.  The other way round, a poller
+	// of that eventfd would see this same wake-up first and queue the
+	// watching item, and the nested wake-up would queue it again after it
+	// was reported: one event, two reports.  Unwatched: the eventfd now.
 	if (!ep->file->f_ep.empty())
 		*pwake = true;
+	else
+		ep_sync_efd(ep);
 out:
 	if (!(epi->event.events & EPOLLEXCLUSIVE))
 		ewake = 1;
@@ -158,11 +165,15 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 	// the inner file to the instances watching it; ep_loop_check() keeps
 	// that order acyclic.
 	auto safewake = [depth](epitem &epi) {
-		epfile *ef = epi.ep->file;
+		eventpoll *ep = epi.ep;
+		epfile *ef = ep->file;
 		if (epfile_tryget(ef)) {
 			file_wakeup(ef, EPOLLIN, depth + 1, wake_kind::event);
 			epfile_put(ef);
 		}
+		// The eventfd that ep_poll_callback() left for after this.
+		std::lock_guard g(ep->lock);
+		ep_sync_efd(ep);
 	};
 	{
 		std::lock_guard g(f->f_lock);
