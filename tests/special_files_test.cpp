@@ -9,7 +9,12 @@
 #include <sched.h>
 #include <string>
 #include <sys/mount.h>
+#include <pthread.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <vector>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -170,4 +175,63 @@ DIFF_TEST(special_files, files_without_poll_are_eperm)
 	close(prog);
 	close(map);
 	close(uffd);
+}
+
+// A signalfd is ready for the thread that polls it (its pending signals).
+// Main thread: SIGINT blocked and sent to itself; poll() on the instance
+// says 1.  Another thread's epoll_wait(0) polls the item for itself (no
+// pending SIGINT), reports nothing, and the item leaves the ready list;
+// natively poll() in the main thread then says 0 (no new wake-up queued
+// the item again).  uepoll polls armed items again before answering a
+// poll() on the instance, from the main thread: 1.  Deviation 9.
+TEST(special_files, deviation_signalfd_ready_only_for_the_polling_thread)
+{
+	uepoll::test::scenario fn = [](backend &b, trace &t) {
+		sigset_t m;
+		sigemptyset(&m);
+		sigaddset(&m, SIGINT);
+		ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &m, nullptr), 0);
+		int sfd = signalfd(-1, &m, SFD_NONBLOCK | SFD_CLOEXEC);
+		ASSERT_GE(sfd, 0);
+		int ep = b.epoll_create1(EPOLL_CLOEXEC);
+		t.step("add signalfd", add(b, ep, sfd, EPOLLIN, 0x51));
+		t.step("pthread_kill self SIGINT", pthread_kill(pthread_self(), SIGINT));
+		pollfd pf = {ep, POLLIN, 0};
+		t.step("poll the instance", b.poll(&pf, 1, 0));
+		struct args {
+			backend *b;
+			int ep;
+			int n;
+		} a{&b, ep, -2};
+		pthread_t th;
+		ASSERT_EQ(pthread_create(
+				  &th, nullptr,
+				  [](void *p) -> void * {
+					  auto *x = static_cast<args *>(p);
+					  epoll_event evs[4];
+					  x->n = x->b->epoll_wait(x->ep, evs, 4, 0);
+					  return nullptr;
+				  },
+				  &a),
+			  0);
+		pthread_join(th, nullptr);
+		t.step("other thread's wait(0)", a.n);
+		pf.revents = 0;
+		t.step("poll the instance again", b.poll(&pf, 1, 0));
+	};
+	const std::vector<std::string> native = {
+		"add signalfd = 0",
+		"pthread_kill self SIGINT = 0",
+		"poll the instance = 1",
+		"other thread's wait(0) = 0",
+		"poll the instance again = 0",
+	};
+	trace nat = uepoll::test::run_isolated(fn, uepoll::test::native_backend());
+	EXPECT_EQ(nat.lines, native) << nat.str();
+#ifndef UEPOLL_TESTS_NATIVE_ONLY
+	trace ue = uepoll::test::run_isolated(fn, uepoll::test::uepoll_backend());
+	std::vector<std::string> documented = native;
+	documented[4] = "poll the instance again = 1";
+	EXPECT_EQ(ue.lines, documented) << ue.str();
+#endif
 }
