@@ -3,12 +3,8 @@
 // needs no identity search, and a number reused after a close we did not
 // see is recognised as a new file.  pipe2 and socketpair also record that
 // the two ends are peers (a write on one is an edge on the other).
-#include <climits>
-#include <cstring>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <sys/eventfd.h>
-#include <mutex>
 #include <sys/syscall.h>
 
 #include "interpose/hooks.hpp"
