@@ -19,6 +19,8 @@ void __ep_remove(eventpoll *ep, epitem *epi)
 		f->f_ep.erase(f->f_ep.iterator_to(*epi));
 		if (epi->event.events & EPOLLET)
 			f->et_items.fetch_sub(1, std::memory_order_relaxed);
+		if (ep->observed.load(std::memory_order_relaxed))
+			f->helper_polled.store(true, std::memory_order_relaxed);
 	}
 	ep->rbr.erase(ep->rbr.iterator_to(*epi));
 	{

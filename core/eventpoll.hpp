@@ -139,6 +139,10 @@ struct epfile {
 	std::atomic<uint32_t> level_in_walks{0}, level_out_walks{0};
 	std::atomic<int> et_items{0}; // EPOLLET items watching it: the I/O hooks look only here
 	std::atomic<bool> dead{false};// every fd closed: never poll it again
+	// An item of it left an observed instance: the helper may still be in a
+	// ppoll it entered before, holding the file (its poll table's
+	// reference), so the last close must wait for the helper to let go.
+	std::atomic<bool> helper_polled{false};
 	std::atomic<bool> out_blocked{false}; // a write found the buffer full: the next room is an edge
 	// A poll saw RDHUP: the read side is shut, its IN is a state that no
 	// read changes (tcp_poll, unix_poll: RCV_SHUTDOWN), not an edge to come.
@@ -328,8 +332,8 @@ struct io_stamp {
 	uint32_t in = 0, out = 0;
 	long peer_outq = -1;
 	bool peer_quiet = false;
-	// A pipe read: the pipe was full when the read began (pipe_read()'s
-	// was_full), so the read wakes the writer whatever it frees.
+	// A pipe read: the pipe was full when the read began, so the read wakes
+	// the writer if it made room (pipe_read() frees a slot of a full pipe).
 	bool peer_full = false;
 };
 io_stamp ep_io_stamp(epfile *f, bool read_side);

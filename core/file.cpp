@@ -193,6 +193,12 @@ void epfile_fd_closing(epfile *f, int fd, int other_fd)
 		// dies with its last fd.
 		if (release && f->ep && f->ep->observed)
 			observed_any = true;
+		// The last fd of a file that left an observed instance: the
+		// helper's ppoll entered before the removal may still hold it,
+		// and the kernel releases the file (pipe_release(), a socket's
+		// close) only when that reference goes.
+		if (release && f->helper_polled.load(std::memory_order_relaxed))
+			observed_any = true;
 	}
 	for (int i = 0; i < neps; i++)
 		ep_wait_poller_leaves(eps[i]);

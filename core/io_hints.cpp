@@ -51,6 +51,15 @@ static bool file_watched_for(epfile *t, uint32_t bits)
 	return false;
 }
 
+// Twin of unix_writable(): an AF_UNIX socket whose sent skbs hold `outq`
+// bytes (SIOCOUTQ: sk_wmem_alloc - 1) may be written when wmem_alloc * 4 <=
+// sk_sndbuf.  sk_sndbuf is never below SOCK_MIN_SNDBUF (over 4096): a small
+// remainder is writable without asking.
+static bool unix_writable(int fd, long outq)
+{
+	return outq >= 0 && (((outq + 1) << 2) <= 4096 || ((outq + 1) << 2) <= g_sys->sndbuf(fd));
+}
+
 io_stamp ep_io_stamp(epfile *f, bool read_side)
 {
 	if (f->kind == file_kind::eventfd)
@@ -65,9 +74,10 @@ io_stamp ep_io_stamp(epfile *f, bool read_side)
 		else
 			st.peer_quiet = true;
 	}
-	// pipe_read() wakes the writer iff the pipe was full when the read
-	// began (was_full), whatever the read frees: look before it.  The
-	// writer has no room exactly when the pipe is full (pipe_poll).
+	// pipe_read() wakes the writer when it frees a slot of a full pipe:
+	// whether the pipe was full must be seen before the read (the writer
+	// has no room exactly when it is full: pipe_poll), whether it has
+	// room after it (hint_read).
 	if (read_side && f->kind == file_kind::pipe_read && file_watched_for(t, EP_WRITE_SIDE)) {
 		pollfd p{t->poll_fd.load(std::memory_order_relaxed), POLLOUT, 0};
 		timespec zero{};
@@ -191,17 +201,24 @@ static void hint_read(epfile *f, long result, long requested, const io_stamp &st
 		if (f->kind == file_kind::unix_socket && st.peer_quiet) {
 			wake = false;
 		} else if (f->kind == file_kind::unix_socket && st.peer_outq >= 0) {
-			// sk_sndbuf is never below SOCK_MIN_SNDBUF (over 4096): a
-			// small remainder is writable without asking.
 			long outq = g_sys->outq(pfd);
-			wake = outq >= 0 && outq < st.peer_outq &&
-			       (((outq + 1) << 2) <= 4096 || ((outq + 1) << 2) <= g_sys->sndbuf(pfd));
+			wake = outq >= 0 && outq < st.peer_outq && unix_writable(pfd, outq);
 		} else if (f->kind == file_kind::unix_socket) {
 			wake = result < requested || g_sys->inq(f->poll_fd.load(std::memory_order_relaxed)) == 0;
 		} else if (f->kind == file_kind::unix_dgram || f->kind == file_kind::unix_seqpacket) {
-			wake = true;
+			// The read freed one of the writer's skbs (sock_wfree ->
+			// unix_write_space), which wakes it only if it is writable now.
+			wake = unix_writable(pfd, g_sys->outq(pfd));
 		} else if (p->kind == file_kind::pipe_write && st.valid) {
-			wake = st.peer_full;
+			// Only if the read made room in a full pipe: pipe_read() wakes
+			// the writer when it frees a slot of a full pipe; a read that
+			// leaves every slot in use wakes nobody (measured on 6.18).
+			wake = false;
+			if (st.peer_full) {
+				pollfd q{pfd, POLLOUT, 0};
+				timespec zero{};
+				wake = g_sys->ppoll(&q, 1, &zero, nullptr) == 1 && (q.revents & POLLOUT);
+			}
 		} else {
 			wake = p->out_blocked.exchange(false);
 		}
@@ -229,6 +246,11 @@ static void hint_write(epfile *f, long result, long requested, const io_stamp &s
 	if (f->kind == file_kind::unix_dgram &&
 	    (result == -ECONNREFUSED || result == -ENOTCONN ||
 	     (result == -EPIPE && !f->fin_sent.load(std::memory_order_relaxed)))) {
+		// unix_write_space() wakes only a writer that is writable with
+		// the skb freed.
+		int fd = f->poll_fd.load(std::memory_order_relaxed);
+		if (!unix_writable(fd, g_sys->outq(fd)))
+			return;
 		if (f->et_items.load(std::memory_order_relaxed))
 			ep_rearm_side(f, EP_WRITE_SIDE, false);
 		file_wake_edge(f, EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);

@@ -190,6 +190,9 @@ std::atomic<unsigned long> scanned_at{~0UL};
 core::epfile *find_same_file(int fd, const struct stat &st, index_spot *spot = nullptr);
 void attach(int fd, core::epfile *f);
 
+// The numbers a close_range() of this thread is closing (empty: lo > hi).
+thread_local unsigned closing_lo = 1, closing_hi = 0;
+
 // An fd of f that the table does not know (dup'ed by a call we do not
 // hook), found by scanning /proc/self/fd; -1 if there is none.  `closing`
 // is f's fd being closed (still open; no longer in the table or the
@@ -220,6 +223,10 @@ int find_untracked_dup(core::epfile *f, int closing)
 					num = num * 10 + (*p - '0');
 			}
 			if (!digits || num == closing || num == dfd || fdt_peek(num) != FD_UNKNOWN)
+				continue;
+			// Going away in the same close_range(): neither a copy that
+			// outlives `closing` nor a number to put back in the table.
+			if (static_cast<unsigned>(num) >= closing_lo && static_cast<unsigned>(num) <= closing_hi)
 				continue;
 			struct stat st;
 			if (g_sys->fstat(num, &st) != 0)
@@ -491,6 +498,18 @@ void fdt_note_pair(int a, int b, core::file_kind ka, core::file_kind kb)
 		core::epfile_put(fa);
 	if (fb)
 		core::epfile_put(fb);
+}
+
+void fdt_closing_range_begin(unsigned first, unsigned last)
+{
+	closing_lo = first;
+	closing_hi = last;
+}
+
+void fdt_closing_range_end()
+{
+	closing_lo = 1;
+	closing_hi = 0;
 }
 
 void fdt_closing(int fd)

@@ -65,6 +65,12 @@ void fdt_note_pair(int a, int b, core::file_kind ka, core::file_kind kb);
 // out of the table and out of every instance, before the number can be
 // reused.
 void fdt_closing(int fd);
+// close_range() is about to close [first, last] (it takes each number out
+// with fdt_closing() first, then makes the real call): until
+// fdt_closing_range_end(), a scan for untracked copies skips those
+// numbers, which are still open but about to go.
+void fdt_closing_range_begin(unsigned first, unsigned last);
+void fdt_closing_range_end();
 // A dup made newfd refer to oldfd's file.
 void fdt_dup(int oldfd, int newfd);
 // The highest fd number the table has a slot for.

@@ -85,12 +85,14 @@ int close_range(unsigned first, unsigned last, int flags)
 		// out): the files are released from the highest fd down.
 		unsigned top = static_cast<unsigned>(fdt_max_fd());
 		unsigned hi = last < top ? last : top;
+		fdt_closing_range_begin(first, last);
 		if (static_cast<int>(hi) >= 0)
 			for (long fd = hi; fd >= static_cast<long>(first); fd--) {
 				uintptr_t v = fdt_peek(static_cast<int>(fd));
 				if (v != FD_UNKNOWN && v != FD_INTERNAL)
 					fdt_closing(static_cast<int>(fd));
 			}
+		fdt_closing_range_end();
 	}
 	return close_range_skipping_internal(first, last, flags);
 }

@@ -108,11 +108,11 @@ DIFF_TEST(edges_pipe, eventfd_write_eagain_is_not_an_edge)
 	EXPECT_TRUE(t.contains("after = 0"));
 }
 
-// pipe_read() wakes the writer (OUT|WRNORM) whenever the pipe was full when
-// the read began (was_full), also when the read freed no buffer slot and
-// the pipe stays full: a 1-byte read of a full pipe wakes the writer, and
-// the next read, finding the pipe still full, wakes it again.  That second
-// wake-up queues the writer's item before an item added afterwards.
+// pipe_read() wakes the writer (OUT|WRNORM) when it frees a slot of a full
+// pipe, also a pipe no short write of ours had found full: the drain of a
+// full pipe queues the writer's item before an item added afterwards.  A
+// 1-byte read, which frees no slot, wakes nobody (seed 2534976491 program
+// 502, replays/pipe-read-still-full-wakes-writer-s2534976491-p502.rep).
 // (Fuzzer: seed 12613 program 746, replays/pipe-read-of-still-full-pipe-
 // wakes-writer-s12613-p746.rep.)
 DIFF_TEST(edges_pipe, pipe_read_of_a_still_full_pipe_wakes_the_writer)
