@@ -264,8 +264,11 @@ run_ctest() {
         tee "$log" |
         grep --line-buffered -vE '^([0-9]+: |test [0-9]+$| *Start +[0-9]+: |UpdateCTestConfiguration|Constructing a list|Done constructing|Updating test list|Added [0-9]+ tests|Checking test dependency|$)'
     status=${PIPESTATUS[0]}
+    # ctest marks failures and skips alike with ***: a disabled test (the
+    # 'pending' label) or a skipped one is not a failure.
     # shellcheck disable=SC2013 # one test number per line
-    for n in $(sed -nE 's/^ *[0-9]+\/[0-9]+ +Test +#([0-9]+): .*\*\*\*.*/\1/p' "$log"); do
+    for n in $(grep -vE '\*\*\*(Not Run \(Disabled\)|Skipped)' "$log" |
+        sed -nE 's/^ *[0-9]+\/[0-9]+ +Test +#([0-9]+): .*\*\*\*.*/\1/p'); do
         echo
         echo "[test-all] ---- output of failed test #$n:"
         sed -nE "s/^$n: //p" "$log" | head -n 400
