@@ -12,7 +12,9 @@
 #   result uepoll <outcome>
 # A row matches when both outcomes are the same and say "pass"; a scenario
 # that prints no result line (it crashed, or was killed at its time bound)
-# does not match.  Each scenario's full output is in the log directory
+# does not match.  One that could not run at all (exit 77, "skip: reason"
+# on both sides, e.g. no Redis source) shows "skipped" and does not fail
+# the run: the table says so.  Each scenario's full output is in the log directory
 # printed at the end (kept only when a row does not match, or KEEP_LOGS=1).
 #
 # Exit status: 0 every row matches, 1 otherwise.
@@ -26,6 +28,7 @@ SCENARIOS=(
     "python-selectors|python/selectors.sh|300"
     "python-asyncio|python/asyncio.sh|1900"
     "redis-benchmark|redis/benchmark.sh|700"
+    "redis-testsuite|redis/testsuite.sh|1900"
     "node-transcript|node/transcript.sh|300"
 )
 
@@ -69,6 +72,9 @@ for entry in "${SCENARIOS[@]}"; do
     [[ -n $uepoll ]] || uepoll="fail: no result (exit $rc)"
     if [[ $native == pass* && $native == "$uepoll" && $rc == 0 ]]; then
         match=yes
+    elif [[ $native == skip* && $uepoll == skip* && $rc == 77 ]]; then
+        # Could not run (the reason is in the row): shown, not a match.
+        match=skipped
     else
         match=NO
         ALL_MATCH=0
