@@ -31,7 +31,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-# shellcheck source=../lib/process.sh
+# shellcheck source=SCRIPTDIR/../lib/process.sh
 source "$ROOT/integration/lib/process.sh"
 
 LIB=${1:-${UEPOLL_LIB:-$ROOT/build/shim/libuepoll.so}}
