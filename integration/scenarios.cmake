@@ -8,7 +8,7 @@
 # redis-benchmark, tcl, node, libpython3.11-testsuite), and python-asyncio and
 # redis-benchmark take more than a minute, too long for the default test
 # command.  Times measured here (2 shared cores): python-selectors ~35 s,
-# python-asyncio ~2 min, redis-benchmark ~50-75 s, redis-testsuite ~2 min (11 units of
+# python-asyncio ~2 min, redis-benchmark ~50-75 s, redis-testsuite ~4 min (16 units of
 # Redis's own suite; its source is fetched with apt-get source), node-transcript ~3 s.
 option(UEPOLL_INTEGRATION_SCENARIOS
   "register integration/run-scenarios.sh's scenarios with ctest (label integration)" OFF)
