@@ -1,0 +1,41 @@
+# integration/scenarios.cmake - the program scenarios (python, redis, node)
+# as ctests, label `integration`, each runnable alone with
+#   ctest --test-dir build -L integration [-R NAME]
+# and all of them, with one table, by integration/run-scenarios.sh.
+#
+# Off by default (configure with -DUEPOLL_INTEGRATION_SCENARIOS=ON): they
+# need programs scripts/setup-deps.sh does not install (redis-server and
+# redis-benchmark, tcl, node, libpython3.11-testsuite), and python-asyncio and
+# redis-benchmark take more than a minute, too long for the default test
+# command.  Times measured here (2 shared cores): python-selectors ~35 s,
+# python-asyncio ~2 min, redis-benchmark ~50-75 s, redis-testsuite ~4 min (16 units of
+# Redis's own suite; its source is fetched with apt-get source), node-transcript ~3 s.
+option(UEPOLL_INTEGRATION_SCENARIOS
+  "register integration/run-scenarios.sh's scenarios with ctest (label integration)" OFF)
+
+if(UEPOLL_INTEGRATION_SCENARIOS)
+  # name | script | TIMEOUT (s): about 3x the time measured, below the
+  # scenario's own bounds so that ctest reports a hang as a timeout.
+  foreach(entry
+      "python-selectors|python/selectors.sh|300"
+      "python-asyncio|python/asyncio.sh|900"
+      "redis-benchmark|redis/benchmark.sh|400"
+      "redis-testsuite|redis/testsuite.sh|900"
+      "node-transcript|node/transcript.sh|120")
+    string(REPLACE "|" ";" parts "${entry}")
+    list(GET parts 0 name)
+    list(GET parts 1 script)
+    list(GET parts 2 timeout)
+    add_test(NAME integration_${name}
+      COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/${script} $<TARGET_FILE:uepoll>)
+    # RUN_SERIAL: each measures timings and rates that a parallel test
+    # would disturb.
+    set_tests_properties(integration_${name} PROPERTIES
+      LABELS integration TIMEOUT ${timeout} RUN_SERIAL TRUE SKIP_RETURN_CODE 77)
+  endforeach()
+  # All of them and the table, as one test.
+  add_test(NAME integration_run_scenarios
+    COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/run-scenarios.sh $<TARGET_FILE:uepoll>)
+  set_tests_properties(integration_run_scenarios PROPERTIES
+    LABELS scenarios_table TIMEOUT 1800 RUN_SERIAL TRUE)
+endif()
