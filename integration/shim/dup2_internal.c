@@ -16,14 +16,6 @@
 
 static int g_ep;
 
-static void *waiter(void *arg)
-{
-	(void)arg;
-	struct epoll_event evs[ST_MAXEV];
-	st_events("thread wait", epoll_wait(g_ep, evs, ST_MAXEV, ST_SOON), evs);
-	return NULL;
-}
-
 int main(void)
 {
 	alarm(50);
@@ -39,7 +31,7 @@ int main(void)
 	 * and a poll of the instance (the helper). */
 	st_wait("idle", g_ep, 0);
 	pthread_t t;
-	if (pthread_create(&t, NULL, waiter, NULL))
+	if (pthread_create(&t, NULL, st_wait_thread, (void *)(intptr_t)g_ep))
 		ST_DIE("pthread_create");
 	struct pollfd pf = {g_ep, POLLIN, 0};
 	st_write1(p[1], 'a');
@@ -63,7 +55,7 @@ int main(void)
 	/* Every number but three is now the pipe's write end: write on a few. */
 	st_step("write through 200", write(200, "b", 1));
 	st_step("write through 255", write(255, "c", 1));
-	if (pthread_create(&t, NULL, waiter, NULL))
+	if (pthread_create(&t, NULL, st_wait_thread, (void *)(intptr_t)g_ep))
 		ST_DIE("pthread_create");
 	pthread_join(t, NULL);
 	pf.revents = 0;

@@ -23,14 +23,6 @@
 
 static int g_ep;
 
-static void *waiter(void *arg)
-{
-	(void)arg;
-	struct epoll_event evs[ST_MAXEV];
-	st_events("thread wait", epoll_wait(g_ep, evs, ST_MAXEV, ST_SOON), evs);
-	return NULL;
-}
-
 static void run(int threads)
 {
 	int ep = (int)ST_OK(epoll_create1(EPOLL_CLOEXEC));
@@ -58,7 +50,7 @@ static void run(int threads)
 	ST_OK(pipe2(p, O_NONBLOCK | O_CLOEXEC));
 	st_step("new instance add", st_ctl(g_ep, EPOLL_CTL_ADD, p[0], EPOLLIN, 0xc2));
 	pthread_t t;
-	if (threads && pthread_create(&t, NULL, waiter, NULL))
+	if (threads && pthread_create(&t, NULL, st_wait_thread, (void *)(intptr_t)g_ep))
 		ST_DIE("pthread_create");
 	st_write1(p[1], 'y');
 	if (threads)

@@ -30,6 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -163,6 +165,38 @@ static inline int st_wait(const char *label, int ep, int timeout_ms)
 
 /* A generous bound for "this event must come". */
 #define ST_SOON 5000
+
+/* A thread body: one wait on the epoll fd passed as (intptr_t)arg, for an
+ * event that must come, recorded as "thread wait". */
+static inline void *st_wait_thread(void *arg)
+{
+	st_wait("thread wait", (int)(intptr_t)arg, ST_SOON);
+	return NULL;
+}
+
+/* CLOCK_MONOTONIC in seconds. */
+static inline double st_now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* A SIGALRM every `us` microseconds (0 stops it), handled by fn with
+ * sa_flags `flags`: a signal storm against the code the program runs. */
+static inline void st_alarm_storm(void (*fn)(int), int flags, long us)
+{
+	if (fn) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = fn;
+		sa.sa_flags = flags;
+		sigemptyset(&sa.sa_mask);
+		ST_OK(sigaction(SIGALRM, &sa, NULL));
+	}
+	struct itimerval it = {{0, us}, {0, us}};
+	ST_OK(setitimer(ITIMER_REAL, &it, NULL));
+}
 
 /* Number of open fds of this process whose /proc link is exactly target
  * ("anon_inode:[eventpoll]"). */

@@ -16,9 +16,6 @@
  * fails the test).
  */
 #include <sys/eventfd.h>
-#include <sys/time.h>
-#include <time.h>
-
 #include "shimtest.h"
 
 static int ep, efd;
@@ -39,13 +36,6 @@ static void on_alarm(int sig)
 	errno = saved;
 }
 
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 int main(void)
 {
 	ep = ST_OK(epoll_create1(EPOLL_CLOEXEC));
@@ -55,15 +45,10 @@ int main(void)
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0xb1};
 	ST_OK(epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev));
 
-	struct sigaction sa = {0};
-	sa.sa_handler = on_alarm;
-	sigemptyset(&sa.sa_mask);
-	ST_OK(sigaction(SIGALRM, &sa, NULL));
-	struct itimerval it = {{0, 100}, {0, 100}};
-	ST_OK(setitimer(ITIMER_REAL, &it, NULL));
+	st_alarm_storm(on_alarm, 0, 100);
 
 	long rounds = 0, bad = 0;
-	for (double end = now() + 2; now() < end; rounds++) {
+	for (double end = st_now() + 2; st_now() < end; rounds++) {
 		struct epoll_event e = {.events = EPOLLIN, .data.u64 = 0xb1};
 		if (epoll_ctl(ep, EPOLL_CTL_MOD, efd, &e) != 0)
 			bad++;
@@ -77,8 +62,7 @@ int main(void)
 		if (epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL) != 0)
 			bad++;
 	}
-	struct itimerval off = {{0, 0}, {0, 0}};
-	ST_OK(setitimer(ITIMER_REAL, &off, NULL));
+	st_alarm_storm(NULL, 0, 0);
 	fprintf(stderr, "shimtest: %ld rounds, %d handler runs\n", rounds, (int)handler_runs);
 	st_step("loop ended with rounds", rounds > 0);
 	st_step("calls in the loop that failed", bad);

@@ -14,9 +14,6 @@
  * the pipe's read end (level-triggered), reading what the handler wrote.
  * A hang fails compare.sh's time bound.
  */
-#include <sys/time.h>
-#include <time.h>
-
 #include "shimtest.h"
 
 static int wake_w;
@@ -32,13 +29,6 @@ static void on_alarm(int sig)
 	errno = saved;
 }
 
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 int main(void)
 {
 	int p[2];
@@ -47,15 +37,9 @@ int main(void)
 	int ep = ST_OK(epoll_create1(EPOLL_CLOEXEC));
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0x5e1f};
 	ST_OK(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev));
-	struct sigaction sa = {0};
-	sa.sa_handler = on_alarm;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	ST_OK(sigaction(SIGALRM, &sa, NULL));
-	struct itimerval it = {{0, 100}, {0, 100}};
-	ST_OK(setitimer(ITIMER_REAL, &it, NULL));
+	st_alarm_storm(on_alarm, SA_RESTART, 100);
 	long waits = 0, reported = 0, bad = 0;
-	for (double end = now() + 2; now() < end; waits++) {
+	for (double end = st_now() + 2; st_now() < end; waits++) {
 		struct epoll_event out[4];
 		int n = epoll_wait(ep, out, 4, 10);
 		if (n < 0 && errno != EINTR)
@@ -69,8 +53,7 @@ int main(void)
 			}
 		}
 	}
-	struct itimerval off = {{0, 0}, {0, 0}};
-	ST_OK(setitimer(ITIMER_REAL, &off, NULL));
+	st_alarm_storm(NULL, 0, 0);
 	fprintf(stderr, "shimtest: %ld waits, %ld reports, %d handler runs\n", waits, reported, (int)handled);
 	st_step("loop ended", waits > 0);
 	st_step("waits that failed or reported something else", bad);
