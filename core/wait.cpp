@@ -40,39 +40,6 @@ static void ep_leave_wq(eventpoll *ep, ep_waiter &w, bool leader, bool drain)
 		ep_wake_one(ep);
 }
 
-// A waiter's registration while it sits in ppoll.  epoll_wait and its
-// siblings are cancellation points, as glibc's are: pthread_cancel may
-// unwind the thread out of that ppoll (ep_poll_blocked), and then this
-// undoes what the waiter holds (the leader's window and slot, its place in
-// ep->wq), so the instance and the thread's own state stay usable.
-struct waiter_registration {
-	eventpoll *ep;
-	ep_waiter *w;
-	bool leader;
-	bool active = true;
-	~waiter_registration()
-	{
-		if (!active)
-			return;
-		std::lock_guard g(ep->lock);
-		if (leader)
-			ep->leader_gate.leave(); // a close() waiting for it may go on
-		ep_leave_wq(ep, *w, leader, true);
-	}
-};
-
-// The blocking ppoll of a waiter, a cancellation point: asynchronous
-// cancellation only for the system call, as glibc enables it around its
-// own (LIBC_CANCEL_ASYNC); no uepoll lock is held here.
-static long ep_poll_blocked(pollfd *set, size_t n, const timespec *tsp, const sigset_t *sigmask)
-{
-	int oldtype;
-	pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &oldtype);
-	long r = g_sys->ppoll(set, n, tsp, sigmask);
-	pthread_setcanceltype(oldtype, nullptr);
-	return r;
-}
-
 // Twin of ep_poll(): harvest, or block until something is ready, the
 // timeout expires or a signal arrives.
 static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t timeout_ns, const sigset_t *sigmask)
@@ -140,9 +107,7 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 			set.push_back(pollfd{w.wake_fd, POLLIN, 0}); // fd -1: ignored by ppoll
 		}
 
-		waiter_registration reg{ep, &w, leader};
-		long r = ep_poll_blocked(set.data(), set.size(), tsp, sigmask);
-		reg.active = false;
+		long r = g_sys->ppoll(set.data(), set.size(), tsp, sigmask);
 
 		// Leave the ppoll window first (a close() may wait for it), but stay
 		// a waiter while the callbacks run: for them we are the thread that
@@ -237,21 +202,30 @@ static int64_t ms_to_ns(int timeout_ms) { return timeout_ms < 0 ? -1 : int64_t(t
 
 int sys_epoll_wait(int epfd, epoll_event *uevents, int maxevents, int timeout_ms)
 {
-	pthread_testcancel(); // a cancellation point, also when nothing blocks
+	// A cancellation point at the start, as glibc's wait is: a cancel already
+	// pending ends the thread here, before it holds anything of an instance.
+	// (A thread blocked in the wait is not cancelled: docs/design.md.)
+	pthread_testcancel();
 	return do_epoll_wait(epfd, uevents, maxevents, ms_to_ns(timeout_ms), nullptr);
 }
 
 int sys_epoll_pwait(int epfd, epoll_event *uevents, int maxevents, int timeout_ms, const sigset_t *usigmask,
 		    size_t sigsetsize)
 {
-	pthread_testcancel(); // a cancellation point, also when nothing blocks
+	// A cancellation point at the start, as glibc's wait is: a cancel already
+	// pending ends the thread here, before it holds anything of an instance.
+	// (A thread blocked in the wait is not cancelled: docs/design.md.)
+	pthread_testcancel();
 	return do_epoll_pwait(epfd, uevents, maxevents, ms_to_ns(timeout_ms), usigmask, sigsetsize);
 }
 
 int sys_epoll_pwait2(int epfd, epoll_event *uevents, int maxevents, const timespec *utimeout,
 		     const sigset_t *usigmask, size_t sigsetsize)
 {
-	pthread_testcancel(); // a cancellation point, also when nothing blocks
+	// A cancellation point at the start, as glibc's wait is: a cancel already
+	// pending ends the thread here, before it holds anything of an instance.
+	// (A thread blocked in the wait is not cancelled: docs/design.md.)
+	pthread_testcancel();
 	int64_t ns = -1;
 	if (utimeout) {
 		// get_timespec64(), then poll_select_set_timeout()'s validity check.
