@@ -19,7 +19,8 @@
 #   asan-build  build-asan/: -DUEPOLL_SANITIZE=address (ASan + UBSan),
 #               the unit suite and the fuzzer
 #   asan-test   the unit suite, fuzz_short, fuzz_self_test and the replays
-#               under ASan + UBSan (not fuzz_random_seed)
+#               under ASan + UBSan (not fuzz_random_seed, nor
+#               fuzz_short_preloaded: nothing is preloaded under a sanitizer)
 #   tsan-build  build-tsan/: -DUEPOLL_SANITIZE=thread, the unit suite only
 #   tsan-test   the unit suite under TSan
 # A failed phase does not stop the later ones, except that the tests of a
