@@ -19,10 +19,7 @@ static int g_ep;
 int main(void)
 {
 	alarm(50);
-	struct rlimit rl;
-	ST_OK(getrlimit(RLIMIT_NOFILE, &rl));
-	rl.rlim_cur = 256;
-	ST_OK(setrlimit(RLIMIT_NOFILE, &rl));
+	st_limit_nofile(256);
 	g_ep = (int)ST_OK(epoll_create1(EPOLL_CLOEXEC));
 	int p[2];
 	ST_OK(pipe2(p, O_NONBLOCK | O_CLOEXEC));

@@ -37,10 +37,7 @@ static void *wait_event(void *arg)
 int main(void)
 {
 	alarm(50);
-	struct rlimit rl;
-	ST_OK(getrlimit(RLIMIT_NOFILE, &rl));
-	rl.rlim_cur = 256;
-	ST_OK(setrlimit(RLIMIT_NOFILE, &rl));
+	st_limit_nofile(256);
 	g_ep = (int)ST_OK(epoll_create1(EPOLL_CLOEXEC));
 	int efd = (int)ST_OK(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
 	st_step("add", st_ctl(g_ep, EPOLL_CTL_ADD, efd, EPOLLIN, 0xb1));

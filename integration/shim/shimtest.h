@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <time.h>
 #include <sys/epoll.h>
@@ -172,6 +173,16 @@ static inline void *st_wait_thread(void *arg)
 {
 	st_wait("thread wait", (int)(intptr_t)arg, ST_SOON);
 	return NULL;
+}
+
+/* Lowers the soft RLIMIT_NOFILE to n (the shim keeps its own fds just
+ * under it, so a small limit puts them where a test can reach them). */
+static inline void st_limit_nofile(rlim_t n)
+{
+	struct rlimit rl;
+	ST_OK(getrlimit(RLIMIT_NOFILE, &rl));
+	rl.rlim_cur = n;
+	ST_OK(setrlimit(RLIMIT_NOFILE, &rl));
 }
 
 /* CLOCK_MONOTONIC in seconds. */
