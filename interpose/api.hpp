@@ -108,6 +108,13 @@ int vdprintf(int fd, int flag, const char *fmt, va_list ap);  // flag < 0: plain
 size_t fread(void *p, size_t size, size_t n, FILE *f);
 char *fgets(char *s, int n, FILE *f);
 int fgetc(FILE *f);
+
+// seccomp filters the program installs (hooks_sandbox.cpp): each one makes
+// the shim find again which of its calls the sandbox allows.  prctl takes
+// the four arguments every option reads; seccomp is the system call (glibc
+// has no wrapper: syscall(SYS_seccomp) comes here, shim/syscall.cpp).
+int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
+long seccomp(unsigned op, unsigned flags, void *args);
 ssize_t getdelim(char **line, size_t *cap, int delim, FILE *f);
 
 } // namespace uepoll::api

@@ -6,6 +6,7 @@
 
 #include "core/eventpoll.hpp"
 #include "interpose/hooks.hpp"
+#include "interpose/sys.hpp"
 
 namespace uepoll::interpose {
 
@@ -29,6 +30,9 @@ void ensure_init()
 	}
 	// Top-down: the fd table learns the kernel calls, then the core gets
 	// both tables.
+	// What a sandbox refuses, before our first call that it could refuse
+	// by killing the process (interpose/sys_raw.cpp).
+	sys_raw_probe();
 	fdtable_init(&sys_raw());
 	core::core_init(&sys_raw(), &fdtable_ops());
 	// A forked child gets a working copy of every instance (fork() handlers

@@ -117,7 +117,8 @@ namespace uepoll::interpose {
 	X(int, fgetc, (FILE *))                                                                                    \
 	X(int, getc, (FILE *))                                                                                     \
 	X(ssize_t, getdelim, (char **, size_t *, int, FILE *))                                                     \
-	X(ssize_t, getline, (char **, size_t *, FILE *))
+	X(ssize_t, getline, (char **, size_t *, FILE *))                                                           \
+	X(int, prctl, (int, ...))
 
 struct next_table {
 #define UEPOLL_NEXT_FIELD(ret, name, args) ret(*name) args;

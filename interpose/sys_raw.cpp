@@ -12,9 +12,11 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/eventpoll.hpp"
+#include "interpose/fdtable.hpp"
 #include "interpose/hooks.hpp"
 #include "interpose/sys.hpp"
 
@@ -63,10 +65,21 @@ static long r_pread(int fd, void *buf, size_t len, long off)
 static long r_getpid() { return raw(SYS_getpid); }
 
 // ---- sandboxes ------------------------------------------------------------
-// A seccomp filter may refuse kcmp or process_vm_{read,write}v (EPERM, or
-// ENOSYS with a "kill the call" filter).  Each is tried first; the first
-// refusal switches that call to its fallback for good, and
-// sys_raw_refused() says which were refused (the shim logs it at start-up).
+// A seccomp filter may refuse kcmp or process_vm_{read,write}v, in one of
+// two ways.  It may answer EPERM or ENOSYS (Docker's and podman's default
+// profiles, systemd's SystemCallErrorNumber=): each call is then tried
+// first, and the first refusal switches it to its fallback for good.  Or it
+// may kill the process (SECCOMP_RET_KILL_PROCESS: what systemd does by
+// default for a call its SystemCallFilter= does not allow): there is
+// nothing to learn from, our first call would be our last, and the program
+// never made that call itself.  So while a filter is in place (Seccomp: 2
+// in /proc/thread-self/status), each call is first made by a child process
+// that dies instead of us: a raw clone() with no exit signal, so the
+// program's SIGCHLD handler and its waitpid(-1) never see it (only __WALL
+// waits for it).  One clone per call, at start-up and after the program
+// installs a filter of its own (prctl/seccomp, interpose/hooks_sandbox.cpp);
+// none at all outside a sandbox.
+// sys_raw_refused() says which calls were found refused (the shim logs it).
 static std::atomic<unsigned> refused{0};
 
 static bool is_refusal(long r) { return r == -EPERM || r == -ENOSYS; }
@@ -74,16 +87,69 @@ static void note_refused(unsigned what) { refused.fetch_or(what, std::memory_ord
 
 unsigned sys_raw_refused() { return refused.load(std::memory_order_relaxed); }
 
-unsigned sys_raw_probe()
+// The calls we make of each kind, on ourselves: both fail with EBADF / a
+// short count when permitted, so only a filter answers EPERM or ENOSYS.
+static long try_kcmp()
 {
-	long pid = r_getpid();
-	// Both fail with EBADF / a short count when permitted: only a filter
-	// answers EPERM or ENOSYS.
-	if (is_refusal(raw(SYS_kcmp, pid, pid, KCMP_FILE, -1, -1)))
-		note_refused(SYS_REFUSED_KCMP);
+	long pid = raw(SYS_getpid);
+	return raw(SYS_kcmp, pid, pid, KCMP_FILE, -1, -1);
+}
+static long try_process_vm()
+{
 	char probe = 0, copy = 1;
 	struct iovec local = {&copy, 1}, remote = {&probe, 1};
-	if (is_refusal(raw(SYS_process_vm_readv, pid, L(&local), 1, L(&remote), 1, 0)))
+	return raw(SYS_process_vm_readv, raw(SYS_getpid), L(&local), 1, L(&remote), 1, 0);
+}
+
+// Is this thread under a seccomp filter?  When /proc cannot tell us, we
+// assume it is: the child's try is safe either way.
+static bool seccomp_filtered()
+{
+	long fd = raw(SYS_openat, AT_FDCWD, L("/proc/thread-self/status"), O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return true;
+	char buf[4096];
+	long n = 0, r;
+	while (n < static_cast<long>(sizeof buf) - 1 && (r = raw(SYS_read, fd, L(buf + n), sizeof buf - 1 - n)) > 0)
+		n += r;
+	raw(SYS_close, fd);
+	buf[n] = 0;
+	static constexpr char key[] = "\nSeccomp:";
+	for (long i = 0; i + static_cast<long>(sizeof key) - 1 <= n; i++) {
+		if (__builtin_memcmp(buf + i, key, sizeof key - 1) != 0)
+			continue;
+		const char *q = buf + i + sizeof key - 1;
+		while (*q == ' ' || *q == '\t')
+			q++;
+		return *q != '0';
+	}
+	return true;
+}
+
+// Makes the call in a child (a copy of us, fork-like, that runs nothing
+// but the call and exit_group).  True when the child was refused, killed,
+// or could not be made.
+static bool refused_in_child(long (*call)())
+{
+	long pid = raw(SYS_clone, 0, 0, 0, 0, 0);
+	if (pid == 0)
+		raw(SYS_exit_group, is_refusal(call()) ? 1 : 0);
+	if (pid < 0)
+		return true; // a sandbox that refuses clone: take the fallbacks, they are safe
+	int status = 0;
+	while (raw(SYS_wait4, pid, L(&status), __WALL, 0) == -EINTR) {
+	}
+	return !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+unsigned sys_raw_probe()
+{
+	bool filtered = seccomp_filtered();
+	unsigned have = sys_raw_refused();
+	if (!(have & SYS_REFUSED_KCMP) && (filtered ? refused_in_child(try_kcmp) : is_refusal(try_kcmp())))
+		note_refused(SYS_REFUSED_KCMP);
+	if (!(have & SYS_REFUSED_PROCESS_VM) &&
+	    (filtered ? refused_in_child(try_process_vm) : is_refusal(try_process_vm())))
 		note_refused(SYS_REFUSED_PROCESS_VM);
 	return sys_raw_refused();
 }
@@ -170,20 +236,34 @@ static long r_kcmp_file(int a, int b)
 // is an ordinary user copy with the kernel's checks.  So the caller's
 // memory is always the buffer: pwrite() from it copies from the user,
 // pread() into it copies to the user, and our own memory is the offset.
-static std::atomic<int> self_mem{-1};
+// The open file is bound to the memory of the process that opened it: a
+// forked child (by fork(), or by a raw clone that ran no fork handler)
+// would read and write its PARENT's memory through the inherited fd.  So
+// the fd is kept with the pid that opened it, and reopened in a child.
+struct self_mem_file {
+	int fd;
+	int pid;
+};
+static std::atomic<self_mem_file> self_mem{self_mem_file{-1, 0}};
 
 static int self_mem_fd()
 {
-	int fd = self_mem.load(std::memory_order_acquire);
-	if (fd >= 0)
-		return fd;
+	int pid = static_cast<int>(r_getpid());
+	self_mem_file cur = self_mem.load(std::memory_order_acquire);
+	if (cur.fd >= 0 && cur.pid == pid)
+		return cur.fd;
 	long r = raw(SYS_openat, AT_FDCWD, L("/proc/self/mem"), O_RDWR | O_CLOEXEC, 0);
 	if (r < 0)
 		return static_cast<int>(r);
 	int mine = core::internal_fd(r);
-	if (!self_mem.compare_exchange_strong(fd, mine, std::memory_order_acq_rel)) {
+	if (!self_mem.compare_exchange_strong(cur, self_mem_file{mine, pid}, std::memory_order_acq_rel)) {
 		raw(SYS_close, mine); // another thread opened it first
-		return fd;
+		return cur.fd;
+	}
+	if (cur.fd >= 0) {
+		// The parent's copy: close it, its number is free for the program.
+		fdtable_ops().fd_internal(cur.fd, false);
+		raw(SYS_close, cur.fd);
 	}
 	return mine;
 }

@@ -34,7 +34,7 @@ static void shim_init()
 	log(log_level::info, "loaded: epoll calls are answered in user space");
 	// A sandbox that refuses a call we rely on: say which, and what we use
 	// instead (interpose/sys.hpp).
-	unsigned refused = sys_raw_probe();
+	unsigned refused = sys_raw_refused();
 	if (refused & SYS_REFUSED_KCMP)
 		log(log_level::info, "kcmp is refused: file identity from (dev, ino, open flags, eventfd id)");
 	if (refused & SYS_REFUSED_PROCESS_VM)

@@ -52,6 +52,15 @@ EXPORT int fcntl64(int fd, int cmd, ...)
 	va_end(ap);
 	return api::fcntl(fd, cmd, arg);
 }
+EXPORT int prctl(int option, ...)
+{
+	va_list ap;
+	va_start(ap, option);
+	unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long),
+		      a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+	va_end(ap);
+	return api::prctl(option, a2, a3, a4, a5);
+}
 EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	return api::sigaction(sig, act, old);

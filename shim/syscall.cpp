@@ -99,6 +99,9 @@ long syscall(long nr, long a, long b, long c, long d, long e, long f)
 		return api::recvmsg(ia, ptr<struct msghdr>(b), static_cast<int>(c));
 	case SYS_sendmsg:
 		return api::sendmsg(ia, ptr<const struct msghdr>(b), static_cast<int>(c));
+	// a sandbox of the program's own
+	case SYS_seccomp:
+		return api::seccomp(static_cast<unsigned>(a), static_cast<unsigned>(b), ptr<void>(c));
 	default:
 		break;
 	}
