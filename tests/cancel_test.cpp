@@ -22,6 +22,7 @@
 using uepoll::test::add;
 using uepoll::test::backend;
 using uepoll::test::del;
+using uepoll::test::scenario;
 using uepoll::test::trace;
 
 namespace {
@@ -119,22 +120,47 @@ void cancel_rounds(backend &b, trace &t, wait_call call, int waiters, int rounds
 	b.close(ep);
 }
 
-} // namespace
+// Natively a blocked wait is cancelled by SIGCANCEL, unwound out of the
+// system call, and ThreadSanitizer's runtime now and then crashes in that
+// unwind (a SEGV in the native run: once in 30 runs of the rounds below
+// under TSan, in the native epoll_pwait2).  So under TSan the uepoll run
+// is compared with the trace native epoll gives in the other builds, where
+// native is checked against the same lines and compared with uepoll.
+// An asynchronous-type thread is cancelled by SIGCANCEL wherever it runs,
+// under uepoll too (outside its waits): not under TSan, for that reason
+// (the same SEGV was seen in a uepoll run, once in 5 runs).
+void expect_trace(const scenario &fn, const std::vector<std::string> &expected, bool async_cancels = false)
+{
+#ifdef __SANITIZE_THREAD__
+	if (async_cancels)
+		GTEST_SKIP() << "ThreadSanitizer crashes in the unwind of an asynchronous cancel";
+	trace ue = uepoll::test::run_isolated(fn, uepoll::test::uepoll_backend());
+	EXPECT_EQ(ue.lines, expected) << ue.str();
+#else
+	(void)async_cancels;
+	trace nat = uepoll::test::differential(fn);
+	EXPECT_EQ(nat.lines, expected) << nat.str();
+#endif
+}
 
-DIFF_TEST(cancel, epoll_wait_one_waiter) { cancel_rounds(b, t, wait_call::wait, 1, 50); }
-DIFF_TEST(cancel, epoll_wait_two_waiters) { cancel_rounds(b, t, wait_call::wait, 2, 50); }
-DIFF_TEST(cancel, epoll_pwait_masked_one_waiter) { cancel_rounds(b, t, wait_call::pwait, 1, 50); }
-DIFF_TEST(cancel, epoll_pwait_masked_two_waiters) { cancel_rounds(b, t, wait_call::pwait, 2, 50); }
-DIFF_TEST(cancel, epoll_pwait2_one_waiter) { cancel_rounds(b, t, wait_call::pwait2, 1, 50); }
-DIFF_TEST(cancel, epoll_pwait2_two_waiters) { cancel_rounds(b, t, wait_call::pwait2, 2, 50); }
+// The trace of `rounds` rounds of `waiters` waiters all cancelled.
+std::vector<std::string> all_cancelled(int waiters, int rounds)
+{
+	return {"cancelled = " + std::to_string(waiters * rounds),
+		"instance reused after the round = " + std::to_string(rounds)};
+}
 
-// A thread of asynchronous cancel type is cancelled in its wait as well
-// (uepoll makes it deferred for the wait, and acts at the wait's exit).
-DIFF_TEST(cancel, asynchronous_type_two_waiters) { cancel_rounds(b, t, wait_call::wait, 2, 20, true); }
+// The rounds test of `call` with `waiters` waiters.
+#define CANCEL_ROUNDS_TEST(name, call, waiters, rounds, async)                                                  \
+	TEST(cancel, name)                                                                                      \
+	{                                                                                                       \
+		expect_trace([](backend &b, trace &t) { cancel_rounds(b, t, call, waiters, rounds, async); },  \
+			     all_cancelled(waiters, rounds), async);                                            \
+	}
 
 // A thread that got no wake-up eventfd (the fd table was full at its first
 // blocking wait) waits in slices: it sees the cancel at the next one.
-DIFF_TEST(cancel, waiter_without_wake_fd)
+void waiter_without_wake_fd(backend &b, trace &t)
 {
 	int ep = b.epoll_create1(EPOLL_CLOEXEC);
 	int efd = b.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -157,6 +183,23 @@ DIFF_TEST(cancel, waiter_without_wake_fd)
 		b.close(fd);
 	setrlimit(RLIMIT_NOFILE, &old);
 	t.step("instance reused", reuse(b, ep, efd));
+}
+
+} // namespace
+
+CANCEL_ROUNDS_TEST(epoll_wait_one_waiter, wait_call::wait, 1, 50, false)
+CANCEL_ROUNDS_TEST(epoll_wait_two_waiters, wait_call::wait, 2, 50, false)
+CANCEL_ROUNDS_TEST(epoll_pwait_masked_one_waiter, wait_call::pwait, 1, 50, false)
+CANCEL_ROUNDS_TEST(epoll_pwait_masked_two_waiters, wait_call::pwait, 2, 50, false)
+CANCEL_ROUNDS_TEST(epoll_pwait2_one_waiter, wait_call::pwait2, 1, 50, false)
+CANCEL_ROUNDS_TEST(epoll_pwait2_two_waiters, wait_call::pwait2, 2, 50, false)
+// A thread of asynchronous cancel type is cancelled in its wait as well
+// (uepoll makes it deferred for the wait, and acts at the wait's exit).
+CANCEL_ROUNDS_TEST(asynchronous_type_two_waiters, wait_call::wait, 2, 20, true)
+
+TEST(cancel, waiter_without_wake_fd)
+{
+	expect_trace(waiter_without_wake_fd, {"table full = 1", "waiter: cancelled", "instance reused = 1"});
 }
 
 // Cancellation disabled: the cancel does not end the wait, which gets its
