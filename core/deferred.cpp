@@ -38,6 +38,7 @@ struct wake_fd_holder {
 	int fd = -1;
 	~wake_fd_holder()
 	{
+		wait_cancel_thread_exit(); // no pthread_cancel writes fd from now on
 		if (fd >= 0 && g_sys) {
 			g_files->fd_internal(fd, false);
 			g_sys->close(fd);

@@ -35,7 +35,7 @@
 // kernel's edges; a partial read may report again (docs/deviations.md).
 //
 // LOCKING
-// Eight locks, always taken in this order (from 1 to 8; any may be
+// Nine locks, always taken in this order (from 1 to 9; any may be
 // skipped, none taken out of order).  Those marked "checked" are asserted
 // by the functions that need them (assert_held(), core/spinlock.hpp, in
 // builds without NDEBUG), as the kernel's lockdep_assert_held().
@@ -62,6 +62,9 @@
 //                        by the arming rule (ep_slot_update() and friends).
 //   8) peer_lock       - spin; the peer links (core/file.cpp).  A leaf:
 //                        nothing is taken under it.
+//   9) registry_lock   - spin; the threads that have waited, for
+//                        pthread_cancel (core/wait_cancel.cpp).  A leaf,
+//                        taken with no other lock held.
 // The wake-up path (file_wakeup -> ep_poll_callback) takes only 6 then 7,
 // never a sleeping lock, as the kernel's callback runs in IRQ context.  The
 // nested wake-up (ep_poll_safewake) runs inside the walk, after 7 is
@@ -101,6 +104,7 @@
 //   loop_check.cpp   ep_loop_check(), reverse_path_check()
 //   helper.cpp       the helper thread
 //   deferred.cpp     per-thread state: lock depth, deferred closes
+//   wait_cancel.cpp  pthread_cancel of a blocked waiter
 #include "core/eventpoll.hpp"
 
 #include <climits>

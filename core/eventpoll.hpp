@@ -7,7 +7,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <climits>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <vector>
 
@@ -267,6 +269,24 @@ int sys_epoll_pwait(int epfd, epoll_event *uevents, int maxevents, int timeout_m
 		    size_t sigsetsize);
 int sys_epoll_pwait2(int epfd, epoll_event *uevents, int maxevents, const timespec *utimeout,
 		     const sigset_t *usigmask, size_t sigsetsize);
+// What the three return when their thread has a cancel to act on: the wait
+// left its instance without reporting.  Only wait_cancel_exit() sees it.
+constexpr int EP_WAIT_CANCELLED = INT_MIN;
+
+// ---- pthread_cancel of a blocked waiter (core/wait_cancel.cpp) ---------------
+
+// Around the core's wait: wait_cancel_enter() before (a cancellation point
+// when cancel_point: glibc's epoll_wait/epoll_pwait/epoll_pwait2 are,
+// syscall() is not), returning the thread's cancel type, which it sets to
+// deferred; wait_cancel_exit(r, type) after, with the wait's result: acts
+// on a cancel (it does not return then) and puts the type back.  Call both
+// from the outermost frame: a cancel unwinds the frames above the exit.
+int wait_cancel_enter(bool cancel_point);
+int wait_cancel_exit(int r, int type);
+// pthread_cancel(thread) succeeded: if the thread waits in uepoll, wake it
+// so that it leaves its instance and acts on the cancel.
+void wait_cancel_wake(pthread_t thread);
+
 // Is this file one of our instances?
 inline bool is_file_epoll(const epfile *f) { return f && f->ep != nullptr; }
 

@@ -61,6 +61,7 @@ void ep_fork_child()
 {
 	helper_fork_child();
 	tls_fork_child();
+	wait_cancel_fork_child();
 	for (eventpoll &ep : all_eps_list()) {
 		ep.lock.reset();
 		ep.wq.clear();

@@ -154,6 +154,19 @@ void tls_fork_child();
 // uepoll lock; it runs when the thread leaves its last lock.
 bool defer_close(int fd);
 
+// ---- wait_cancel.cpp: pthread_cancel of a blocked waiter --------------------
+
+// Before a waiter blocks in ppoll on wake_fd (-1: none, it waits in slices):
+// a pthread_cancel of this thread writes it from now on.  True when this
+// wait has a cancel to act on already: do not block.
+bool wait_cancel_arm(int wake_fd);
+// After the waiter left the instance's wait queue: true when this wait has
+// a cancel to act on (return EP_WAIT_CANCELLED); false: go on waiting.
+bool wait_cancel_disarm();
+// At thread exit, before the wake-up eventfd is closed: out of the registry.
+void wait_cancel_thread_exit();
+void wait_cancel_fork_child();
+
 // The kernel's access_ok(): the range lies in user space.
 bool user_range_ok(const void *p, size_t len);
 

@@ -6,7 +6,6 @@
 #include <climits>
 #include <csignal>
 #include <mutex>
-#include <pthread.h>
 
 #include "core/internal.hpp"
 
@@ -83,6 +82,9 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 				tsp = &rem;
 			}
 		}
+		// A pthread_cancel of this thread writes wake_fd from now on.
+		if (wait_cancel_arm(w.wake_fd))
+			return EP_WAIT_CANCELLED; // nothing held yet
 		bool leader = false;
 		uint64_t gen = 0;
 		{
@@ -145,6 +147,9 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 			std::lock_guard g(ep->lock);
 			ep_leave_wq(ep, w, leader, set.back().revents & POLLIN);
 		}
+		// Left like any waiter: whatever woke it, the cancel comes first.
+		if (wait_cancel_disarm())
+			return EP_WAIT_CANCELLED;
 		if (r == -EINTR)
 			return -EINTR;
 		if (r < 0 && r != -EAGAIN)
@@ -202,30 +207,18 @@ static int64_t ms_to_ns(int timeout_ms) { return timeout_ms < 0 ? -1 : int64_t(t
 
 int sys_epoll_wait(int epfd, epoll_event *uevents, int maxevents, int timeout_ms)
 {
-	// A cancellation point at the start, as glibc's wait is: a cancel already
-	// pending ends the thread here, before it holds anything of an instance.
-	// (A thread blocked in the wait is not cancelled: docs/design.md.)
-	pthread_testcancel();
 	return do_epoll_wait(epfd, uevents, maxevents, ms_to_ns(timeout_ms), nullptr);
 }
 
 int sys_epoll_pwait(int epfd, epoll_event *uevents, int maxevents, int timeout_ms, const sigset_t *usigmask,
 		    size_t sigsetsize)
 {
-	// A cancellation point at the start, as glibc's wait is: a cancel already
-	// pending ends the thread here, before it holds anything of an instance.
-	// (A thread blocked in the wait is not cancelled: docs/design.md.)
-	pthread_testcancel();
 	return do_epoll_pwait(epfd, uevents, maxevents, ms_to_ns(timeout_ms), usigmask, sigsetsize);
 }
 
 int sys_epoll_pwait2(int epfd, epoll_event *uevents, int maxevents, const timespec *utimeout,
 		     const sigset_t *usigmask, size_t sigsetsize)
 {
-	// A cancellation point at the start, as glibc's wait is: a cancel already
-	// pending ends the thread here, before it holds anything of an instance.
-	// (A thread blocked in the wait is not cancelled: docs/design.md.)
-	pthread_testcancel();
 	int64_t ns = -1;
 	if (utimeout) {
 		// get_timespec64(), then poll_select_set_timeout()'s validity check.

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <ctime>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -73,6 +74,10 @@ int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts
 int sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 sighandler_t signal(int sig, sighandler_t handler);
 sighandler_t sysv_signal(int sig, sighandler_t handler);
+
+// threads (hooks_thread.cpp): a cancel also wakes the target's uepoll wait,
+// so that the wait is a cancellation point as glibc's is.
+int pthread_cancel(pthread_t thread);
 
 // Creators of new files the shim did not follow at first (each marks its
 // fd a new file), and the I/O paths past read/write (hooks_create.cpp,

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -64,6 +65,7 @@ namespace uepoll::interpose {
 	X(int, select, (int, fd_set *, fd_set *, fd_set *, struct timeval *))                                      \
 	X(int, pselect, (int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *))           \
 	X(int, sigaction, (int, const struct sigaction *, struct sigaction *))                                      \
+	X(int, pthread_cancel, (pthread_t))                                                                        \
 	X(long, syscall, (long, ...))                                                                              \
 	UEPOLL_NEXT_LIST_MORE(X)
 

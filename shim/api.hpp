@@ -27,8 +27,10 @@ int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout
 int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents, const struct timespec *timeout,
 		 const sigset_t *sigmask);
 
-// The same two with the raw system call's sigset size (for syscall()):
-// a size other than the kernel's is EINVAL, after the timeout's checks.
+// The three as syscall() makes them: not cancellation points (glibc's
+// syscall() is not one), and the raw sigset size: a size other than the
+// kernel's is EINVAL, after the timeout's checks.
+int epoll_wait_syscall(int epfd, struct epoll_event *events, int maxevents, int timeout);
 int epoll_pwait_sized(int epfd, struct epoll_event *events, int maxevents, int timeout, const sigset_t *sigmask,
 		      size_t sigsetsize);
 int epoll_pwait2_sized(int epfd, struct epoll_event *events, int maxevents, const struct timespec *timeout,

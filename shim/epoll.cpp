@@ -55,6 +55,16 @@ static void observe_if_ours(int fd)
 	}
 }
 
+// Around a wait of the core: glibc's three waits are cancellation points
+// (SYSCALL_CANCEL), the same system calls made through syscall() are not
+// (core/wait_cancel.cpp).  The frames above wait_cancel_exit() are the ones
+// a cancel unwinds: nothing in them has a destructor.
+template <typename Wait> static int cancellable_wait(bool cancel_point, Wait wait)
+{
+	int type = core::wait_cancel_enter(cancel_point);
+	return core::wait_cancel_exit(wait(), type);
+}
+
 } // namespace uepoll::shim
 
 namespace uepoll::api {
@@ -100,17 +110,28 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
 	return e.ret(r);
 }
 
-int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
+static int epoll_wait_as(int epfd, struct epoll_event *events, int maxevents, int timeout, bool cancel_point)
 {
 	shim_init();
 	if (cfg().disable || is_native_epoll(epfd))
 		return UEPOLL_CALL_NEXT(int, epoll_wait, SYS_epoll_wait, epfd, events, maxevents, timeout);
 	errno_keeper e;
-	return e.ret(core::sys_epoll_wait(epfd, events, maxevents, timeout));
+	return e.ret(cancellable_wait(cancel_point,
+				      [&] { return core::sys_epoll_wait(epfd, events, maxevents, timeout); }));
 }
 
-int epoll_pwait_sized(int epfd, struct epoll_event *events, int maxevents, int timeout, const sigset_t *sigmask,
-		      size_t sigsetsize)
+int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
+{
+	return epoll_wait_as(epfd, events, maxevents, timeout, true);
+}
+
+int epoll_wait_syscall(int epfd, struct epoll_event *events, int maxevents, int timeout)
+{
+	return epoll_wait_as(epfd, events, maxevents, timeout, false);
+}
+
+static int epoll_pwait_as(int epfd, struct epoll_event *events, int maxevents, int timeout, const sigset_t *sigmask,
+			  size_t sigsetsize, bool cancel_point)
 {
 	shim_init();
 	// libc's function passes the kernel's size: another goes to the kernel.
@@ -121,11 +142,19 @@ int epoll_pwait_sized(int epfd, struct epoll_event *events, int maxevents, int t
 					    (SYS_epoll_pwait, epfd, events, maxevents, timeout, sigmask, sigsetsize), epfd,
 					    events, maxevents, timeout, sigmask);
 	errno_keeper e;
-	return e.ret(core::sys_epoll_pwait(epfd, events, maxevents, timeout, sigmask, sigsetsize));
+	return e.ret(cancellable_wait(cancel_point, [&] {
+		return core::sys_epoll_pwait(epfd, events, maxevents, timeout, sigmask, sigsetsize);
+	}));
 }
 
-int epoll_pwait2_sized(int epfd, struct epoll_event *events, int maxevents, const struct timespec *timeout,
-		       const sigset_t *sigmask, size_t sigsetsize)
+int epoll_pwait_sized(int epfd, struct epoll_event *events, int maxevents, int timeout, const sigset_t *sigmask,
+		      size_t sigsetsize)
+{
+	return epoll_pwait_as(epfd, events, maxevents, timeout, sigmask, sigsetsize, false);
+}
+
+static int epoll_pwait2_as(int epfd, struct epoll_event *events, int maxevents, const struct timespec *timeout,
+			   const sigset_t *sigmask, size_t sigsetsize, bool cancel_point)
 {
 	shim_init();
 	// libc's function passes the kernel's size: another goes to the kernel.
@@ -136,19 +165,28 @@ int epoll_pwait2_sized(int epfd, struct epoll_event *events, int maxevents, cons
 					    (SYS_epoll_pwait2, epfd, events, maxevents, timeout, sigmask, sigsetsize),
 					    epfd, events, maxevents, timeout, sigmask);
 	errno_keeper e;
-	return e.ret(core::sys_epoll_pwait2(epfd, events, maxevents, timeout, sigmask, sigsetsize));
+	return e.ret(cancellable_wait(cancel_point, [&] {
+		return core::sys_epoll_pwait2(epfd, events, maxevents, timeout, sigmask, sigsetsize);
+	}));
 }
 
-// glibc's epoll_pwait/epoll_pwait2 pass the kernel's sigset size.
+int epoll_pwait2_sized(int epfd, struct epoll_event *events, int maxevents, const struct timespec *timeout,
+		       const sigset_t *sigmask, size_t sigsetsize)
+{
+	return epoll_pwait2_as(epfd, events, maxevents, timeout, sigmask, sigsetsize, false);
+}
+
+// glibc's epoll_pwait/epoll_pwait2 pass the kernel's sigset size, and are
+// cancellation points.
 int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout, const sigset_t *sigmask)
 {
-	return epoll_pwait_sized(epfd, events, maxevents, timeout, sigmask, core::KERNEL_SIGSET_SIZE);
+	return epoll_pwait_as(epfd, events, maxevents, timeout, sigmask, core::KERNEL_SIGSET_SIZE, true);
 }
 
 int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents, const struct timespec *timeout,
 		 const sigset_t *sigmask)
 {
-	return epoll_pwait2_sized(epfd, events, maxevents, timeout, sigmask, core::KERNEL_SIGSET_SIZE);
+	return epoll_pwait2_as(epfd, events, maxevents, timeout, sigmask, core::KERNEL_SIGSET_SIZE, true);
 }
 
 } // namespace uepoll::api

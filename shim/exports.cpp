@@ -68,6 +68,7 @@ EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old
 EXPORT sighandler_t signal(int sig, sighandler_t handler) { return api::signal(sig, handler); }
 EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler) { return api::signal(sig, handler); }
 EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler) { return api::sysv_signal(sig, handler); }
+EXPORT int pthread_cancel(pthread_t thread) { return api::pthread_cancel(thread); }
 
 // A vfork() child shares our memory: its close() would edit the parent's
 // instances.  Make it a fork() (docs/deviations.md).

@@ -61,7 +61,7 @@ long syscall(long nr, long a, long b, long c, long d, long e, long f)
 		return api::epoll_ctl(ia, static_cast<int>(b), static_cast<int>(c), ptr<struct epoll_event>(d));
 #ifdef SYS_epoll_wait
 	case SYS_epoll_wait:
-		return api::epoll_wait(ia, ptr<struct epoll_event>(b), static_cast<int>(c), static_cast<int>(d));
+		return api::epoll_wait_syscall(ia, ptr<struct epoll_event>(b), static_cast<int>(c), static_cast<int>(d));
 #endif
 	case SYS_epoll_pwait:
 		return api::epoll_pwait_sized(ia, ptr<struct epoll_event>(b), static_cast<int>(c), static_cast<int>(d),

@@ -54,6 +54,7 @@ struct native final : backend {
 	ssize_t recv(int fd, void *buf, size_t len, int flags) override { return ::recv(fd, buf, len, flags); }
 	ssize_t send(int fd, const void *buf, size_t len, int flags) override { return ::send(fd, buf, len, flags); }
 	int poll(struct pollfd *fds, nfds_t n, int timeout) override { return ::poll(fds, n, timeout); }
+	int pthread_cancel(pthread_t thread) override { return ::pthread_cancel(thread); }
 };
 
 #ifndef UEPOLL_TESTS_NATIVE_ONLY
@@ -99,6 +100,7 @@ struct uepoll final : backend {
 	ssize_t recv(int fd, void *buf, size_t len, int flags) override { return api::recv(fd, buf, len, flags); }
 	ssize_t send(int fd, const void *buf, size_t len, int flags) override { return api::send(fd, buf, len, flags); }
 	int poll(struct pollfd *fds, nfds_t n, int timeout) override { return api::poll(fds, n, timeout); }
+	int pthread_cancel(pthread_t thread) override { return api::pthread_cancel(thread); }
 };
 #endif
 

@@ -15,6 +15,7 @@
 #include <csignal>
 #include <ctime>
 #include <poll.h>
+#include <pthread.h>
 #include <string>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -63,6 +64,9 @@ struct backend {
 	virtual ssize_t send(int fd, const void *buf, size_t len, int flags) = 0;
 	// poll(2) (used on epoll fds: an epoll fd is pollable)
 	virtual int poll(struct pollfd *fds, nfds_t n, int timeout) = 0;
+	// pthread_cancel (uepoll wakes the target's wait, so that it is a
+	// cancellation point as glibc's is)
+	virtual int pthread_cancel(pthread_t thread) = 0;
 };
 
 backend &native_backend();

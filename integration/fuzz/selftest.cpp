@@ -66,6 +66,7 @@ struct forwarding : backend {
 	ssize_t recv(int fd, void *buf, size_t len, int flags) override { return n.recv(fd, buf, len, flags); }
 	ssize_t send(int fd, const void *buf, size_t len, int flags) override { return n.send(fd, buf, len, flags); }
 	int poll(struct pollfd *fds, nfds_t cnt, int timeout) override { return n.poll(fds, cnt, timeout); }
+	int pthread_cancel(pthread_t thread) override { return n.pthread_cancel(thread); }
 };
 
 // Bug 1: EPOLLONESHOT is never honoured, so an item is never disarmed
