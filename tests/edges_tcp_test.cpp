@@ -205,3 +205,37 @@ DIFF_TEST(edges_tcp, helper_leaves_an_io_calls_wakeups_to_its_hook)
 	}
 	EXPECT_TRUE(t.contains("both reset = 2 {IN|ERR|HUP data=d51} {ERR|HUP data=d52}"));
 }
+
+// Out-of-band data keeps PRI up (tcp_poll(): urg_data & TCP_URG_VALID)
+// until the urgent byte is taken or read past; a read of the normal data
+// before the mark wakes nobody, so an EPOLLET item that reported PRI gets
+// nothing.  uepoll re-armed every read-side bit at the read, and the PRI
+// still up was reported again.  recv(MSG_OOB) ends it; the next urgent
+// byte is a new edge (tcp_urg(), then sock_def_readable()).  (Fuzzer: seed
+// 2153415300 program 4012.)
+DIFF_TEST(edges_tcp, read_before_the_urgent_mark_is_no_pri_edge)
+{
+	int c, s;
+	ASSERT_TRUE(loopback_tcp_pair(b, &c, &s));
+	t.step("write", b.write(c, "abc", 3));
+	t.step("send OOB", b.send(c, "!", 1, MSG_OOB));
+	pollfd p{s, POLLPRI, 0};
+	b.poll(&p, 1, 5000); // the urgent byte has arrived
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add", add(b, ep, s, EPOLLPRI | EPOLLET, 0xd64));
+	epoll_event out[4];
+	t.events("PRI", b.epoll_wait(ep, out, 4, 0), out);
+	char buf[64];
+	t.step("read", b.read(s, buf, sizeof buf));
+	t.events("after read", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("recv OOB", b.recv(s, buf, 1, MSG_OOB));
+	t.events("after recv OOB", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("send OOB again", b.send(c, "?", 1, MSG_OOB));
+	b.poll(&p, 1, 5000);
+	t.events("new urgent byte", b.epoll_wait(ep, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("PRI = 1 {PRI data=d64}"));
+	EXPECT_TRUE(t.contains("read = 3"));
+	EXPECT_TRUE(t.contains("after read = 0"));
+	EXPECT_TRUE(t.contains("after recv OOB = 0"));
+	EXPECT_TRUE(t.contains("new urgent byte = 1 {PRI data=d64}"));
+}
