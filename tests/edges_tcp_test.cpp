@@ -206,6 +206,34 @@ DIFF_TEST(edges_tcp, helper_leaves_an_io_calls_wakeups_to_its_hook)
 	EXPECT_TRUE(t.contains("both reset = 2 {IN|ERR|HUP data=d51} {ERR|HUP data=d52}"));
 }
 
+// Closing a listener resets the connections of its accept queue in the
+// queue's order (inet_csk_listen_stop() takes the head first): with three
+// queued clients of ours, the second is queued in the ready list before the
+// third.  uepoll took them from its client table, whose order a removal
+// changes, and reset the third first.  (Fuzzer: seed 2153415300 program
+// 3513, where a nested instance woken by the second client's reset came
+// after the third client's item.)
+DIFF_TEST(edges_tcp, listener_close_resets_in_accept_queue_order)
+{
+	sockaddr_in sa;
+	int l = tcp_listener(b, &sa, 8);
+	ASSERT_GE(l, 0);
+	int c1 = tcp_connect(b, sa), c2 = tcp_connect(b, sa), c3 = tcp_connect(b, sa);
+	ASSERT_GE(c1, 0);
+	ASSERT_GE(c2, 0);
+	ASSERT_GE(c3, 0);
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add c2", add(b, ep, c2, EPOLLIN | EPOLLET, 0xd61));
+	t.step("add c3", add(b, ep, c3, EPOLLIN | EPOLLET, 0xd62));
+	epoll_event out[4];
+	t.events("before", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("close listener", b.close(l));
+	pollfd p{c3, 0, 0};
+	b.poll(&p, 1, 5000); // the last RST has arrived
+	t.events("after", b.epoll_wait(ep, out, 4, 0), out, true);
+	EXPECT_TRUE(t.contains("after = 2 {IN|ERR|HUP data=d61} {IN|ERR|HUP data=d62}"));
+}
+
 // Out-of-band data keeps PRI up (tcp_poll(): urg_data & TCP_URG_VALID)
 // until the urgent byte is taken or read past; a read of the normal data
 // before the mark wakes nobody, so an EPOLLET item that reported PRI gets
