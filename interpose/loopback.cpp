@@ -17,6 +17,7 @@
 #include <cstring>
 #include <mutex>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 #include "interpose/hooks.hpp"
@@ -190,8 +191,8 @@ void loopback_connected(int fd, const struct sockaddr *dest)
 // queue is disconnected with an RST (inet_child_forget -> tcp_disconnect),
 // in the queue's order (reqsk_queue_remove() takes its head): a client of
 // ours at the other end is reset, an ERR|HUP wake-up, the first connected
-// first.  Reached by the listener's close (tcp_close()).
-void loopback_closing(core::epfile *f)
+// first.  The listener is one no more.
+static void listen_stop(core::epfile *f)
 {
 	if (listeners.empty())
 		return;
@@ -235,6 +236,18 @@ void loopback_closing(core::epfile *f)
 		core::ep_io_hint(reset[i].file, core::io_event::rst, 0, 0);
 		core::epfile_put(reset[i].file);
 	}
+}
+
+// The last fd of listener f closes: tcp_close() -> inet_csk_listen_stop().
+void loopback_closing(core::epfile *f) { listen_stop(f); }
+
+// shutdown(SHUT_RD or SHUT_RDWR) of a listener that succeeded:
+// inet_shutdown() on TCP_LISTEN -> tcp_disconnect() -> inet_csk_listen_stop(),
+// before the listener's own sk_state_change().  SHUT_WR leaves it listening.
+void loopback_shutdown(core::epfile *f, int how)
+{
+	if (how == SHUT_RD || how == SHUT_RDWR)
+		listen_stop(f);
 }
 
 void loopback_accepted(int fd)
