@@ -166,6 +166,35 @@ static void hint_udp_error_consumed(epfile *f, long result)
 		file_wake_edge(f, EPOLLERR, wake_kind::observed);
 }
 
+// Out-of-band data: PRI is tcp_poll()'s urg_data & TCP_URG_VALID (an
+// AF_UNIX stream's: unix_poll()'s oob_skb), a state that a read of the
+// normal data before the mark leaves as it is, waking nobody; only taking
+// the urgent byte or reading past the mark ends it (tcp_recvmsg() clears
+// urg_data).  So a read after which PRI is still up brings no PRI edge:
+// returns EPOLLPRI then, the bit the read must leave suppressed.  Only for
+// a file whose peer is in this process: its next urgent byte is woken by
+// the write hook (sock_def_readable()'s key has PRI); from a peer we do not
+// see, the read stays the only moment PRI can be looked at again.
+static uint32_t pri_kept_by_read(epfile *f)
+{
+	if (!f->peer.load(std::memory_order_relaxed))
+		return 0;
+	bool suppressed = false;
+	{
+		std::lock_guard g(f->f_lock);
+		for (epitem &epi : f->f_ep) {
+			std::lock_guard h(epi.ep->lock);
+			suppressed |= (epi.event.events & EPOLLET) && (epi.et_suppressed & EPOLLPRI);
+		}
+	}
+	if (!suppressed)
+		return 0;
+	pollfd p{f->poll_fd.load(std::memory_order_relaxed), POLLPRI, 0};
+	timespec zero{};
+	bool up = g_sys->ppoll(&p, 1, &zero, nullptr) == 1 && (p.revents & POLLPRI);
+	return up ? uint32_t{EPOLLPRI} : 0;
+}
+
 // A read returned `result`.  Twin of the wake-ups a read makes: the
 // writer's room (pipe_read(), eventfd_read(), sock_wfree ->
 // unix_write_space(), sk_stream_write_space()).
@@ -177,7 +206,7 @@ static void hint_read(epfile *f, long result, long requested, const io_stamp &st
 	// state, and no arrival is to come (nor at EOF, result 0).
 	if ((result > 0 || result == -EAGAIN) && f->et_items.load(std::memory_order_relaxed) &&
 	    !f->rdhup_seen.load(std::memory_order_relaxed))
-		ep_rearm_side(f, EP_READ_SIDE, false);
+		ep_rearm_side(f, EP_READ_SIDE & ~pri_kept_by_read(f), false);
 	// A stream read that returns nothing may still free an skb: the
 	// one of out-of-band data it steps over (manage_oob()).
 	if (result <= 0 && st.peer_outq < 0)

@@ -101,6 +101,9 @@ void loopback_accepted(int fd);
 // The last fd of f is being closed: if f is one of our listeners, the
 // connections of ours it still queues are reset.
 void loopback_closing(core::epfile *f);
+// shutdown(fd, how) of f succeeded: SHUT_RD or SHUT_RDWR stops a listener
+// of ours (the same resets as its close).
+void loopback_shutdown(core::epfile *f, int how);
 
 // syscall(2) number nr returned fd: if nr creates fds, fd is not the
 // number's previous occupant (a new file, or one to identify).

@@ -112,6 +112,8 @@ int shutdown(int fd, int how)
 		long err;
 		if (fdt_file(fdt_peek(fd))) {
 			if (core::epfile *f = fdt_get(fd, &err)) {
+				if (r == 0 && f->kind == core::file_kind::socket)
+					loopback_shutdown(f, how);
 				core::ep_io_hint(f, core::io_event::shutdown, r == 0 ? 0 : -ENOTCONN, how);
 				core::epfile_put(f);
 			}

@@ -12,10 +12,12 @@
 // All are empty, and cost one load, unless the program talks to itself.
 // What arrives from another process or host is not seen here: that is
 // deviation 2 of docs/deviations.md.
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cstring>
 #include <mutex>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 #include "interpose/hooks.hpp"
@@ -29,6 +31,7 @@ struct local_entry {
 	socklen_t len;
 	core::epfile *file; // one reference
 	sockaddr_storage dest; // a TCP client: where it connected
+	unsigned long seq;     // order of registration (entries move when others go)
 };
 
 // A fixed table of entries, dropped when their file dies.
@@ -36,6 +39,7 @@ struct registry {
 	static constexpr int MAX = 128;
 	local_entry e[MAX];
 	int n = 0;
+	unsigned long next_seq = 0;
 	core::spinlock lock;
 
 	// Drops entries whose file is gone.  Called with lock held.
@@ -64,7 +68,7 @@ struct registry {
 			core::epfile_put(f);
 			return;
 		}
-		e[n++] = {a, len, f, dest ? *dest : sockaddr_storage{}};
+		e[n++] = {a, len, f, dest ? *dest : sockaddr_storage{}, next_seq++};
 	}
 };
 
@@ -183,10 +187,12 @@ void loopback_connected(int fd, const struct sockaddr *dest)
 	tcp_clients.add(me, len, f, &to);
 }
 
-// inet_csk_listen_stop(): each connection still in the accept queue is
-// disconnected with an RST (inet_child_forget -> tcp_disconnect); a client
-// of ours at the other end is reset, an ERR|HUP wake-up.
-void loopback_closing(core::epfile *f)
+// Twin of inet_csk_listen_stop(): each connection still in the accept
+// queue is disconnected with an RST (inet_child_forget -> tcp_disconnect),
+// in the queue's order (reqsk_queue_remove() takes its head): a client of
+// ours at the other end is reset, an ERR|HUP wake-up, the first connected
+// first.  The listener is one no more.
+static void listen_stop(core::epfile *f)
 {
 	if (listeners.empty())
 		return;
@@ -206,24 +212,42 @@ void loopback_closing(core::epfile *f)
 	}
 	if (!found)
 		return;
-	core::epfile *reset[16];
+	struct {
+		core::epfile *file; // the entry's reference
+		unsigned long seq;
+	} reset[16];
 	int nreset = 0;
 	{
 		std::lock_guard g(tcp_clients.lock);
 		for (int i = 0; i < tcp_clients.n && nreset < 16;) {
 			local_entry &e = tcp_clients.e[i];
 			if (reaches(reinterpret_cast<const sockaddr *>(&e.dest), at)) {
-				reset[nreset++] = e.file; // the entry's reference
+				reset[nreset++] = {e.file, e.seq};
 				e = tcp_clients.e[--tcp_clients.n];
 			} else {
 				i++;
 			}
 		}
 	}
+	// The table's order is not the connections' (a removal moves the
+	// last entry into its place): the order of registration is.
+	std::sort(reset, reset + nreset, [](const auto &a, const auto &b) { return a.seq < b.seq; });
 	for (int i = 0; i < nreset; i++) {
-		core::ep_io_hint(reset[i], core::io_event::rst, 0, 0);
-		core::epfile_put(reset[i]);
+		core::ep_io_hint(reset[i].file, core::io_event::rst, 0, 0);
+		core::epfile_put(reset[i].file);
 	}
+}
+
+// The last fd of listener f closes: tcp_close() -> inet_csk_listen_stop().
+void loopback_closing(core::epfile *f) { listen_stop(f); }
+
+// shutdown(SHUT_RD or SHUT_RDWR) of a listener that succeeded:
+// inet_shutdown() on TCP_LISTEN -> tcp_disconnect() -> inet_csk_listen_stop(),
+// before the listener's own sk_state_change().  SHUT_WR leaves it listening.
+void loopback_shutdown(core::epfile *f, int how)
+{
+	if (how == SHUT_RD || how == SHUT_RDWR)
+		listen_stop(f);
 }
 
 void loopback_accepted(int fd)

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -204,4 +205,111 @@ DIFF_TEST(edges_tcp, helper_leaves_an_io_calls_wakeups_to_its_hook)
 		t.step("close server", b.close(s));
 	}
 	EXPECT_TRUE(t.contains("both reset = 2 {IN|ERR|HUP data=d51} {ERR|HUP data=d52}"));
+}
+
+// Waits (bounded) until TCP socket fd has left FIN_WAIT1: the ACK of its
+// FIN (delayed on the receiving end) moves it to FIN_WAIT2, a wake-up that
+// would otherwise land at a random step.
+static void wait_fin_acked(int fd)
+{
+	for (int i = 0; i < 1000; i++) {
+		tcp_info ti{};
+		socklen_t len = sizeof ti;
+		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 || ti.tcpi_state != TCP_FIN_WAIT1)
+			return;
+		usleep(1000);
+	}
+}
+
+// Closing a listener resets the connections of its accept queue in the
+// queue's order (inet_csk_listen_stop() takes the head first): with three
+// queued clients of ours, the second is queued in the ready list before the
+// third.  uepoll took them from its client table, whose order a removal
+// changes, and reset the third first.  (Fuzzer: seed 2153415300 program
+// 3513, where a nested instance woken by the second client's reset came
+// after the third client's item.)
+DIFF_TEST(edges_tcp, listener_close_resets_in_accept_queue_order)
+{
+	sockaddr_in sa;
+	int l = tcp_listener(b, &sa, 8);
+	ASSERT_GE(l, 0);
+	int c1 = tcp_connect(b, sa), c2 = tcp_connect(b, sa), c3 = tcp_connect(b, sa);
+	ASSERT_GE(c1, 0);
+	ASSERT_GE(c2, 0);
+	ASSERT_GE(c3, 0);
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add c2", add(b, ep, c2, EPOLLIN | EPOLLET, 0xd61));
+	t.step("add c3", add(b, ep, c3, EPOLLIN | EPOLLET, 0xd62));
+	epoll_event out[4];
+	t.events("before", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("close listener", b.close(l));
+	pollfd p{c3, 0, 0};
+	b.poll(&p, 1, 5000); // the last RST has arrived
+	t.events("after", b.epoll_wait(ep, out, 4, 0), out, true);
+	EXPECT_TRUE(t.contains("after = 2 {IN|ERR|HUP data=d61} {IN|ERR|HUP data=d62}"));
+}
+
+// shutdown(SHUT_RD or SHUT_RDWR) of a listener disconnects it
+// (inet_shutdown() on TCP_LISTEN -> tcp_disconnect() ->
+// inet_csk_listen_stop()): its queued connections are reset as at its
+// close, a new ERR|HUP edge for a client whose EPOLLET item reported HUP
+// already.  SHUT_WR leaves it listening and resets nothing.  uepoll modelled
+// the resets only at the listener's close.  (Fuzzer: seed 2153415300
+// program 3844.)
+DIFF_TEST(edges_tcp, listener_shutdown_rd_resets_queued_connections)
+{
+	sockaddr_in sa;
+	int l = tcp_listener(b, &sa, 4);
+	ASSERT_GE(l, 0);
+	int c = tcp_connect(b, sa);
+	ASSERT_GE(c, 0);
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add", add(b, ep, c, EPOLLPRI | EPOLLET, 0xd63));
+	t.step("client shutdown", b.shutdown(c, SHUT_RDWR));
+	wait_fin_acked(c);
+	epoll_event out[4];
+	t.events("client's HUP", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("listener shutdown WR", b.shutdown(l, SHUT_WR));
+	t.events("after WR", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("listener shutdown RDWR", b.shutdown(l, SHUT_RDWR));
+	pollfd p{c, 0, 0};
+	b.poll(&p, 1, 5000); // the RST has arrived
+	t.events("after RDWR", b.epoll_wait(ep, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("client's HUP = 1 {HUP data=d63}"));
+	EXPECT_TRUE(t.contains("after WR = 0"));
+	EXPECT_TRUE(t.contains("after RDWR = 1 {ERR|HUP data=d63}"));
+}
+
+// Out-of-band data keeps PRI up (tcp_poll(): urg_data & TCP_URG_VALID)
+// until the urgent byte is taken or read past; a read of the normal data
+// before the mark wakes nobody, so an EPOLLET item that reported PRI gets
+// nothing.  uepoll re-armed every read-side bit at the read, and the PRI
+// still up was reported again.  recv(MSG_OOB) ends it; the next urgent
+// byte is a new edge (tcp_urg(), then sock_def_readable()).  (Fuzzer: seed
+// 2153415300 program 4012.)
+DIFF_TEST(edges_tcp, read_before_the_urgent_mark_is_no_pri_edge)
+{
+	int c, s;
+	ASSERT_TRUE(loopback_tcp_pair(b, &c, &s));
+	t.step("write", b.write(c, "abc", 3));
+	t.step("send OOB", b.send(c, "!", 1, MSG_OOB));
+	pollfd p{s, POLLPRI, 0};
+	b.poll(&p, 1, 5000); // the urgent byte has arrived
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add", add(b, ep, s, EPOLLPRI | EPOLLET, 0xd64));
+	epoll_event out[4];
+	t.events("PRI", b.epoll_wait(ep, out, 4, 0), out);
+	char buf[64];
+	t.step("read", b.read(s, buf, sizeof buf));
+	t.events("after read", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("recv OOB", b.recv(s, buf, 1, MSG_OOB));
+	t.events("after recv OOB", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("send OOB again", b.send(c, "?", 1, MSG_OOB));
+	b.poll(&p, 1, 5000);
+	t.events("new urgent byte", b.epoll_wait(ep, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("PRI = 1 {PRI data=d64}"));
+	EXPECT_TRUE(t.contains("read = 3"));
+	EXPECT_TRUE(t.contains("after read = 0"));
+	EXPECT_TRUE(t.contains("after recv OOB = 0"));
+	EXPECT_TRUE(t.contains("new urgent byte = 1 {PRI data=d64}"));
 }

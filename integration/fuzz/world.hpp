@@ -86,6 +86,13 @@ struct item {
 	// polled this instance, or the extra report's wake-up reached this
 	// item), and the next wait on its own instance may give it.
 	bool extra_ok = false;
+	// Documented deviation 1, its place in the ready list: a level-
+	// triggered item listed at a wait on its instance (it may have had
+	// uepoll's extra report there).  uepoll queued it again at that wait,
+	// the kernel queues it only when news comes, later: while it stays
+	// queued its place may differ.  Only waits that record their order
+	// (icmp_error_late) look at places.
+	bool order_free = false;
 };
 
 struct world {
