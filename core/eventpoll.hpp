@@ -14,6 +14,7 @@
 #include <boost/intrusive/list.hpp>
 #include <boost/intrusive/rbtree.hpp>
 
+#include "core/internal_fd.hpp"
 #include "core/poll_gate.hpp"
 #include "core/slab.hpp"
 #include "core/spinlock.hpp"
@@ -278,11 +279,8 @@ uint32_t ep_eventpoll_poll_observe(epfile *f);
 
 // ---- fds of uepoll's own ------------------------------------------------------
 
-// Moves an fd of uepoll's own (a wake-up eventfd, the log file) out of the
-// way of the program's numbers and marks it internal in the fd table, so
-// the program's calls treat it as not open.  Returns the new number, or fd
-// (negative: passed through) when it cannot be moved.
-int internal_fd(long fd);
+// core/internal_fd.hpp: the registry (internal_fd, internal_fd_vacate(),
+// internal_fd_lost()), included above.
 
 // ---- closes from signal handlers ---------------------------------------------
 

@@ -170,41 +170,41 @@ static long r_kcmp_file(int a, int b)
 // is an ordinary user copy with the kernel's checks.  So the caller's
 // memory is always the buffer: pwrite() from it copies from the user,
 // pread() into it copies to the user, and our own memory is the offset.
-static std::atomic<int> self_mem{-1};
-
-static int self_mem_fd()
-{
-	int fd = self_mem.load(std::memory_order_acquire);
-	if (fd >= 0)
-		return fd;
-	long r = raw(SYS_openat, AT_FDCWD, L("/proc/self/mem"), O_RDWR | O_CLOEXEC, 0);
-	if (r < 0)
-		return static_cast<int>(r);
-	int mine = core::internal_fd(r);
-	if (!self_mem.compare_exchange_strong(fd, mine, std::memory_order_acq_rel)) {
-		raw(SYS_close, mine); // another thread opened it first
-		return fd;
-	}
-	return mine;
-}
+// An internal fd (core/internal_fd.hpp): a dup2 onto its number moves it,
+// a close behind our back loses it and the next copy opens it again.
+static core::internal_fd self_mem("/proc/self/mem", O_RDWR);
 
 // Copies len bytes between the caller's memory `user` and ours `own`
 // through /proc/self/mem.  Returns the count copied before a fault (as
 // process_vm_* do), or -EFAULT if none.
 static long copy_via_self_mem(long nr, void *user, const void *own, size_t len)
 {
-	int fd = self_mem_fd();
-	if (fd < 0)
-		return -EFAULT; // neither way is open to us: refuse rather than fault
 	size_t done = 0;
-	while (done < len) {
-		long r = raw(nr, fd, L(static_cast<char *>(user) + done), static_cast<long>(len - done),
-			     L(static_cast<const char *>(own) + done));
-		if (r == -EINTR)
-			continue;
-		if (r <= 0)
+	for (int attempt = 0; attempt < 2; attempt++) {
+		core::internal_fd_use u = self_mem.acquire();
+		if (u.fd() < 0) {
+			u.end();
+			self_mem.renew(-1); // opened on first use, or again after a move left it none
+			u = self_mem.acquire();
+		}
+		if (u.fd() < 0)
+			return -EFAULT; // neither way is open to us: refuse rather than fault
+		long r = 0;
+		while (done < len) {
+			r = raw(nr, u.fd(), L(static_cast<char *>(user) + done), static_cast<long>(len - done),
+				L(static_cast<const char *>(own) + done));
+			if (r == -EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			done += static_cast<size_t>(r);
+		}
+		if (r != -EBADF && r != -ESPIPE)
 			break;
-		done += static_cast<size_t>(r);
+		// Closed or replaced behind our back: open it again, once.
+		int seen = u.fd();
+		u.end();
+		self_mem.renew(seen);
 	}
 	return done ? static_cast<long>(done) : (len ? -EFAULT : 0);
 }
