@@ -40,7 +40,7 @@ struct wake_fd_holder {
 	internal_fd efd{EFD_NONBLOCK, internal_fd::owner::thread};
 	~wake_fd_holder()
 	{
-		if (g_sys && efd.peek() >= 0)
+		if (g_sys && efd.registered())
 			efd.destroy();
 	}
 };

@@ -62,6 +62,10 @@
 //                        by the arming rule (ep_slot_update() and friends).
 //   8) peer_lock       - spin; the peer links (core/file.cpp).  A leaf:
 //                        nothing is taken under it.
+// Beside them, the registry of internal fds (core/internal_fd.cpp): its
+// move_mutex (sleeping; taken under 4 at most, never with a use of an
+// internal fd held, and held across a move's bounded wait for those uses)
+// and its list_lock (spin; a leaf, under the move_mutex or alone).
 // The wake-up path (file_wakeup -> ep_poll_callback) takes only 6 then 7,
 // never a sleeping lock, as the kernel's callback runs in IRQ context.  The
 // nested wake-up (ep_poll_safewake) runs inside the walk, after 7 is
@@ -101,6 +105,7 @@
 //   loop_check.cpp   ep_loop_check(), reverse_path_check()
 //   helper.cpp       the helper thread
 //   deferred.cpp     per-thread state: lock depth, deferred closes
+//   internal_fd.cpp  the registry of our own fds (moved, lost, made again)
 #include "core/eventpoll.hpp"
 
 #include <climits>
@@ -191,7 +196,7 @@ void ep_slot_update(eventpoll *ep, epitem *epi)
 	// new slot into account: wake it (it rebuilds its set).
 	if (widened && ep->leader && tls_polling_ep != ep && !ep->leader->woken) {
 		ep->leader->woken = true;
-		efd_signal(ep->leader->wake_fd);
+		ep_waiter_kick(*ep->leader);
 	}
 	if (ep->observed && (widened || fd < 0))
 		helper_kick();
@@ -209,7 +214,7 @@ void ep_wake_one(eventpoll *ep)
 		if (tls_polling_ep == ep && &w == ep->leader)
 			return; // we are that leader, about to harvest
 		w.woken = true;
-		efd_signal(w.wake_fd);
+		ep_waiter_kick(w);
 		return;
 	}
 }

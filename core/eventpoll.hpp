@@ -176,6 +176,7 @@ struct epfile {
 struct ep_waiter {
 	bi::list_member_hook<> link;
 	int wake_fd = -1;     // this thread's eventfd, in its ppoll set
+	const internal_fd *wake_entry = nullptr; // its registry entry (core/internal_fd.hpp)
 	bool woken = false;   // someone wrote wake_fd and we have not read it yet
 };
 using waiter_list = bi::list<ep_waiter, bi::member_hook<ep_waiter, bi::list_member_hook<>, &ep_waiter::link>,

@@ -111,7 +111,7 @@ static void ep_wait_poller_leaves(eventpoll *ep)
 			// Kicked even when woken already: that wake-up may have
 			// failed (a wake-up fd closed behind our back).
 			ep->leader->woken = true;
-			kicked = ep->leader->wake_fd >= 0 && efd_signal(ep->leader->wake_fd);
+			kicked = ep->leader->wake_fd >= 0 && ep_waiter_kick(*ep->leader);
 		}
 	}
 	if (kicked)

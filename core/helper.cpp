@@ -114,8 +114,8 @@ void *helper_main(void *)
 		bool ctl_lost = false;
 		if (set.back().revents & POLLNVAL)
 			ctl_lost = true;
-		else if (set.back().revents)
-			ctl_lost = !efd_drain(ctl.fd());
+		else if (set.back().revents && helper.ctl.peek() == ctl.fd())
+			ctl_lost = !efd_drain(ctl.fd()); // not read once the number is not ours
 		for (size_t i = 0; n > 0 && i + 1 < set.size(); i++) {
 			if (!set[i].revents || (set[i].revents & POLLNVAL))
 				continue;

@@ -51,6 +51,20 @@ inline bool efd_signal(int fd)
 	return r == sizeof one || r == -EAGAIN;
 }
 
+// Kicks waiter w through its wake-up fd (under ep->lock, while w is on
+// ep->wq: its own use of the number covers ours).  Not when the number is
+// no longer its entry's: lost behind our back, it may be the program's
+// file now (never a write into it), or being moved (the mover kicks it).
+// False when it was not kicked.
+inline bool ep_waiter_kick(const ep_waiter &w)
+{
+	if (w.wake_fd < 0)
+		return true; // no fd: it looks at `woken` every millisecond
+	if (w.wake_entry && w.wake_entry->peek() != w.wake_fd)
+		return false;
+	return efd_signal(w.wake_fd);
+}
+
 // How long a closer waits for a poller it could not kick (its wake-up fd
 // was closed behind our back while it polled it) before it goes on.
 constexpr long POLLER_DEAF_BOUND_NS = 1000000000L;

@@ -105,8 +105,12 @@ public:
 	// Closes the fd and takes the entry out of the registry (its owner is
 	// going away: a thread's exit, a forked child).
 	void destroy();
-	// The number now, without a use: for the entry's only user.
+	// The number now, without a use: to compare with the number a use
+	// holds (is it still this entry's?), or for the entry's only user.
 	int peek() const { return fd_.load(std::memory_order_acquire); }
+	// In the registry (made once at least).  Only for an entry that one
+	// thread alone renews: that thread may read it without a lock.
+	bool registered() const { return listed_; }
 
 private:
 	friend class internal_fd_use;

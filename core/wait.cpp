@@ -96,6 +96,7 @@ static int ep_poll(eventpoll *ep, int epfd, epoll_event *uevents, int maxevents,
 		// and the wakers that write it while we are on ep->wq are covered.
 		internal_fd_use wake = tls_wake_use();
 		w.wake_fd = wake.fd();
+		w.wake_entry = tls_wake_entry();
 		if (w.wake_fd < 0) {
 			// No fd to be woken through: wait one slice at a time.
 			if (!tsp || rem.tv_sec > 0 || rem.tv_nsec > FDLESS_SLICE_NS) {
@@ -166,10 +167,16 @@ static int ep_poll(eventpoll *ep, int epfd, epoll_event *uevents, int maxevents,
 		}
 		// Our wake-up fd closed (POLLNVAL) or replaced (a read no eventfd
 		// makes) behind our back: made again once this round is over.
+		// A number that is not our entry's any more (lost, maybe the
+		// program's file now; or moved) is not read: nothing of the
+		// program's is drained.  Lost, it is made again at the next use.
 		bool wake_lost = w.wake_fd >= 0 && (set.back().revents & POLLNVAL);
+		bool wake_ours = w.wake_fd >= 0 && w.wake_entry->peek() == w.wake_fd;
 		{
 			std::lock_guard g(ep->lock);
-			wake_lost |= !ep_leave_wq(ep, w, leader, set.back().revents & POLLIN);
+			if (!wake_ours)
+				w.woken = false;
+			wake_lost |= !ep_leave_wq(ep, w, leader, wake_ours && (set.back().revents & POLLIN));
 		}
 		int wake_seen = wake.fd();
 		wake.end();
