@@ -1,5 +1,6 @@
 // core/deferred.cpp - per-thread state: the lock depth, closes and signals
-// deferred by signal handlers, and each thread's wake-up eventfd.
+// deferred by signal handlers, and each thread's wake-up eventfd (an
+// entry of the registry of internal fds, core/internal_fd.cpp).
 //
 // A signal handler may call close() on a watched fd at any moment,
 // including while its thread holds one of uepoll's locks (the kernel's
@@ -33,16 +34,15 @@ constexpr int MAX_DEFERRED = 64;
 thread_local int tls_deferred[MAX_DEFERRED];
 thread_local int tls_ndeferred;
 
-// Closes this thread's wake-up eventfd when the thread exits.
+// This thread's wake-up eventfd, in the registry of internal fds
+// (core/internal_fd.hpp); closed when the thread exits.
 struct wake_fd_holder {
-	int fd = -1;
+	internal_fd efd{EFD_NONBLOCK, internal_fd::owner::thread};
 	~wake_fd_holder()
 	{
-		wait_cancel_thread_exit(); // no pthread_cancel writes fd from now on
-		if (fd >= 0 && g_sys) {
-			g_files->fd_internal(fd, false);
-			g_sys->close(fd);
-		}
+		wait_cancel_thread_exit(); // no pthread_cancel writes the fd from now on
+		if (g_sys && efd.registered())
+			efd.destroy();
 	}
 };
 thread_local wake_fd_holder tls_wake;
@@ -85,35 +85,19 @@ void run_deferred()
 	}
 }
 
-int internal_fd(long fd)
+internal_fd_use tls_wake_use()
 {
-	if (fd < 0)
-		return static_cast<int>(fd);
-	// Far from the numbers the program gets (the lowest free ones), and not
-	// so high that the kernel must grow the fd table a lot.
-	long limit = g_sys->nofile_limit();
-	long low = limit > 128 ? limit - 64 : limit / 2;
-	if (low > 65536)
-		low = 65536;
-	long hi = g_sys->fcntl(static_cast<int>(fd), F_DUPFD_CLOEXEC, low);
-	if (hi >= 0) {
-		g_sys->close(static_cast<int>(fd));
-		fd = hi;
-	}
-	g_files->fd_internal(static_cast<int>(fd), true);
-	return static_cast<int>(fd);
+	internal_fd_use u = tls_wake.efd.acquire();
+	if (u.fd() >= 0)
+		return u;
+	u.end();
+	tls_wake.efd.renew(-1);
+	return tls_wake.efd.acquire();
 }
 
-int tls_wake_fd()
-{
-	if (tls_wake.fd >= 0)
-		return tls_wake.fd;
-	long fd = g_sys->eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (fd < 0)
-		return static_cast<int>(fd);
-	tls_wake.fd = internal_fd(fd);
-	return tls_wake.fd;
-}
+void tls_wake_lost(int seen) { tls_wake.efd.renew(seen); }
+
+const internal_fd *tls_wake_entry() { return &tls_wake.efd; }
 
 // After fork() the forking thread's eventfd is shared with the parent's
 // thread: give the child its own on the same number.
@@ -121,9 +105,9 @@ void tls_fork_child()
 {
 	tls_ndeferred = 0;
 	tls_deferred_pending = false;
-	if (tls_wake.fd < 0)
-		return;
-	efd_reopen(tls_wake.fd, EFD_CLOEXEC | EFD_NONBLOCK, true);
+	int fd = tls_wake.efd.peek();
+	if (fd >= 0)
+		efd_reopen(fd, EFD_CLOEXEC | EFD_NONBLOCK, true);
 }
 
 bool user_range_ok(const void *p, size_t len)

@@ -65,6 +65,10 @@
 //   9) registry_lock   - spin; the threads that have waited, for
 //                        pthread_cancel (core/wait_cancel.cpp).  A leaf,
 //                        taken with no other lock held.
+// Beside them, the registry of internal fds (core/internal_fd.cpp): its
+// move_mutex (sleeping; taken under 4 at most, never with a use of an
+// internal fd held, and held across a move's bounded wait for those uses)
+// and its list_lock (spin; a leaf, under the move_mutex or alone).
 // The wake-up path (file_wakeup -> ep_poll_callback) takes only 6 then 7,
 // never a sleeping lock, as the kernel's callback runs in IRQ context.  The
 // nested wake-up (ep_poll_safewake) runs inside the walk, after 7 is
@@ -105,6 +109,7 @@
 //   helper.cpp       the helper thread
 //   deferred.cpp     per-thread state: lock depth, deferred closes
 //   wait_cancel.cpp  pthread_cancel of a blocked waiter
+//   internal_fd.cpp  the registry of our own fds (moved, lost, made again)
 #include "core/eventpoll.hpp"
 
 #include <climits>
@@ -195,7 +200,7 @@ void ep_slot_update(eventpoll *ep, epitem *epi)
 	// new slot into account: wake it (it rebuilds its set).
 	if (widened && ep->leader && tls_polling_ep != ep && !ep->leader->woken) {
 		ep->leader->woken = true;
-		efd_signal(ep->leader->wake_fd);
+		ep_waiter_kick(*ep->leader);
 	}
 	if (ep->observed && (widened || fd < 0))
 		helper_kick();
@@ -213,7 +218,7 @@ void ep_wake_one(eventpoll *ep)
 		if (tls_polling_ep == ep && &w == ep->leader)
 			return; // we are that leader, about to harvest
 		w.woken = true;
-		efd_signal(w.wake_fd);
+		ep_waiter_kick(w);
 		return;
 	}
 }
@@ -233,28 +238,67 @@ void for_each_observed(void (*fn)(eventpoll *, void *), void *arg)
 // next ADD on.  One pread() on an fd opened at start-up (an internal fd:
 // opened later, it would show up as an fd the program did not expect);
 // LONG_MAX when it cannot be read (no /proc: no limit we can know).
-static int max_watches_fd = -1;
+// The number may change under us (core/internal_fd.hpp): a dup2 onto it
+// moves it, a close behind our back loses it (the next read says so, and
+// it is opened again).
+static internal_fd max_watches("/proc/sys/fs/epoll/max_user_watches", O_RDONLY);
+static bool max_watches_opened; // at start-up: false without /proc
+// The last value read: what counts while the file has no number (none
+// was free when a dup2 took its number, or none is free to open it again).
+static std::atomic<long> max_watches_last{LONG_MAX};
 
 static void open_max_user_watches()
 {
-	long r = g_sys->open("/proc/sys/fs/epoll/max_user_watches", O_RDONLY | O_CLOEXEC);
-	if (r >= 0)
-		max_watches_fd = internal_fd(r);
+	max_watches_opened =
+		max_watches.adopt(g_sys->open("/proc/sys/fs/epoll/max_user_watches", O_RDONLY | O_CLOEXEC)) >= 0;
+}
+
+// One pread of the sysctl, or -errno when the number is not the file any
+// more (closed behind our back: EBADF; another file: ESPIPE, EISDIR, or
+// not a number: EINVAL).
+static long read_max_user_watches(int fd)
+{
+	char buf[32];
+	long n = g_sys->pread(fd, buf, sizeof buf - 1, 0);
+	if (n <= 0)
+		return n < 0 ? n : -EINVAL;
+	buf[n] = 0;
+	long v = 0;
+	char *p = buf;
+	for (; *p >= '0' && *p <= '9'; p++)
+		v = v * 10 + (*p - '0');
+	if (p == buf || (*p != '\n' && *p != 0))
+		return -EINVAL;
+	return v > 0 ? v : LONG_MAX;
+}
+
+// The value through the current number; false (*seen: the number tried,
+// or -1) when it has none or the number is not the file any more.
+static bool try_max_user_watches(long *v, int *seen)
+{
+	internal_fd_use u = max_watches.acquire();
+	*seen = u.fd();
+	if (u.fd() < 0)
+		return false;
+	*v = read_max_user_watches(u.fd());
+	if (*v < 0)
+		return false;
+	max_watches_last.store(*v, std::memory_order_relaxed);
+	return true;
 }
 
 long ep_max_user_watches()
 {
-	if (max_watches_fd < 0)
+	if (!max_watches_opened)
 		return LONG_MAX;
-	char buf[32];
-	long n = g_sys->pread(max_watches_fd, buf, sizeof buf - 1, 0);
-	if (n <= 0)
-		return LONG_MAX;
-	buf[n] = 0;
-	long v = 0;
-	for (char *p = buf; *p >= '0' && *p <= '9'; p++)
-		v = v * 10 + (*p - '0');
-	return v > 0 ? v : LONG_MAX;
+	long v;
+	int seen;
+	if (try_max_user_watches(&v, &seen))
+		return v;
+	// Lost or moved away: open it again (once per call).
+	if (max_watches.renew(seen) >= 0 && try_max_user_watches(&v, &seen))
+		return v;
+	return max_watches_last.load(std::memory_order_relaxed);
 }
 
 // Twin of do_epoll_create() (ep_alloc + anon_inode_getfile + fd_install).

@@ -16,6 +16,7 @@
 #include <boost/intrusive/list.hpp>
 #include <boost/intrusive/rbtree.hpp>
 
+#include "core/internal_fd.hpp"
 #include "core/poll_gate.hpp"
 #include "core/slab.hpp"
 #include "core/spinlock.hpp"
@@ -177,6 +178,7 @@ struct epfile {
 struct ep_waiter {
 	bi::list_member_hook<> link;
 	int wake_fd = -1;     // this thread's eventfd, in its ppoll set
+	const internal_fd *wake_entry = nullptr; // its registry entry (core/internal_fd.hpp)
 	bool woken = false;   // someone wrote wake_fd and we have not read it yet
 };
 using waiter_list = bi::list<ep_waiter, bi::member_hook<ep_waiter, bi::list_member_hook<>, &ep_waiter::link>,
@@ -298,11 +300,8 @@ uint32_t ep_eventpoll_poll_observe(epfile *f);
 
 // ---- fds of uepoll's own ------------------------------------------------------
 
-// Moves an fd of uepoll's own (a wake-up eventfd, the log file) out of the
-// way of the program's numbers and marks it internal in the fd table, so
-// the program's calls treat it as not open.  Returns the new number, or fd
-// (negative: passed through) when it cannot be moved.
-int internal_fd(long fd);
+// core/internal_fd.hpp: the registry (internal_fd, internal_fd_vacate(),
+// internal_fd_lost()), included above.
 
 // ---- closes from signal handlers ---------------------------------------------
 

@@ -100,18 +100,26 @@ void epfile_put(epfile *f)
 static void ep_wait_poller_leaves(eventpoll *ep)
 {
 	uint32_t seq;
+	bool kicked = true;
 	{
 		// Under ep->lock, which the leader's copy of the set takes too.
 		std::lock_guard g(ep->lock);
 		if (tls_polling_ep == ep)
 			return; // we are that leader, out of its ppoll
 		seq = ep->leader_gate.join();
-		if (seq && ep->leader && !ep->leader->woken) {
+		if (seq && ep->leader) {
+			// Kicked even when woken already: that wake-up may have
+			// failed (a wake-up fd closed behind our back).
 			ep->leader->woken = true;
-			efd_signal(ep->leader->wake_fd);
+			kicked = ep->leader->wake_fd >= 0 && ep_waiter_kick(*ep->leader);
 		}
 	}
-	ep->leader_gate.wait_out(seq);
+	if (kicked)
+		ep->leader_gate.wait_out(seq);
+	else
+		// A leader without a wake-up fd looks every millisecond; one whose
+		// fd was closed behind our back cannot be kicked: not unbounded.
+		ep->leader_gate.wait_out_bounded(seq, POLLER_DEAF_BOUND_NS);
 }
 
 // The other end learns of the close (pipe_release(), the peer's

@@ -44,10 +44,12 @@ void ep_fork_prepare()
 		sched_yield();
 	}
 	helper_fork_prepare();
+	internal_fds_fork_prepare();
 }
 
 void ep_fork_parent()
 {
+	internal_fds_fork_parent();
 	helper_fork_parent();
 	for (eventpoll &ep : all_eps_list())
 		ep.mtx.unlock();
@@ -59,6 +61,7 @@ void ep_fork_parent()
 // own eventfd (the parent's is shared with us by fork) on the same number.
 void ep_fork_child()
 {
+	internal_fds_fork_child(tls_wake_entry());
 	helper_fork_child();
 	tls_fork_child();
 	wait_cancel_fork_child();

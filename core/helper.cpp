@@ -25,10 +25,13 @@ namespace uepoll::core {
 namespace {
 
 struct helper_state {
-	spinlock lock;                     // started, ctl_fd
+	spinlock lock;                     // started
 	bool started = false;
 	std::atomic<bool> running{false};  // started, readable without the lock
-	int ctl_fd = -1;                   // the control eventfd: "rebuild your set"
+	// The control eventfd: "rebuild your set".  An internal fd whose number
+	// may move (core/internal_fd.hpp): the helper holds a use of it across
+	// each round, the threads that kick it one around the write.
+	internal_fd ctl{EFD_NONBLOCK};
 	std::atomic<bool> kick_pending{false};
 	poll_gate gate; // inside from the copy of the poll sets until their references are put
 	std::atomic<uint64_t> wakeups{0}, polls{0};
@@ -53,6 +56,17 @@ void *helper_main(void *)
 	for (;;) {
 		long now = monotonic_ns();
 		long until = LONG_MAX; // when a file left to an I/O window must be looked at anyway
+		// Ours until the end of the round: a dup2 onto its number waits.
+		internal_fd_use ctl = helper.ctl.acquire();
+		if (ctl.fd() < 0) {
+			// None (lost, or no free number): try to make one.
+			ctl.end();
+			helper.ctl.renew(-1);
+			ctl = helper.ctl.acquire();
+		}
+		// Without one nobody can kick us: look again every millisecond.
+		if (ctl.fd() < 0)
+			until = now + 1000000;
 		helper.kick_pending.store(false, std::memory_order_release);
 		// "Inside" from before the copy of the poll sets: a close() that
 		// sees us outside has disarmed its slot already, so our copy
@@ -87,7 +101,7 @@ void *helper_main(void *)
 				}
 			},
 			&c);
-		set.push_back(pollfd{helper.ctl_fd, POLLIN, 0});
+		set.push_back(pollfd{ctl.fd(), POLLIN, 0}); // fd -1: ignored by ppoll
 
 		timespec left{0, until == LONG_MAX ? 0 : std::max(0L, until - now)};
 		long n = g_sys->ppoll(set.data(), set.size(), until == LONG_MAX ? nullptr : &left, nullptr);
@@ -95,10 +109,13 @@ void *helper_main(void *)
 		helper.polls.fetch_add(set.size(), std::memory_order_relaxed);
 		now = monotonic_ns();
 
-		if (set.back().revents) {
-			uint64_t v;
-			g_sys->read(helper.ctl_fd, &v, sizeof v);
-		}
+		// Closed (POLLNVAL) or replaced (a read no eventfd makes) behind our
+		// back: made again after the round.
+		bool ctl_lost = false;
+		if (set.back().revents & POLLNVAL)
+			ctl_lost = true;
+		else if (set.back().revents && helper.ctl.peek() == ctl.fd())
+			ctl_lost = !efd_drain(ctl.fd()); // not read once the number is not ours
 		for (size_t i = 0; n > 0 && i + 1 < set.size(); i++) {
 			if (!set[i].revents || (set[i].revents & POLLNVAL))
 				continue;
@@ -129,6 +146,10 @@ void *helper_main(void *)
 		// leave its instance (and its items: a path for ep_loop_check)
 		// alive behind the program's back, as the kernel's __fput() does not.
 		helper.gate.leave();
+		int seen = ctl.fd();
+		ctl.end();
+		if (ctl_lost)
+			helper.ctl.renew(seen);
 	}
 	return nullptr;
 }
@@ -137,13 +158,14 @@ void *helper_main(void *)
 
 void helper_start()
 {
+	if (helper.running.load(std::memory_order_acquire))
+		return;
+	// Made outside helper.lock (a spinlock): renew() may wait for a move.
+	if (helper.ctl.renew(-1) < 0)
+		return;
 	std::lock_guard g(helper.lock);
 	if (helper.started)
 		return;
-	long fd = g_sys->eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (fd < 0)
-		return;
-	helper.ctl_fd = internal_fd(fd);
 	// The thread inherits our mask: block everything while creating it.
 	sigset_t all, old;
 	sigfillset(&all);
@@ -168,8 +190,8 @@ void helper_kick()
 	if (tls_is_helper || !helper.started)
 		return;
 	if (!helper.kick_pending.exchange(true, std::memory_order_acq_rel)) {
-		uint64_t one = 1;
-		g_sys->write(helper.ctl_fd, &one, sizeof one);
+		internal_fd_use u = helper.ctl.acquire();
+		efd_signal(u.fd()); // none: the helper looks every millisecond
 	}
 }
 
@@ -186,9 +208,17 @@ void helper_wait_poll_leaves()
 	uint32_t seq = helper.gate.join();
 	if (!seq)
 		return;
-	uint64_t one = 1;
-	g_sys->write(helper.ctl_fd, &one, sizeof one);
-	helper.gate.wait_out(seq);
+	bool kicked;
+	{
+		internal_fd_use u = helper.ctl.acquire();
+		kicked = u.fd() >= 0 && efd_signal(u.fd());
+	}
+	if (kicked)
+		helper.gate.wait_out(seq);
+	else
+		// No control fd (it looks every millisecond), or one closed behind
+		// our back while it polls it: it cannot be kicked.  Not unbounded.
+		helper.gate.wait_out_bounded(seq, POLLER_DEAF_BOUND_NS);
 }
 
 void helper_fork_prepare() { helper.lock.lock(); }
@@ -198,9 +228,7 @@ void helper_fork_parent() { helper.lock.unlock(); }
 void helper_fork_child()
 {
 	helper.lock.reset();
-	if (helper.ctl_fd >= 0)
-		g_sys->close(helper.ctl_fd);
-	helper.ctl_fd = -1;
+	helper.ctl.destroy();
 	helper.started = false;
 	helper.running.store(false);
 	helper.kick_pending.store(false);

@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "core/eventpoll.hpp"
+#include "core/internal_fd.hpp"
 
 namespace uepoll::core {
 
@@ -37,21 +38,47 @@ inline bool ep_is_linked(const epitem *epi) { return epi->on_list; }
 // Writes one 8-byte value to an eventfd we own; retries EINTR only.  A
 // waiter that has none (fd < 0: the fd table was full) sees its `woken`
 // flag at its next look instead (core/wait.cpp).
-inline void efd_signal(int fd)
+// False when the write failed: the number was closed behind our back
+// (EBADF), and a poller holding it in its ppoll cannot be woken through it.
+inline bool efd_signal(int fd)
 {
 	if (fd < 0)
-		return;
+		return true;
 	uint64_t one = 1;
-	while (g_sys->write(fd, &one, sizeof one) == -EINTR) {
+	long r;
+	while ((r = g_sys->write(fd, &one, sizeof one)) == -EINTR) {
 	}
+	return r == sizeof one || r == -EAGAIN;
 }
 
-// Reads an eventfd we own back to zero; retries EINTR only.
-inline void efd_drain(int fd)
+// Kicks waiter w through its wake-up fd (under ep->lock, while w is on
+// ep->wq: its own use of the number covers ours).  Not when the number is
+// no longer its entry's: lost behind our back, it may be the program's
+// file now (never a write into it), or being moved (the mover kicks it).
+// False when it was not kicked.
+inline bool ep_waiter_kick(const ep_waiter &w)
+{
+	if (w.wake_fd < 0)
+		return true; // no fd: it looks at `woken` every millisecond
+	if (w.wake_entry && w.wake_entry->peek() != w.wake_fd)
+		return false;
+	return efd_signal(w.wake_fd);
+}
+
+// How long a closer waits for a poller it could not kick (its wake-up fd
+// was closed behind our back while it polled it) before it goes on.
+constexpr long POLLER_DEAF_BOUND_NS = 1000000000L;
+
+// Reads an eventfd we own back to zero; retries EINTR only.  False when
+// the answer is not an eventfd's (8 bytes, or EAGAIN when it was zero):
+// the number was closed or replaced behind our back.
+inline bool efd_drain(int fd)
 {
 	uint64_t v;
-	while (g_sys->read(fd, &v, sizeof v) == -EINTR) {
+	long r;
+	while ((r = g_sys->read(fd, &v, sizeof v)) == -EINTR) {
 	}
+	return r == sizeof v || r == -EAGAIN;
 }
 
 void ep_sync_efd(eventpoll *ep);
@@ -84,7 +111,10 @@ void hint_wake(epfile *t, uint32_t key, const io_stamp &st);
 // ---- send_events.cpp: polling and reporting items ---------------------------
 
 uint32_t ep_item_poll(epitem *epi, int depth);
-int ep_send_events(eventpoll *ep, epoll_event *uevents, int maxevents);
+// own_fd: the wait's number for ep, checked on this look (-1: not);
+// -EBADF when it was closed, *own_checked when it was looked at.
+int ep_send_events(eventpoll *ep, epoll_event *uevents, int maxevents, int own_fd, bool may_defer,
+		   bool *own_checked);
 uint32_t ep_eventpoll_poll(eventpoll *ep, int depth);
 void ep_set_observed(eventpoll *ep);
 
@@ -148,7 +178,13 @@ void helper_stats(uint64_t *wakeups, uint64_t *polls);
 
 // ---- deferred.cpp: per-thread resources -------------------------------------
 
-int tls_wake_fd();    // this thread's wake-up eventfd (-errno on failure)
+// This thread's wake-up eventfd, in use until the use ends (made at the
+// first call; fd() -1 when none could be made: the fd table is full).
+internal_fd_use tls_wake_use();
+// A use found this thread's wake-up eventfd `seen` closed or replaced
+// behind our back (POLLNVAL, a read no eventfd makes): make a new one.
+void tls_wake_lost(int seen);
+const internal_fd *tls_wake_entry();
 void tls_fork_child();
 // Queues a close() that a signal handler made while this thread held a
 // uepoll lock; it runs when the thread leaves its last lock.

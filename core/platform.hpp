@@ -87,7 +87,11 @@ struct file_ops {
 	void (*fd_install)(int fd, epfile *file);
 	// Marks an fd as uepoll's own (a wake-up eventfd): the program's
 	// calls treat it as not open, so it never closes or reuses it.
+	// Unmarking leaves a number the program got meanwhile alone.
 	void (*fd_internal)(int fd, bool internal);
+	// fd, which the table maps to file, was found closed behind our back
+	// (a ppoll said POLLNVAL): forget it, as if it had been closed here.
+	void (*fd_closed_unseen)(int fd, epfile *file);
 	// Runs close() for an fd whose close a signal handler deferred.
 	void (*close_deferred)(int fd);
 };

@@ -22,4 +22,25 @@ void poll_gate::wait_out(uint32_t seq)
 	closers_.fetch_sub(1, std::memory_order_acq_rel);
 }
 
+bool poll_gate::wait_out_bounded(uint32_t seq, long bound_ns)
+{
+	if (!seq)
+		return true;
+	timespec start, now;
+	g_sys->monotonic(&start);
+	bool out;
+	for (;;) {
+		out = seq_.load(std::memory_order_acquire) != seq;
+		if (out)
+			break;
+		g_sys->monotonic(&now);
+		if ((now.tv_sec - start.tv_sec) * 1000000000L + (now.tv_nsec - start.tv_nsec) > bound_ns)
+			break;
+		timespec ms{0, 1000000};
+		g_sys->ppoll(nullptr, 0, &ms, nullptr);
+	}
+	closers_.fetch_sub(1, std::memory_order_acq_rel);
+	return out;
+}
+
 } // namespace uepoll::core

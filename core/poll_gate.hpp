@@ -46,6 +46,9 @@ public:
 	// A closer: returns once the poller has left the ppoll that join() saw
 	// (no-op for seq 0).
 	void wait_out(uint32_t seq);
+	// wait_out() for a poller the closer could not kick (its wake-up fd is
+	// gone): gives up after bound_ns; false then.
+	bool wait_out_bounded(uint32_t seq, long bound_ns);
 	// After fork() in the child: there is no poller.
 	void reset()
 	{

@@ -71,20 +71,28 @@ uint32_t ep_item_poll(epitem *epi, int depth)
 // Nested instances are asked directly (ep_eventpoll_poll), not through
 // their eventfd, so no helper has to have run first.
 // Must be called with ep->mtx held (which keeps pset_gen stable).
-static void ep_sync_poll(eventpoll *ep, int depth)
+// own_fd >= 0: a wait's number for ep, polled with events 0 at the end of
+// the same ppoll (POLLNVAL: closed behind our back; see ep_poll()).  With
+// nothing armed it costs a ppoll of its own, unless may_defer (nothing
+// queued either, and the wait blocks next: its ppoll checks it).  Returns
+// 1 closed, 0 open, -1 not checked.
+static int ep_sync_poll(eventpoll *ep, int depth, int own_fd = -1, bool may_defer = false)
 {
 	ep->mtx.assert_held();
 	if (depth > EP_MAX_DEPTH)
-		return;
+		return -1;
 	// One buffer per nesting depth: this recurses through nested instances.
 	thread_local std::vector<pollfd, slab_allocator<pollfd>> bufs[EP_MAX_DEPTH + 1];
 	auto &buf = bufs[depth];
 	bool nested = false;
 	{
 		std::lock_guard g(ep->lock);
+		if (ep->narmed == 0 && (own_fd < 0 || (may_defer && ep->rdllist.empty())))
+			return -1;
 		if (ep->narmed == 0)
-			return;
-		buf.assign(ep->pfds.begin(), ep->pfds.end());
+			buf.clear();
+		else
+			buf.assign(ep->pfds.begin(), ep->pfds.end());
 		for (size_t i = 0; i < buf.size(); i++) {
 			if (buf[i].fd >= 0 && is_file_epoll(ep->pitems[i]->ffd.file)) {
 				// An epoll file is only ever readable; an edge-triggered
@@ -98,7 +106,8 @@ static void ep_sync_poll(eventpoll *ep, int depth)
 			}
 		}
 	}
-	stat_sync_polls.fetch_add(1, std::memory_order_relaxed);
+	if (!buf.empty())
+		stat_sync_polls.fetch_add(1, std::memory_order_relaxed);
 	if (nested) {
 		for (size_t i = 0; i < buf.size(); i++) {
 			if (buf[i].revents != 1)
@@ -113,13 +122,18 @@ static void ep_sync_poll(eventpoll *ep, int depth)
 			}
 		}
 	}
+	size_t nslots = buf.size();
+	if (own_fd >= 0)
+		buf.push_back(pollfd{own_fd, 0, 0});
 	struct timespec zero = {0, 0};
 	long n;
 	while ((n = g_sys->ppoll(buf.data(), buf.size(), &zero, nullptr)) == -EINTR) {
 	}
+	if (own_fd >= 0 && n > 0 && (buf.back().revents & POLLNVAL))
+		return 1; // nothing changed yet: the wait fails as fdget() would
 	if (n <= 0)
-		return;
-	for (size_t i = 0; i < buf.size(); i++) {
+		return own_fd >= 0 ? 0 : -1;
+	for (size_t i = 0; i < nslots; i++) {
 		if (!buf[i].revents || buf[i].fd < 0 || (buf[i].revents & POLLNVAL))
 			continue;
 		epfile *f = ep->pitems[i]->ffd.file;
@@ -128,6 +142,7 @@ static void ep_sync_poll(eventpoll *ep, int depth)
 		file_wakeup(f, static_cast<uint16_t>(buf[i].revents), depth, wake_kind::observed);
 		epfile_put(f);
 	}
+	return own_fd >= 0 ? 0 : -1;
 }
 
 // ---- scanning the ready list --------------------------------------------------
@@ -179,10 +194,14 @@ static void ep_item_unqueue(eventpoll *ep, epitem *epi)
 // maxevents of them; LT items go back to the tail, ONESHOT ones are
 // disabled, ET ones wait for their next edge.  Returns how many events were
 // copied, or -EFAULT if not even the first could be.
-int ep_send_events(eventpoll *ep, epoll_event *uevents, int maxevents)
+int ep_send_events(eventpoll *ep, epoll_event *uevents, int maxevents, int own_fd, bool may_defer,
+		   bool *own_checked)
 {
 	std::lock_guard m(ep->mtx);
-	ep_sync_poll(ep, 0);
+	int own = ep_sync_poll(ep, 0, own_fd, may_defer);
+	if (own == 1)
+		return -EBADF;
+	*own_checked = own == 0;
 
 	epitem_list txlist;
 	ep_start_scan(ep, txlist);

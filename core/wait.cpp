@@ -21,9 +21,11 @@ constexpr int64_t FDLESS_SLICE_NS = 1000000;
 
 // Under ep->lock: w stops waiting on ep (twin of the kernel's
 // __remove_wait_queue at the end of ep_poll).  A wake-up it was sent but
-// did not use passes to the next waiter.
-static void ep_leave_wq(eventpoll *ep, ep_waiter &w, bool leader, bool drain)
+// did not use passes to the next waiter.  False when the drain of its
+// wake-up fd read what no eventfd gives (replaced behind our back).
+static bool ep_leave_wq(eventpoll *ep, ep_waiter &w, bool leader, bool drain)
 {
+	bool wake_fd_ok = true;
 	if (leader) {
 		tls_polling_ep = nullptr;
 		ep->leader = nullptr;
@@ -31,17 +33,27 @@ static void ep_leave_wq(eventpoll *ep, ep_waiter &w, bool leader, bool drain)
 	ep->wq.erase(ep->wq.iterator_to(w));
 	if (w.woken || drain) {
 		if (w.wake_fd >= 0)
-			efd_drain(w.wake_fd);
+			wake_fd_ok = efd_drain(w.wake_fd);
 		w.woken = false;
 	}
 	// Somebody must keep polling for the followers.
 	if (!ep->wq.empty() && !ep->leader)
 		ep_wake_one(ep);
+	return wake_fd_ok;
 }
 
 // Twin of ep_poll(): harvest, or block until something is ready, the
-// timeout expires or a signal arrives.
-static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t timeout_ns, const sigset_t *sigmask)
+// timeout expires or a signal arrives.  epfd is the number the wait was
+// called with: the kernel's fdget() fails on it if it was closed, and ours
+// only sees a number closed behind our back (an inline system call) by
+// polling it, events 0, in a ppoll the wait makes anyway (POLLNVAL: closed).
+// The first look (ep_send_events) checks it in its poll of the armed
+// items; with none armed and none queued, a blocking wait leaves the check
+// to its own ppoll, and only a timeout-0 wait pays a system call for it.
+// Once it was seen open, a close during the wait changes nothing, as a
+// wait holds its file on the kernel: it is not polled any more.
+static int ep_poll(eventpoll *ep, int epfd, epoll_event *uevents, int maxevents, int64_t timeout_ns,
+		   const sigset_t *sigmask)
 {
 	stat_waits.fetch_add(1, std::memory_order_relaxed);
 	struct timespec deadline{};
@@ -55,8 +67,13 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 	thread_local std::vector<pollfd, slab_allocator<pollfd>> set;
 	thread_local std::vector<uint32_t, slab_allocator<uint32_t>> epochs;
 
+	// The number until a ppoll saw it open; -1 after.
+	int own_fd = epfd;
 	for (;;) {
-		int res = ep_send_events(ep, uevents, maxevents);
+		bool own_checked = false;
+		int res = ep_send_events(ep, uevents, maxevents, own_fd, timeout_ns != 0, &own_checked);
+		if (own_checked)
+			own_fd = -1;
 		if (res != 0)
 			return res;
 
@@ -74,7 +91,11 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 			tsp = &rem;
 		}
 
-		w.wake_fd = tls_wake_fd();
+		// Ours until this round ends: a dup2 onto its number waits for it,
+		// and the wakers that write it while we are on ep->wq are covered.
+		internal_fd_use wake = tls_wake_use();
+		w.wake_fd = wake.fd();
+		w.wake_entry = tls_wake_entry();
 		if (w.wake_fd < 0) {
 			// No fd to be woken through: wait one slice at a time.
 			if (!tsp || rem.tv_sec > 0 || rem.tv_nsec > FDLESS_SLICE_NS) {
@@ -82,15 +103,17 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 				tsp = &rem;
 			}
 		}
-		// A pthread_cancel of this thread writes wake_fd from now on.
-		if (wait_cancel_arm(w.wake_fd))
-			return EP_WAIT_CANCELLED; // nothing held yet
 		bool leader = false;
 		uint64_t gen = 0;
+		size_t nslots = 0; // the leader's copy of ep->pfds: set[0, nslots)
 		{
 			std::lock_guard g(ep->lock);
 			if (!ep->rdllist.empty())
 				continue; // something arrived since the scan
+			// A pthread_cancel of this thread writes wake_fd from now on,
+			// until wait_cancel_disarm(), while our use of it lasts.
+			if (wait_cancel_arm(w.wake_fd))
+				return EP_WAIT_CANCELLED; // not on the wait queue yet
 			w.woken = false;
 			ep->wq.push_back(w);
 			if (!ep->leader) {
@@ -103,9 +126,11 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 					epochs[i] = set[i].fd >= 0 ? ep->pitems[i]->arm_epoch : 0;
 				gen = ep->pset_gen;
 				tls_polling_ep = ep;
+				nslots = set.size();
 			} else {
 				set.clear();
 			}
+			set.push_back(pollfd{own_fd, 0, 0});         // -1 once checked
 			set.push_back(pollfd{w.wake_fd, POLLIN, 0}); // fd -1: ignored by ppoll
 		}
 
@@ -123,7 +148,7 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 			if (leader)
 				ep->leader_gate.leave();
 			if (leader && r > 0 && gen == ep->pset_gen) {
-				for (size_t i = 0; i + 1 < set.size() && nready < 64; i++) {
+				for (size_t i = 0; i < nslots && nready < 64; i++) {
 					if (!set[i].revents || set[i].fd < 0 || (set[i].revents & POLLNVAL))
 						continue;
 					if (ep->pitems[i]->arm_epoch != epochs[i])
@@ -143,12 +168,34 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 			file_wakeup_polled(ready[i], ready_rev[i], ready_epi[i], ready_epoch[i]);
 			epfile_put(ready[i]);
 		}
+		// Our wake-up fd closed (POLLNVAL) or replaced (a read no eventfd
+		// makes) behind our back: made again once this round is over.
+		// A number that is not our entry's any more (lost, maybe the
+		// program's file now; or moved) is not read: nothing of the
+		// program's is drained.  Lost, it is made again at the next use.
+		bool wake_lost = w.wake_fd >= 0 && (set.back().revents & POLLNVAL);
+		bool wake_ours = w.wake_fd >= 0 && w.wake_entry->peek() == w.wake_fd;
 		{
 			std::lock_guard g(ep->lock);
-			ep_leave_wq(ep, w, leader, set.back().revents & POLLIN);
+			if (!wake_ours)
+				w.woken = false;
+			wake_lost |= !ep_leave_wq(ep, w, leader, wake_ours && (set.back().revents & POLLIN));
+		}
+		// Off the wait queue; a pthread_cancel stops writing our wake-up
+		// fd before our use of its number ends (then it may be moved).
+		bool cancelled = wait_cancel_disarm();
+		int wake_seen = wake.fd();
+		wake.end();
+		if (wake_lost)
+			tls_wake_lost(wake_seen);
+		if (own_fd >= 0) {
+			// Not checked by the first look: this ppoll's first pass did.
+			if (r > 0 && (set[set.size() - 2].revents & POLLNVAL))
+				return -EBADF;
+			own_fd = -1;
 		}
 		// Left like any waiter: whatever woke it, the cancel comes first.
-		if (wait_cancel_disarm())
+		if (cancelled)
 			return EP_WAIT_CANCELLED;
 		if (r == -EINTR)
 			return -EINTR;
@@ -176,7 +223,10 @@ int do_epoll_wait(int epfd, epoll_event *uevents, int maxevents, int64_t timeout
 	// passed to us _is_ an eventpoll file.
 	if (!is_file_epoll(f.f))
 		return -EINVAL;
-	return ep_poll(f.f->ep, uevents, maxevents, timeout_ns, sigmask);
+	int r = ep_poll(f.f->ep, epfd, uevents, maxevents, timeout_ns, sigmask);
+	if (r == -EBADF)
+		g_files->fd_closed_unseen(epfd, f.f); // the instance dies with its last number
+	return r;
 }
 
 // Twin of set_user_sigmask(): copies the caller's signal mask.  Returns 1

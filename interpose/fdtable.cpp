@@ -275,6 +275,8 @@ void slot_replace(std::atomic<uintptr_t> *s, int fd, uintptr_t v)
 	uintptr_t old = s->exchange(v, std::memory_order_acq_rel);
 	if (core::epfile *stale = fdt_file(old))
 		forget_stale(stale, fd);
+	else if (old == FD_INTERNAL)
+		core::internal_fd_lost(fd); // ours was closed behind our back
 }
 
 // Points slot `fd` at f (one more reference and fd number for f).
@@ -317,11 +319,25 @@ void fd_install_op(int fd, core::epfile *f)
 void fd_internal_op(int fd, bool internal)
 {
 	std::atomic<uintptr_t> *s = fdt_slot(fd, internal);
-	if (s)
-		s->store(internal ? FD_INTERNAL : FD_UNKNOWN, std::memory_order_release);
+	if (!s)
+		return;
+	if (internal) {
+		s->store(FD_INTERNAL, std::memory_order_release);
+		return;
+	}
+	uintptr_t expected = FD_INTERNAL;
+	s->compare_exchange_strong(expected, FD_UNKNOWN, std::memory_order_acq_rel);
 }
 
-const file_ops table_ops = {fget_op, fd_install_op, fd_internal_op, hooks_close_deferred};
+void fd_closed_unseen_op(int fd, core::epfile *f)
+{
+	std::atomic<uintptr_t> *s = fdt_slot(fd, false);
+	uintptr_t expected = reinterpret_cast<uintptr_t>(f);
+	if (s && s->compare_exchange_strong(expected, FD_UNKNOWN, std::memory_order_acq_rel))
+		forget_stale(f, fd);
+}
+
+const file_ops table_ops = {fget_op, fd_install_op, fd_internal_op, fd_closed_unseen_op, hooks_close_deferred};
 
 } // namespace
 

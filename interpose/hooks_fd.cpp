@@ -122,24 +122,31 @@ static int dup_onto(int oldfd, int newfd, int flags, bool is_dup3)
 	ensure_init();
 	if (fdt_is_internal(oldfd))
 		return errno_ret(-EBADF);
-	if (fdt_is_internal(newfd))
-		// One of our own fds (just under RLIMIT_NOFILE): the core holds its
-		// number, so it cannot be replaced here.  Natively this succeeds:
-		// a known bug (issue 11), pinned by shim_dup2_internal (pending a
-		// core change that moves the fd out of the way).
-		return errno_ret(-EBUSY);
 	if (oldfd == newfd || raw_syscall(SYS_fcntl, oldfd, F_GETFD) < 0 || (is_dup3 && (flags & ~O_CLOEXEC))) {
 		if (is_dup3)
 			return UEPOLL_CALL_NEXT(int, dup3, SYS_dup3, oldfd, newfd, flags);
 		return UEPOLL_CALL_NEXT(int, dup2, SYS_dup2, oldfd, newfd);
 	}
 	uintptr_t v = fdt_peek(newfd);
-	if (v != FD_UNKNOWN)
+	bool ours = v == FD_INTERNAL;
+	if (ours) {
+		// One of our own fds (just under RLIMIT_NOFILE): the program owns
+		// the number, ours moves out of its way first and nobody uses the
+		// number any more when this returns (core/internal_fd.hpp).  Our
+		// old file stays open there until the dup replaces it.
+		if (int busy = core::internal_fd_vacate(newfd); busy < 0)
+			return errno_ret(busy);
+	} else if (v != FD_UNKNOWN) {
 		fdt_closing(newfd);
+	}
 	int r = is_dup3 ? UEPOLL_CALL_NEXT(int, dup3, SYS_dup3, oldfd, newfd, flags)
 			: UEPOLL_CALL_NEXT(int, dup2, SYS_dup2, oldfd, newfd);
-	if (r >= 0)
+	if (r >= 0) {
 		fdt_dup(oldfd, newfd);
+	} else if (ours) {
+		errno_guard keep_errno;
+		raw_syscall(SYS_close, newfd); // our old file, nobody's now
+	}
 	return r;
 }
 

@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "core/eventpoll.hpp"
-#include "interpose/fdtable.hpp"
 #include "interpose/hooks.hpp"
 #include "interpose/sys.hpp"
 
@@ -236,36 +235,32 @@ static long r_kcmp_file(int a, int b)
 // is an ordinary user copy with the kernel's checks.  So the caller's
 // memory is always the buffer: pwrite() from it copies from the user,
 // pread() into it copies to the user, and our own memory is the offset.
+// An internal fd (core/internal_fd.hpp): a dup2 onto its number moves it,
+// a close behind our back loses it and the next copy opens it again.
 // The open file is bound to the memory of the process that opened it: a
 // forked child (by fork(), or by a raw clone that ran no fork handler)
 // would read and write its PARENT's memory through the inherited fd.  So
-// the fd is kept with the pid that opened it, and reopened in a child.
-struct self_mem_file {
-	int fd;
-	int pid;
-};
-static std::atomic<self_mem_file> self_mem{self_mem_file{-1, 0}};
+// self_mem_pid says whose memory it is, and a child opens its own first.
+static core::internal_fd self_mem("/proc/self/mem", O_RDWR);
+static std::atomic<int> self_mem_pid{0}; // -pid while that process opens its own
 
-static int self_mem_fd()
+static void self_mem_follow_fork()
 {
 	int pid = static_cast<int>(r_getpid());
-	self_mem_file cur = self_mem.load(std::memory_order_acquire);
-	if (cur.fd >= 0 && cur.pid == pid)
-		return cur.fd;
-	long r = raw(SYS_openat, AT_FDCWD, L("/proc/self/mem"), O_RDWR | O_CLOEXEC, 0);
-	if (r < 0)
-		return static_cast<int>(r);
-	int mine = core::internal_fd(r);
-	if (!self_mem.compare_exchange_strong(cur, self_mem_file{mine, pid}, std::memory_order_acq_rel)) {
-		raw(SYS_close, mine); // another thread opened it first
-		return cur.fd;
+	int seen = self_mem_pid.load(std::memory_order_acquire);
+	if (seen == pid)
+		return;
+	if (seen != -pid && self_mem_pid.compare_exchange_strong(seen, -pid, std::memory_order_acq_rel)) {
+		long r = raw(SYS_openat, AT_FDCWD, L("/proc/self/mem"), O_RDWR | O_CLOEXEC, 0);
+		if (r >= 0)
+			self_mem.adopt(r); // closes the parent's copy, if any
+		else if (self_mem.peek() >= 0)
+			self_mem.destroy(); // never the parent's memory: opened again at the next copy
+		self_mem_pid.store(pid, std::memory_order_release);
+		return;
 	}
-	if (cur.fd >= 0) {
-		// The parent's copy: close it, its number is free for the program.
-		fdtable_ops().fd_internal(cur.fd, false);
-		raw(SYS_close, cur.fd);
-	}
-	return mine;
+	while (self_mem_pid.load(std::memory_order_acquire) != pid)
+		__builtin_ia32_pause(); // another thread of ours opens it
 }
 
 // Copies len bytes between the caller's memory `user` and ours `own`
@@ -273,18 +268,33 @@ static int self_mem_fd()
 // process_vm_* do), or -EFAULT if none.
 static long copy_via_self_mem(long nr, void *user, const void *own, size_t len)
 {
-	int fd = self_mem_fd();
-	if (fd < 0)
-		return -EFAULT; // neither way is open to us: refuse rather than fault
+	self_mem_follow_fork();
 	size_t done = 0;
-	while (done < len) {
-		long r = raw(nr, fd, L(static_cast<char *>(user) + done), static_cast<long>(len - done),
-			     L(static_cast<const char *>(own) + done));
-		if (r == -EINTR)
-			continue;
-		if (r <= 0)
+	for (int attempt = 0; attempt < 2; attempt++) {
+		core::internal_fd_use u = self_mem.acquire();
+		if (u.fd() < 0) {
+			u.end();
+			self_mem.renew(-1); // opened on first use, or again after a move left it none
+			u = self_mem.acquire();
+		}
+		if (u.fd() < 0)
+			return -EFAULT; // neither way is open to us: refuse rather than fault
+		long r = 0;
+		while (done < len) {
+			r = raw(nr, u.fd(), L(static_cast<char *>(user) + done), static_cast<long>(len - done),
+				L(static_cast<const char *>(own) + done));
+			if (r == -EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			done += static_cast<size_t>(r);
+		}
+		if (r != -EBADF && r != -ESPIPE)
 			break;
-		done += static_cast<size_t>(r);
+		// Closed or replaced behind our back: open it again, once.
+		int seen = u.fd();
+		u.end();
+		self_mem.renew(seen);
 	}
 	return done ? static_cast<long>(done) : (len ? -EFAULT : 0);
 }

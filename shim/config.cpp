@@ -17,6 +17,8 @@ namespace uepoll::shim {
 
 namespace {
 config the_config;
+char log_path[4096];
+core::internal_fd log_file_fd(log_path, O_WRONLY | O_APPEND);
 std::atomic<int> state{0};
 
 bool flag(const char *name, bool dflt)
@@ -45,12 +47,14 @@ const config &cfg()
 			else if (!strcmp(l, "debug"))
 				c.level = log_level::debug;
 		}
-		if (const char *f = getenv("UEPOLL_LOG_FILE"); f && *f) {
+		if (const char *f = getenv("UEPOLL_LOG_FILE"); f && *f && strlen(f) < sizeof log_path) {
 			long fd = interpose::raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(f),
 							 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 			if (fd >= 0) {
+				strcpy(log_path, f); // to open it again if it is lost
 				interpose::ensure_init(); // the core moves and marks it
-				c.log_fd = core::internal_fd(fd);
+				if (log_file_fd.adopt(fd) >= 0)
+					c.log_file = &log_file_fd;
 			}
 		}
 		c.stats = flag("UEPOLL_STATS", false);

@@ -1,13 +1,17 @@
 // shim/config.hpp - uepoll's settings, from UEPOLL_* environment variables.
 #pragma once
 
+#include "core/internal_fd.hpp"
+
 namespace uepoll::shim {
 
 enum class log_level { error = 0, warn = 1, info = 2, debug = 3 };
 
 struct config {
 	log_level level = log_level::warn; // UEPOLL_LOG: error|warn|info|debug
-	int log_fd = 2;                    // UEPOLL_LOG_FILE: append there instead of stderr
+	// UEPOLL_LOG_FILE: append there instead of stderr (an internal fd,
+	// opened again from its path if it is lost).
+	core::internal_fd *log_file = nullptr;
 	bool stats = false;                // UEPOLL_STATS=1: counters at exit
 	bool trace_ctl = false;            // UEPOLL_TRACE_CTL=1: every epoll_ctl with a backtrace
 	bool disable = false;              // UEPOLL_DISABLE=1: every epoll call goes to the kernel

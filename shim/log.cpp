@@ -23,15 +23,38 @@
 
 namespace uepoll::shim {
 
-static void emit(const char *buf, size_t len)
+static long write_all(int fd, const char *buf, size_t len)
 {
-	int fd = cfg().log_fd;
 	while (len > 0) {
 		long w = interpose::raw_syscall(SYS_write, fd, reinterpret_cast<long>(buf), static_cast<long>(len));
 		if (w <= 0)
-			return;
+			return w < 0 ? w : -EIO;
 		buf += w;
 		len -= static_cast<size_t>(w);
+	}
+	return 0;
+}
+
+static void emit(const char *buf, size_t len)
+{
+	core::internal_fd *file = cfg().log_file;
+	if (!file) {
+		write_all(2, buf, len);
+		return;
+	}
+	int seen;
+	{
+		core::internal_fd_use u = file->acquire();
+		seen = u.fd();
+		if (seen >= 0 && write_all(seen, buf, len) != -EBADF)
+			return;
+	}
+	// Closed behind our back (or moved away with no number left): open it
+	// again, once.  A log line is lost rather than written elsewhere.
+	if (file->renew(seen) >= 0) {
+		core::internal_fd_use u = file->acquire();
+		if (u.fd() >= 0)
+			write_all(u.fd(), buf, len);
 	}
 }
 

@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <vector>
 
@@ -634,4 +635,35 @@ DIFF_TEST(create_wait_errors, errno_unchanged_on_success)
 	}
 	errno = 12345;
 	kept("close", b.close(ep1));
+}
+
+// An epoll fd closed behind the epoll layer's back (a system call no hook
+// sees: a program's own syscall instruction) is not open: epoll_wait fails
+// with EBADF as fdget() does, whatever the instance holds and however long
+// the wait would block: an armed item (the first look's poll checks the
+// number), nothing at all (timeout 0: a poll of its own; blocking: the
+// blocking poll checks it), a queued item with nothing armed.  Then the
+// number is gone for close() too.
+DIFF_TEST(create_wait_errors, epfd_closed_unseen_is_ebadf)
+{
+	const char *cases[] = {"armed item", "empty, timeout 0", "empty, blocking", "queued item"};
+	for (int k = 0; k < 4; k++) {
+		std::string c = std::string(cases[k]) + ": ";
+		int ep = b.epoll_create1(EPOLL_CLOEXEC);
+		int p[2];
+		t.step(c + "pipe", b.pipe2(p, O_NONBLOCK | O_CLOEXEC));
+		if (k == 0)
+			t.step(c + "add", ctl(b, ep, EPOLL_CTL_ADD, p[0], EPOLLIN, D1));
+		if (k == 3) {
+			t.step(c + "write", b.write(p[1], "x", 1));
+			t.step(c + "add ready", ctl(b, ep, EPOLL_CTL_ADD, p[0], EPOLLIN, D2));
+		}
+		ASSERT_EQ(syscall(SYS_close, ep), 0);
+		epoll_event out[4];
+		check(t, c + "wait", b.epoll_wait(ep, out, 4, k == 2 ? 5000 : 0), -EBADF);
+		check(t, c + "wait again", b.epoll_wait(ep, out, 4, 0), -EBADF);
+		check(t, c + "close", b.close(ep), -EBADF);
+		b.close(p[0]);
+		b.close(p[1]);
+	}
 }
