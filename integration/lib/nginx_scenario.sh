@@ -48,13 +48,13 @@ problem() {
 say() { printf '[%s] %s: %s\n' "$PROG" "$SIDE" "$*"; }
 
 # ns_conf_head PREFIX [workers=N] [accept_mutex=on|off] [connections=N]
-#              [rlimit=N] [main="directives"] [http="directives"]:
+#              [rlimit=N] [main="directives"] [http="directives"] [access=on|off]:
 # nginx.conf from its top to the open `http {` (every path under PREFIX);
 # the caller appends its servers and the closing brace.
 ns_conf_head() {
     local prefix=$1 kv
     shift
-    local -A c=([workers]=2 [accept_mutex]=off [connections]=1024 [rlimit]="" [main]="" [http]="")
+    local -A c=([workers]=2 [accept_mutex]=off [connections]=1024 [rlimit]="" [main]="" [http]="" [access]=on)
     for kv in "$@"; do
         [[ -v c[${kv%%=*}] ]] || { echo "ns_conf_head: unknown key ${kv%%=*}" >&2; return 1; }
         c[${kv%%=*}]=${kv#*=}
@@ -79,7 +79,7 @@ events {
 }
 
 http {
-    access_log $prefix/logs/access.log;
+    access_log $([[ ${c[access]} == on ]] && echo "$prefix/logs/access.log" || echo off);
 $(nginx_temp_path_lines "$NGINX" "$prefix")
     default_type application/octet-stream;
     keepalive_timeout 75s;
