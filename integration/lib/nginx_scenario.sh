@@ -123,6 +123,7 @@ ns_start() {
     STOP_PIDS+=("$MASTER")
     # shellcheck disable=SC2016 # expanded by eval in wait_until
     if ! wait_until 20 eval '[[ $(count_words $(ns_workers $MASTER)) -eq $nworkers ]]'; then
+        # shellcheck disable=SC2046 # one word per pid
         problem "master $MASTER has $(count_words $(ns_workers "$MASTER")) workers after 20 s, expected $nworkers"
         return 1
     fi
