@@ -14,6 +14,7 @@
 #   - 20 on one kept-alive connection, 10 pipelined (raw client), ranges;
 #   - wrk -t2 -c16 for 5 s on the 1 MiB file, 0 errors;
 #   - every download is bounded (60 s; a lost wake-up shows as a timeout);
+#   - each worker has at least 5 tasks (itself and the pool's 4 threads);
 #   - the workers' epoll fds, nginx -s quit, no [alert]/[crit]/[emerg]
 #     nor shim line in error.log.
 #
@@ -64,6 +65,13 @@ CONF
     ns_wrk aio -t2 -c16 -d5s "http://127.0.0.1:$port/mid.bin" &&
         ((WRK_ERR == 0)) || problem "wrk: $WRK_ERR errors"
     ((WRK_REQ > 0)) || problem "wrk completed no request"
+    # The pool's 4 threads are there: each worker has at least 5 tasks.
+    local w tasks
+    for w in $(ns_workers "$MASTER"); do
+        tasks=$(find "/proc/$w/task" -mindepth 1 -maxdepth 1 | wc -l)
+        say "worker $w: $tasks tasks"
+        ((tasks >= 5)) || problem "worker $w has $tasks tasks: no thread pool"
+    done
     ns_fds "$side" "$MASTER"
     ns_quit "$prefix" "$MASTER"
     ns_log_problems "$prefix/logs/error.log"
