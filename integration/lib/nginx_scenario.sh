@@ -47,6 +47,25 @@ problem() {
 }
 say() { printf '[%s] %s: %s\n' "$PROG" "$SIDE" "$*"; }
 
+# pick_port (process.sh's asks the kernel for an ephemeral port, one that
+# a client's connection, wrk's thousands of them, may take before nginx
+# binds it): here a free port below the ephemeral range instead.
+pick_port() {
+    "$PY" -c 'import random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(1000):
+    p = random.randrange(10000, max(lo, 10001))
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break'
+}
+
 # ns_conf_head PREFIX [workers=N] [accept_mutex=on|off] [connections=N]
 #              [rlimit=N] [main="directives"] [http="directives"] [access=on|off]:
 # nginx.conf from its top to the open `http {` (every path under PREFIX);
@@ -112,8 +131,15 @@ ns_start() {
     fi
     rm -f "$prefix/nginx.pid"
     if ! ns_nginx "$prefix" 2>"$prefix/start.err"; then
+        # A port taken between pick_port and bind: ns_main runs the side
+        # again (at most 3 times), with new ports.
+        grep -q 'Address already in use' "$prefix/start.err" && NS_PORT_TAKEN=1
         problem "nginx did not start: $(head -c 300 "$prefix/start.err")"
         return 1
+    fi
+    # The master's stderr until it daemonised: nothing from the shim.
+    if grep -q 'uepoll\[' "$prefix/start.err"; then
+        problem "the shim wrote at start-up: $(grep -m1 'uepoll\[' "$prefix/start.err")"
     fi
     if ! wait_until 20 test -s "$prefix/nginx.pid"; then
         problem "no pid file after 20 s"
@@ -234,12 +260,17 @@ ns_main() {
     for side in native uepoll; do
         SIDE=$side PROBLEMS=()
         if [[ $side == native ]]; then PRELOAD=""; else PRELOAD="$LIB${LD_PRELOAD:+ $LD_PRELOAD}"; fi
-        local t0=$SECONDS
-        say "==== start${PRELOAD:+ (LD_PRELOAD=$PRELOAD)}"
-        side_checks "$side" || true
-        local pid
-        for pid in "${STOP_PIDS[@]}"; do stop_process "$pid"; done
-        STOP_PIDS=()
+        local t0=$SECONDS attempt pid
+        for attempt in 1 2 3; do
+            PROBLEMS=() NS_PORT_TAKEN=0
+            say "==== start${PRELOAD:+ (LD_PRELOAD=$PRELOAD)}"
+            side_checks "$side" || true
+            for pid in "${STOP_PIDS[@]}"; do stop_process "$pid"; done
+            STOP_PIDS=()
+            ((NS_PORT_TAKEN && attempt < 3)) || break
+            say "==== a port was taken before nginx bound it: again with new ports"
+            rm -rf "${TMP:?}/$side" "$TMP/$side"-*
+        done
         say "==== done in $((SECONDS - t0)) s"
         if ((${#PROBLEMS[@]})); then
             OUTCOME[$side]="fail: $(IFS=';'; echo "${PROBLEMS[*]}" | head -c 600)"

@@ -45,7 +45,7 @@ chmod -R a+rX "$TMP/html"
 WANT=$(sha256sum <"$TMP/html/large.bin" | cut -d' ' -f1)
 
 side_checks() {
-    local side=$1 prefix="$TMP/$1" port before after
+    local side=$1 prefix="$TMP/$1" port before after pid
     local -a w
     port=$(pick_port)
     mkdir -p "$prefix"
@@ -76,7 +76,10 @@ CONF
     if ! wait_until 60 eval '[[ $(ns_fd_total "${w[@]}") -le $before ]]'; then
         after=$(ns_fd_total "${w[@]}")
         problem "the workers hold $after fds 60 s after the clients left, $before before"
-        ls -l "/proc/${w[0]}/fd" "/proc/${w[1]}/fd" 2>/dev/null | tail -20 >&2
+        for pid in "${w[@]}"; do
+            echo "fds of worker $pid:" >&2
+            find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 -printf '    %f -> %l\n' 2>/dev/null | sort -n >&2
+        done
     else
         say "workers back to $before fds"
     fi
