@@ -12,7 +12,7 @@
 # python-asyncio ~2 min, redis-benchmark ~50-75 s, redis-testsuite ~4 min (16 units of
 # Redis's own suite; its source is fetched with apt-get source), node-transcript ~3 s.
 # The nginx scenarios (integration/nginx/*.sh, Debian's nginx, wrk, curl,
-# python3) take 0.5-2 min each, nginx-million 4-6 min (measured times in
+# python3) take 0.5-1.5 min each, nginx-million 6-7 min (measured times in
 # README "Programs tested").
 option(UEPOLL_INTEGRATION_SCENARIOS
   "register integration/run-scenarios.sh's scenarios with ctest (label integration)" OFF)

@@ -23,8 +23,8 @@
 # natively.
 #
 # Output ends with "result native ..." / "result uepoll ..."; exit 0 when
-# both pass.  Takes about 4-6 min on 2 busy cores (both sides: about
-# 10,000 requests/s each; the time grows with the machine's load).
+# both pass.  Takes about 6-7 min on 2 busy cores (both sides: about
+# 5,000-7,000 requests/s each at load 15-25; the time grows with the load).
 set -uo pipefail
 PROG=million.sh
 SIDE=""
