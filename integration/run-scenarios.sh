@@ -30,6 +30,14 @@ SCENARIOS=(
     "redis-benchmark|redis/benchmark.sh|700"
     "redis-testsuite|redis/testsuite.sh|1900"
     "node-transcript|node/transcript.sh|300"
+    "nginx-static|nginx/static.sh|600"
+    "nginx-workers|nginx/workers.sh|900"
+    "nginx-proxy|nginx/proxy.sh|900"
+    "nginx-aio|nginx/aio.sh|600"
+    "nginx-clients|nginx/clients.sh|900"
+    "nginx-lifecycle|nginx/lifecycle.sh|900"
+    "nginx-idle|nginx/idle.sh|600"
+    "nginx-million|nginx/million.sh|2400"
 )
 
 LIB=${UEPOLL_LIB:-$ROOT/build/shim/libuepoll.so}

@@ -1,4 +1,5 @@
-# integration/scenarios.cmake - the program scenarios (python, redis, node)
+# integration/scenarios.cmake - the program scenarios (python, redis, node,
+# nginx)
 # as ctests, label `integration`, each runnable alone with
 #   ctest --test-dir build -L integration [-R NAME]
 # and all of them, with one table, by integration/run-scenarios.sh.
@@ -10,6 +11,9 @@
 # command.  Times measured here (2 shared cores): python-selectors ~35 s,
 # python-asyncio ~2 min, redis-benchmark ~50-75 s, redis-testsuite ~4 min (16 units of
 # Redis's own suite; its source is fetched with apt-get source), node-transcript ~3 s.
+# The nginx scenarios (integration/nginx/*.sh, Debian's nginx, wrk, curl,
+# python3) take 0.5-1.5 min each, nginx-million 6-7 min (measured times in
+# README "Programs tested").
 option(UEPOLL_INTEGRATION_SCENARIOS
   "register integration/run-scenarios.sh's scenarios with ctest (label integration)" OFF)
 
@@ -21,7 +25,15 @@ if(UEPOLL_INTEGRATION_SCENARIOS)
       "python-asyncio|python/asyncio.sh|900"
       "redis-benchmark|redis/benchmark.sh|400"
       "redis-testsuite|redis/testsuite.sh|900"
-      "node-transcript|node/transcript.sh|120")
+      "node-transcript|node/transcript.sh|120"
+      "nginx-static|nginx/static.sh|400"
+      "nginx-workers|nginx/workers.sh|600"
+      "nginx-proxy|nginx/proxy.sh|600"
+      "nginx-aio|nginx/aio.sh|400"
+      "nginx-clients|nginx/clients.sh|600"
+      "nginx-lifecycle|nginx/lifecycle.sh|600"
+      "nginx-idle|nginx/idle.sh|400"
+      "nginx-million|nginx/million.sh|1800")
     string(REPLACE "|" ";" parts "${entry}")
     list(GET parts 0 name)
     list(GET parts 1 script)
@@ -37,5 +49,5 @@ if(UEPOLL_INTEGRATION_SCENARIOS)
   add_test(NAME integration_run_scenarios
     COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/run-scenarios.sh $<TARGET_FILE:uepoll>)
   set_tests_properties(integration_run_scenarios PROPERTIES
-    LABELS scenarios_table TIMEOUT 1800 RUN_SERIAL TRUE)
+    LABELS scenarios_table TIMEOUT 7200 RUN_SERIAL TRUE)
 endif()
