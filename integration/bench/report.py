@@ -152,6 +152,8 @@ def report(tsv, outdir, columns, header):
                     if v is not None and part == "micro":
                         v /= 1000
                     vals.append("NaN" if v is None else f"{v:.3f}")
+                if all(v == "NaN" for v in vals):
+                    continue  # not measured (a part not run): no point
                 f.write(f"{x}\t" + "\t".join(vals) + "\n")
 
     for cpus in (1, 2):

@@ -46,9 +46,11 @@
 #   MIN_TIME         Google Benchmark --benchmark_min_time, s (default 0.5)
 #   SECONDS_PER_RUN  wrk duration per server run (default 5)
 #   PARTS            "micro servers" (default) or one of them
-#   CONNS            wrk connections of the plain server rows (default "10 100 1000")
+#   CONNS            wrk connections of the plain server rows (default "10 100
+#                    1000"; empty: none)
 #   IDLE             idle keepalive connections of the idle rows (default
-#                    "1000 5000 10000"; the 0 point is the 1 worker c=10 row)
+#                    "1000 5000 10000"; empty: none; the 0 point is the
+#                    1 worker c=10 row)
 #   OUT_DIR          default docs/bench of this tree
 #   BUILD_DIR        where the programs are built (default build of this tree)
 #   NGINX, NGINX_POLL, NGINX_BUILD_DIR   as for run-servers.sh
@@ -97,8 +99,8 @@ else
     ROUNDS=${ROUNDS:-3} MIN_TIME=${MIN_TIME:-0.5} SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
 fi
 PARTS=${PARTS:-micro servers}
-CONNS=${CONNS:-10 100 1000}
-IDLE=${IDLE:-1000 5000 10000}
+CONNS=${CONNS-10 100 1000}
+IDLE=${IDLE-1000 5000 10000}
 OUT_DIR=${OUT_DIR:-$ROOT/docs/bench}
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 NGINX_POLL=${NGINX_POLL:-}

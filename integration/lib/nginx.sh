@@ -198,6 +198,7 @@ build_poll_nginx() {
     local dir=${NGINX_BUILD_DIR:-/tmp/uepoll-bench-nginx} version tarball src f
     version=$("$NGINX" -v 2>&1 | sed -n 's|.*nginx/\([0-9.]*\).*|\1|p')
     if [[ -x $dir/nginx-$version ]]; then
+        # shellcheck disable=SC2034 # read by the caller
         NGINX_POLL=$dir/nginx-$version
         return 0
     fi
@@ -239,6 +240,7 @@ build_poll_nginx() {
         return 1
     fi
     cp "$src/objs/nginx" "$dir/nginx-$version"
+    # shellcheck disable=SC2034 # read by the caller
     NGINX_POLL=$dir/nginx-$version
 }
 
