@@ -155,6 +155,12 @@ ulimit -n "$(ulimit -Hn)"
 
 setup_tmp uepoll-bench-all
 mkdir -p "$OUT_DIR"
+# Every column measures this copy: a rebuild of LIBRARY during the run (other
+# people build in the same tree) cannot change the library between columns.
+LIB_GIVEN=$LIB
+LIB=$TMP/lib/$(basename "$LIB_GIVEN")
+mkdir -p "$TMP/lib"
+cp "$LIB_GIVEN" "$LIB"
 TSV=$TMP/measurements.tsv
 : >"$TSV"
 : >"$TMP/failures"
@@ -213,7 +219,8 @@ join() { # SEP ITEMS...: the items, SEP between them
 }
 LOADS=()
 PART_TIMES=()
-lib_id() { echo "$(sha256sum "$LIB" | cut -c1-12), $(date -u -r "$LIB" '+%Y-%m-%d %H:%M UTC')"; }
+lib_id() { echo "$(sha256sum "$LIB" | cut -c1-12), built $(date -u -r "$LIB_GIVEN" '+%Y-%m-%d %H:%M UTC')"; }
+LIB_ID=$(lib_id)
 
 # ------------------------------------------------------------- micro
 
@@ -368,7 +375,7 @@ run_servers() {
 
 # ------------------------------------------------------------- main
 
-log "library $LIB ($(lib_id)); columns: ${COLS[*]}"
+log "library $LIB_GIVEN ($LIB_ID, measured as a copy); columns: ${COLS[*]}"
 log "ROUNDS=$ROUNDS MIN_TIME=$MIN_TIME SECONDS_PER_RUN=$SECONDS_PER_RUN PARTS='$PARTS'; $(nproc) CPUs, load $(loadavg)"
 START_DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
 for part in $PARTS; do
@@ -392,7 +399,7 @@ done
     echo
     echo "- date: $START_DATE, parts took: $(join ', ' "${PART_TIMES[@]}")"
     echo "- command: \`QUICK=$QUICK ROUNDS=$ROUNDS MIN_TIME=$MIN_TIME SECONDS_PER_RUN=$SECONDS_PER_RUN PARTS='$PARTS' $CMDLINE\`"
-    echo "- library: \`$LIB\` (sha256 $(lib_id)); benchmark tree at commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+    echo "- library: \`$LIB_GIVEN\` (sha256 $LIB_ID; a copy taken at the start was measured); benchmark tree at commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
     echo "- machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), Linux $(uname -r), $(. /etc/os-release && echo "$PRETTY_NAME")"
     echo "- load averages (1, 5, 15 min): $(join '; ' "${LOADS[@]}")"
     echo "- $("$NGINX" -v 2>&1 | sed 's/^nginx version: //') (native, uepoll columns), poll column: ${NGINX_POLL:-none}; $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)"
