@@ -12,12 +12,13 @@ set -eu
 # the sanitizer runtimes libasan8, libubsan1 and libtsan2 that
 # scripts/test-all.sh uses).  Run and test: nginx, wrk and curl for
 # integration/nginx/run-main.sh (with python3 and procps' pgrep); socat and
-# python3 for the shim tests and the benchmark scripts; iproute2 (ss, ip) for
-# debugging the network side by hand.
+# python3 for the shim tests and the benchmark scripts; gnuplot-nox for the
+# plots of integration/bench/run-all.sh; iproute2 (ss, ip) for debugging the
+# network side by hand.
 # (Debian 12's nginx-light is only a transitional package for nginx.)
 PACKAGES="build-essential cmake g++ pkg-config libboost-dev libtbb-dev
 libunwind-dev libgtest-dev libgmock-dev libbenchmark-dev nginx curl wrk
-socat python3 procps iproute2 ca-certificates"
+socat python3 gnuplot-nox procps iproute2 ca-certificates"
 
 # Packages dpkg does not report as "install ok installed".
 missing=""

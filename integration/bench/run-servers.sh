@@ -140,68 +140,6 @@ record_fail() { # ROW BACKEND WHY
     warn "$1 $2: $3"
 }
 
-# --------------------------------------------------- nginx with poll(2)
-
-# supports_poll BIN: BIN accepts `use poll;`.
-supports_poll() {
-    local d="$TMP/polltest"
-    mkdir -p "$d/logs"
-    printf 'pid %s/nginx.pid;\nerror_log %s/logs/error.log;\nevents { use poll; }\nhttp { access_log off; }\n' \
-        "$d" "$d" >"$d/nginx.conf"
-    "$1" -p "$d/" -c "$d/nginx.conf" -e "$d/logs/error.log" -t -q 2>/dev/null
-}
-
-# build_poll_nginx: nginx of Debian's upstream version with the poll module,
-# from Debian's source package (a deb-src list of our own, apt's lists kept
-# under NGINX_BUILD_DIR, the system's apt configuration untouched).
-build_poll_nginx() {
-    local dir=$NGINX_BUILD_DIR version tarball src f
-    version=$("$NGINX" -v 2>&1 | sed -n 's|.*nginx/\([0-9.]*\).*|\1|p')
-    if [[ -x $dir/nginx-$version ]]; then
-        NGINX_POLL=$dir/nginx-$version
-        return 0
-    fi
-    log "building nginx $version with the poll module in $dir (once; log in $dir/build.log)"
-    mkdir -p "$dir/apt/lists/partial" "$dir/apt/sources" "$dir/src"
-    : >"$dir/build.log"
-    # deb-src twins of the system's enabled Debian sources.
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [[ -f $f ]] || continue
-        grep -q 'debian' "$f" || continue
-        sed 's/^Types:.*/Types: deb-src/' "$f" >"$dir/apt/sources/$(basename "$f")"
-    done
-    if [[ -f /etc/apt/sources.list ]]; then
-        sed -n 's/^deb \(.*debian.*\)/deb-src \1/p' /etc/apt/sources.list >"$dir/apt/sources/system.list"
-    fi
-    local -a aptopts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$dir/apt/sources"
-        -o "Dir::State::Lists=$dir/apt/lists")
-    tarball=$(find "$dir/src" -maxdepth 1 -name "nginx_$version.orig.tar.*" | head -n1)
-    if [[ -z $tarball ]]; then
-        apt-get "${aptopts[@]}" update >>"$dir/build.log" 2>&1 || true
-        # The Debian part of the package may be missing from a mirror; the
-        # upstream tarball is all we need.
-        (cd "$dir/src" && apt-get "${aptopts[@]}" source --download-only "nginx" >>"$dir/build.log" 2>&1) || true
-        tarball=$(find "$dir/src" -maxdepth 1 -name "nginx_$version.orig.tar.*" | head -n1)
-    fi
-    if [[ -z $tarball ]]; then
-        warn "could not fetch nginx_$version.orig.tar.* (see $dir/build.log)"
-        return 1
-    fi
-    rm -rf "$dir/src/nginx-$version"
-    tar -C "$dir/src" -xf "$tarball"
-    src=$dir/src/nginx-$version
-    # Only what the benchmark config uses (no pcre, no zlib needed).
-    if ! (cd "$src" &&
-        ./configure --prefix="$dir/prefix" --with-poll_module --with-cc-opt='-O2 -g' \
-            --without-http_rewrite_module --without-http_gzip_module &&
-        make -j"$(nproc)") >>"$dir/build.log" 2>&1; then
-        warn "building nginx failed (see $dir/build.log)"
-        return 1
-    fi
-    cp "$src/objs/nginx" "$dir/nginx-$version"
-    NGINX_POLL=$dir/nginx-$version
-}
-
 # ---------------------------------------------------------------- nginx
 
 mkdir -p "$TMP/html"

@@ -106,20 +106,27 @@ nginx_temp_path_lines() {
 #   bin=$NGINX  workers=2  daemon=on  method=epoll  accept_mutex=off
 #   worker_connections=1024  error_level=notice  access_log=on
 #   default_type=application/octet-stream  sendfile=on  root=$TMP/html
+#   keepalive_timeout=30  worker_rlimit_nofile=  env=
 # accept_mutex off (nginx's default) makes every worker watch the listening
 # socket with EPOLLEXCLUSIVE instead of taking turns through the mutex.
+# worker_rlimit_nofile empty: no such line (the worker keeps the master's
+# limit).  env: variable names the workers keep (nginx clears the rest of
+# their environment), one `env NAME;` line each.
 nginx_write_config() {
-    local prefix=$1 port=$2 kv access
+    local prefix=$1 port=$2 kv access name env_lines="" rlimit_line=""
     shift 2
     local -A c=([bin]=$NGINX [workers]=2 [daemon]=on [method]=epoll [accept_mutex]=off
         [worker_connections]=1024 [error_level]=notice [access_log]=on
-        [default_type]=application/octet-stream [sendfile]=on [root]=$TMP/html)
+        [default_type]=application/octet-stream [sendfile]=on [root]=$TMP/html
+        [keepalive_timeout]=30 [worker_rlimit_nofile]="" [env]="")
     for kv in "$@"; do
         [[ -v c[${kv%%=*}] ]] || { echo "nginx_write_config: unknown key ${kv%%=*}" >&2; return 1; }
         c[${kv%%=*}]=${kv#*=}
     done
     access="access_log $prefix/logs/access.log;"
     [[ ${c[access_log]} == on ]] || access="access_log off;"
+    for name in ${c[env]}; do env_lines+="env $name;"$'\n'; done
+    [[ -z ${c[worker_rlimit_nofile]} ]] || rlimit_line="worker_rlimit_nofile ${c[worker_rlimit_nofile]};"
     mkdir -p "$prefix/logs" "$prefix/temp"
     chmod 755 "$prefix" "$prefix/temp"
     cat >"$prefix/nginx.conf" <<EOF
@@ -128,6 +135,8 @@ $(nginx_user_line)
 daemon ${c[daemon]};
 master_process on;
 worker_processes ${c[workers]};
+$rlimit_line
+$env_lines
 pid $prefix/nginx.pid;
 error_log $prefix/logs/error.log ${c[error_level]};
 
@@ -142,7 +151,7 @@ http {
 $(nginx_temp_path_lines "${c[bin]}" "$prefix")
     default_type ${c[default_type]};
     sendfile ${c[sendfile]};
-    keepalive_timeout 30;
+    keepalive_timeout ${c[keepalive_timeout]};
 
     server {
         listen 127.0.0.1:$port;
@@ -168,6 +177,72 @@ nginx_exec() {
 
 # count_words WORDS...: how many.
 count_words() { echo $#; }
+
+# ------------------------------------------------------ nginx with poll(2)
+
+# supports_poll BIN: BIN accepts `use poll;`.  Uses $TMP (setup_tmp).
+supports_poll() {
+    local d="$TMP/polltest"
+    mkdir -p "$d/logs"
+    printf 'pid %s/nginx.pid;\nerror_log %s/logs/error.log;\nevents { use poll; }\nhttp { access_log off; }\n' \
+        "$d" "$d" >"$d/nginx.conf"
+    "$1" -p "$d/" -c "$d/nginx.conf" -e "$d/logs/error.log" -t -q 2>/dev/null
+}
+
+# build_poll_nginx: nginx of Debian's upstream version with the poll module,
+# from Debian's source package (a deb-src list of our own, apt's lists kept
+# under NGINX_BUILD_DIR, default /tmp/uepoll-bench-nginx, the system's apt
+# configuration untouched), built once and kept there; sets NGINX_POLL.
+# Used by integration/bench/run-servers.sh and run-all.sh.
+build_poll_nginx() {
+    local dir=${NGINX_BUILD_DIR:-/tmp/uepoll-bench-nginx} version tarball src f
+    version=$("$NGINX" -v 2>&1 | sed -n 's|.*nginx/\([0-9.]*\).*|\1|p')
+    if [[ -x $dir/nginx-$version ]]; then
+        # shellcheck disable=SC2034 # read by the caller
+        NGINX_POLL=$dir/nginx-$version
+        return 0
+    fi
+    log "building nginx $version with the poll module in $dir (once; log in $dir/build.log)"
+    mkdir -p "$dir/apt/lists/partial" "$dir/apt/sources" "$dir/src"
+    : >"$dir/build.log"
+    # deb-src twins of the system's enabled Debian sources.
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [[ -f $f ]] || continue
+        grep -q 'debian' "$f" || continue
+        sed 's/^Types:.*/Types: deb-src/' "$f" >"$dir/apt/sources/$(basename "$f")"
+    done
+    if [[ -f /etc/apt/sources.list ]]; then
+        sed -n 's/^deb \(.*debian.*\)/deb-src \1/p' /etc/apt/sources.list >"$dir/apt/sources/system.list"
+    fi
+    local -a aptopts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$dir/apt/sources"
+        -o "Dir::State::Lists=$dir/apt/lists")
+    tarball=$(find "$dir/src" -maxdepth 1 -name "nginx_$version.orig.tar.*" | head -n1)
+    if [[ -z $tarball ]]; then
+        apt-get "${aptopts[@]}" update >>"$dir/build.log" 2>&1 || true
+        # The Debian part of the package may be missing from a mirror; the
+        # upstream tarball is all we need.
+        (cd "$dir/src" && apt-get "${aptopts[@]}" source --download-only "nginx" >>"$dir/build.log" 2>&1) || true
+        tarball=$(find "$dir/src" -maxdepth 1 -name "nginx_$version.orig.tar.*" | head -n1)
+    fi
+    if [[ -z $tarball ]]; then
+        warn "could not fetch nginx_$version.orig.tar.* (see $dir/build.log)"
+        return 1
+    fi
+    rm -rf "$dir/src/nginx-$version"
+    tar -C "$dir/src" -xf "$tarball"
+    src=$dir/src/nginx-$version
+    # Only what the benchmark config uses (no pcre, no zlib needed).
+    if ! (cd "$src" &&
+        ./configure --prefix="$dir/prefix" --with-poll_module --with-cc-opt='-O2 -g' \
+            --without-http_rewrite_module --without-http_gzip_module &&
+        make -j"$(nproc)") >>"$dir/build.log" 2>&1; then
+        warn "building nginx failed (see $dir/build.log)"
+        return 1
+    fi
+    cp "$src/objs/nginx" "$dir/nginx-$version"
+    # shellcheck disable=SC2034 # read by the caller
+    NGINX_POLL=$dir/nginx-$version
+}
 
 # ---------------------------------------------------------------- checks
 
