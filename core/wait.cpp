@@ -126,7 +126,7 @@ static int ep_poll(eventpoll *ep, epoll_event *uevents, int maxevents, int64_t t
 						continue;
 					if (ep->pitems[i]->arm_epoch != epochs[i])
 						continue; // re-armed since: stale
-					epfile *f = ep->pitems[i]->ffd.file;
+					epfile *f = ep->pitems[i]->file;
 					if (!epfile_tryget(f))
 						continue;
 					ready[nready] = f;

@@ -109,5 +109,6 @@ size_t fread(void *p, size_t size, size_t n, FILE *f);
 char *fgets(char *s, int n, FILE *f);
 int fgetc(FILE *f);
 ssize_t getdelim(char **line, size_t *cap, int delim, FILE *f);
+FILE *fopen(const char *path, const char *mode);
 
 } // namespace uepoll::api
