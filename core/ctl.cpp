@@ -202,6 +202,25 @@ static int ep_insert(eventpoll *ep, const epoll_event *event, epfile *tf, int fd
 static int ep_modify(eventpoll *ep, epitem *epi, const epoll_event *event)
 {
 	ep->mtx.assert_held();
+	bool unconfirmed;
+	{
+		std::lock_guard g(ep->lock);
+		unconfirmed = epi->unconfirmed;
+	}
+	if (unconfirmed) {
+		// Queued by an earlier ctl without a poll: whether the kernel would
+		// have it on the list (ready then) or queue it now, at the tail
+		// (ready only with the new events), is settled first, with the old
+		// events.  Its readiness cannot have changed since through a call
+		// we did not settle it for (ep_confirm_queued()).
+		bool was_ready = ep_item_poll(epi, 1) != 0;
+		std::lock_guard g(ep->lock);
+		ep_item_confirmed(ep, epi);
+		if (!was_ready) {
+			ep->rdllist.erase(ep->rdllist.iterator_to(*epi));
+			epi->on_list = false;
+		}
+	}
 	{
 		std::lock_guard g(ep->lock);
 		bool was_et = epi->event.events & EPOLLET;

@@ -325,10 +325,46 @@ uint32_t ep_eventpoll_poll_observe(epfile *f)
 	return ep_eventpoll_poll(ep, 0);
 }
 
+// Settles every item of ep that a ctl queued without polling (ep is about
+// to be observed: from now on its eventfd says whether its ready list is
+// empty, and an item the kernel would not have queued must not make it
+// readable).  Must be called with ep->mtx held: no scan runs.
+static void ep_confirm_all(eventpoll *ep)
+{
+	ep->mtx.assert_held();
+	thread_local std::vector<epitem *, slab_allocator<epitem *>> pending;
+	thread_local std::vector<uint32_t, slab_allocator<uint32_t>> rev;
+	pending.clear();
+	{
+		std::lock_guard g(ep->lock);
+		for (epitem &epi : ep->rdllist)
+			if (epi.unconfirmed)
+				pending.push_back(&epi);
+	}
+	if (pending.empty())
+		return;
+	rev.resize(pending.size());
+	ep_items_poll(pending.data(), static_cast<int>(pending.size()), rev.data(), 1);
+	std::lock_guard g(ep->lock);
+	for (size_t i = 0; i < pending.size(); i++) {
+		epitem *epi = pending[i];
+		ep_item_confirmed(ep, epi);
+		if (rev[i])
+			continue;
+		ep->rdllist.erase(ep->rdllist.iterator_to(*epi));
+		epi->on_list = false;
+		ep_slot_update(ep, epi);
+	}
+}
+
 // From now on the helper keeps ep's eventfd right (sticky).
 void ep_set_observed(eventpoll *ep)
 {
+	if (ep->observed.load(std::memory_order_acquire))
+		return;
 	{
+		std::lock_guard m(ep->mtx);
+		ep_confirm_all(ep);
 		std::lock_guard g(ep->lock);
 		if (ep->observed)
 			return;

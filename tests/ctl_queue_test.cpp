@@ -165,3 +165,33 @@ DIFF_TEST(ctl_queue, mod_round_trips_across_threads)
 	t.step("round trips without the event", lost.load());
 	EXPECT_EQ(lost.load(), 0);
 }
+
+// Found by uepoll-fuzz (seed 2425590871 program 18): an item idle at its
+// ADD, then MODded to events it has (an eventfd is always writable), is
+// queued by the MOD, after the ready item ADDed in between.
+DIFF_TEST(ctl_queue, idle_add_then_mod_to_ready_orders_by_the_mod)
+{
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	int e1 = b.eventfd(0, EFD_NONBLOCK);
+	int e2 = b.eventfd(1, EFD_NONBLOCK);
+	t.step("add A (idle)", add(b, ep, e1, EPOLLIN | EPOLLPRI, kA));
+	t.step("add B (ready)", add(b, ep, e2, EPOLLIN | EPOLLPRI, kB));
+	t.step("mod A to OUT", mod(b, ep, e1, EPOLLIN | EPOLLOUT, kA + 1));
+	epoll_event out[4];
+	t.events("wait max 1", b.epoll_wait(ep, out, 1, 0), out);
+	t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
+}
+
+// The same when A was ready at its ADD: it keeps its place.
+DIFF_TEST(ctl_queue, ready_add_then_mod_keeps_its_place)
+{
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	int e1 = b.eventfd(1, EFD_NONBLOCK);
+	int e2 = b.eventfd(1, EFD_NONBLOCK);
+	t.step("add A (ready)", add(b, ep, e1, EPOLLIN, kA));
+	t.step("add B (ready)", add(b, ep, e2, EPOLLIN, kB));
+	t.step("mod A", mod(b, ep, e1, EPOLLIN | EPOLLOUT, kA + 1));
+	epoll_event out[4];
+	t.events("wait max 1", b.epoll_wait(ep, out, 1, 0), out);
+	t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
+}
