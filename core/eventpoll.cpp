@@ -37,7 +37,9 @@
 // queue it, not where the ctl did: the kinds queued unconfirmed (eventfds,
 // pipes, AF_UNIX socketpairs made in this process) change readiness only
 // through this process's calls, whose hooks first settle the file's
-// unconfirmed items with one poll (ep_confirm_queued()).  Everything else
+// unconfirmed items with one poll (ep_confirm_queued()); so does a MOD of
+// an item still unconfirmed (ep_modify()), and an instance about to be
+// observed settles all of its own (ep_set_observed()).  Everything else
 // is polled at the ctl, as before (ep_poll_at_ctl() in ctl.cpp says why
 // for each: observed instances, nested instances, EPOLLEXCLUSIVE items,
 // files whose readiness changes on its own).
