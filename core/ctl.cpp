@@ -13,7 +13,7 @@ namespace uepoll::core {
 void __ep_remove(eventpoll *ep, epitem *epi)
 {
 	ep->mtx.assert_held();
-	epfile *f = epi->ffd.file;
+	epfile *f = epi->file;
 	{
 		std::lock_guard g(f->f_lock);
 		f->f_ep.erase(f->f_ep.iterator_to(*epi));
@@ -27,6 +27,7 @@ void __ep_remove(eventpoll *ep, epitem *epi)
 		std::lock_guard g(ep->lock);
 		if (ep_is_linked(epi))
 			ep->rdllist.erase(ep->rdllist.iterator_to(*epi));
+		ep_item_confirmed(ep, epi);
 		// Swap-remove the slot; the item that moves keeps its meaning, but
 		// a poller's copy of the set does not: bump the generation.
 		int last = static_cast<int>(ep->pfds.size()) - 1;
@@ -48,14 +49,81 @@ void __ep_remove(eventpoll *ep, epitem *epi)
 	slab_delete(epi);
 }
 
+std::atomic<long> unconfirmed_items{0};
+
+// Must a ctl on epi poll it at once, as the kernel's ep_insert() and
+// ep_modify() do (ep_item_poll()), rather than queue it unconfirmed?  Yes
+// wherever the answer is needed before the next harvest, or the file's
+// readiness can change behind our back:
+//   - an OBSERVED instance: its eventfd must be readable exactly when
+//     ep_eventpoll_poll() would say so, and the instances watching it get
+//     the wake-up (pwake) at once;
+//   - a nested epoll item: its readiness is another instance's ready list;
+//   - an EPOLLEXCLUSIVE item: the wake-up walk parks and unparks exclusive
+//     items by what they saw (excl_parked);
+//   - a file whose readiness can change without a call of this process
+//     that we see (a timer, the network, a file of unknown origin): queued
+//     unconfirmed, a change after the ctl would then be reported in the
+//     ctl's place instead of the wake-up's.  The kinds below change only
+//     through calls of this process, whose hooks call ep_confirm_queued()
+//     first (or through another process, which is a race natively too).
+// Must be called with ep->lock held.
+static bool ep_poll_at_ctl(eventpoll *ep, const epitem *epi)
+{
+	ep->lock.assert_held();
+	epfile *f = epi->file;
+	if (ep->observed.load(std::memory_order_relaxed) || is_file_epoll(f) || epi->exclusive || !f->origin_known)
+		return true;
+	switch (f->kind) {
+	case file_kind::eventfd:
+	case file_kind::pipe_read:
+	case file_kind::pipe_write:
+	case file_kind::unix_socket:
+	case file_kind::unix_dgram:
+	case file_kind::unix_seqpacket:
+		return false;
+	default:
+		return true;
+	}
+}
+
+// The ctl's queueing without a poll: epi goes to the tail of the ready
+// list "to be confirmed", where the kernel's ep_insert()/ep_modify() would
+// put it if it is ready, and one waiter is woken to harvest it.  The
+// harvest re-polls every queued item before reporting it and drops what is
+// not ready (ep_send_events(), as the kernel drops stale items), re-arming
+// it then; so a ctl costs no system call unless a waiter must be told.
+// Must be called with ep->lock held.
+static void ep_queue_unconfirmed(eventpoll *ep, epitem *epi)
+{
+	ep->lock.assert_held();
+	if (!ep_is_linked(epi) && epi->next == EP_UNACTIVE_PTR) {
+		ep->rdllist.push_back(*epi);
+		epi->on_list = true;
+		epi->unconfirmed = true;
+		unconfirmed_items.fetch_add(1, std::memory_order_relaxed);
+		if (!ep->wq.empty())
+			ep_wake_one(ep);
+	}
+	ep_slot_update(ep, epi);
+}
+
 // The tail of ep_insert() and ep_modify(), which the kernel writes in both:
 // if the item is ready now, queue it, wake one waiter and the instances
 // watching ep.  Must be called with ep->mtx held: no scan runs then, so
 // epi->next is EP_UNACTIVE_PTR (the kernel's ep_modify() checks it all the
-// same; so do we, for both).
+// same; so do we, for both).  Where ep_poll_at_ctl() allows, the item is
+// queued unconfirmed instead, with no poll.
 static void ep_queue_if_ready(eventpoll *ep, epitem *epi)
 {
 	ep->mtx.assert_held();
+	{
+		std::lock_guard g(ep->lock);
+		if (!ep_poll_at_ctl(ep, epi)) {
+			ep_queue_unconfirmed(ep, epi);
+			return;
+		}
+	}
 	uint32_t revents = ep_item_poll(epi, 1);
 	bool pwake = false;
 	{
@@ -83,7 +151,8 @@ static int ep_insert(eventpoll *ep, const epoll_event *event, epfile *tf, int fd
 	epitem *epi = slab_new<epitem>();
 	if (!epi)
 		return -ENOMEM;
-	epi->ffd = {tf, fd};
+	epi->file = tf;
+	epi->fd = fd;
 	epi->ep = ep;
 	epi->event = *event;
 	epi->exclusive = event->events & EPOLLEXCLUSIVE;
@@ -133,17 +202,42 @@ static int ep_insert(eventpoll *ep, const epoll_event *event, epfile *tf, int fd
 static int ep_modify(eventpoll *ep, epitem *epi, const epoll_event *event)
 {
 	ep->mtx.assert_held();
+	bool unconfirmed;
+	{
+		std::lock_guard g(ep->lock);
+		unconfirmed = epi->unconfirmed;
+	}
+	if (unconfirmed) {
+		// Queued by an earlier ctl without a poll: whether the kernel would
+		// have it on the list (ready then) or queue it now, at the tail
+		// (ready only with the new events), is settled first, with the old
+		// events.  Its readiness cannot have changed since through a call
+		// we did not settle it for (ep_confirm_queued()).
+		bool was_ready = ep_item_poll(epi, 1) != 0;
+		std::lock_guard g(ep->lock);
+		ep_item_confirmed(ep, epi);
+		if (!was_ready) {
+			ep->rdllist.erase(ep->rdllist.iterator_to(*epi));
+			epi->on_list = false;
+		}
+	}
 	{
 		std::lock_guard g(ep->lock);
 		bool was_et = epi->event.events & EPOLLET;
 		epi->event = *event;
 		bool is_et = epi->event.events & EPOLLET;
 		if (was_et != is_et)
-			epi->ffd.file->et_items.fetch_add(is_et ? 1 : -1, std::memory_order_relaxed);
+			epi->file->et_items.fetch_add(is_et ? 1 : -1, std::memory_order_relaxed);
 		// MOD is a new start: every edge may be reported again.
-		epi->et_suppressed = 0;
+		epi->et_suppress(EP_READ_SIDE | EP_WRITE_SIDE, false);
 		epi->et_dead = false;
 		epi->excl_parked = false;
+		if (!ep_poll_at_ctl(ep, epi)) {
+			// Queued before its slot is re-armed: a widened slot would
+			// kick the leader for nothing.
+			ep_queue_unconfirmed(ep, epi);
+			return 0;
+		}
 		ep_slot_update(ep, epi);
 	}
 	ep_queue_if_ready(ep, epi);

@@ -27,6 +27,23 @@
 // queued items need no polling, ep_send_events re-polls them.  Arming is
 // O(1): each item owns one slot of ep->pfds and a disarmed slot has fd -1.
 //
+// CTL WITHOUT A POLL.  The kernel's ep_insert() and ep_modify() poll the
+// item once and queue it if ready.  Here that poll is a system call, so an
+// ADD or MOD queues the item UNCONFIRMED instead (at the tail, where the
+// kernel would queue it if ready) and wakes one waiter if there is one;
+// the harvest's re-poll keeps it if ready and drops (and arms) it if not,
+// as the kernel drops stale items.  An item that was idle at its ctl and is
+// made ready before the harvest must be queued where that wake-up would
+// queue it, not where the ctl did: the kinds queued unconfirmed (eventfds,
+// pipes, AF_UNIX socketpairs made in this process) change readiness only
+// through this process's calls, whose hooks first settle the file's
+// unconfirmed items with one poll (ep_confirm_queued()); so does a MOD of
+// an item still unconfirmed (ep_modify()), and an instance about to be
+// observed settles all of its own (ep_set_observed()).  Everything else
+// is polled at the ctl, as before (ep_poll_at_ctl() in ctl.cpp says why
+// for each: observed instances, nested instances, EPOLLEXCLUSIVE items,
+// files whose readiness changes on its own).
+//
 // EDGE-TRIGGERED ITEMS over a level-triggered poll(2): after an item is
 // reported, the bits reported are SUPPRESSED (no longer polled) until the
 // program does I/O on the file (ep_io_hint(), called by interpose/'s I/O
@@ -152,7 +169,7 @@ void core_init(const sys_ops *s, const file_ops *f)
 // below 1<<16 is the poll bit of the same value on Linux.
 static inline short ep_poll_events(const epitem *epi)
 {
-	return static_cast<short>((epi->event.events & ~epi->et_suppressed) & 0xffff);
+	return static_cast<short>((epi->event.events & ~epi->et_suppressed()) & 0xffff);
 }
 
 // Keeps an observed instance's eventfd readable exactly while its ready
@@ -178,7 +195,7 @@ void ep_slot_update(eventpoll *ep, epitem *epi)
 {
 	ep->lock.assert_held();
 	pollfd &p = ep->pfds[epi->pidx];
-	epfile *f = epi->ffd.file;
+	epfile *f = epi->file;
 	bool armed = !epi->on_list && epi->next == EP_UNACTIVE_PTR && (epi->event.events & ~EP_PRIVATE_BITS) &&
 		     !epi->et_dead && !epi->excl_parked && !f->dead.load(std::memory_order_relaxed);
 	int fd = armed ? f->poll_fd.load() : -1;
@@ -233,11 +250,18 @@ void for_each_observed(void (*fn)(eventpoll *, void *), void *arg)
 
 // ---- create and free ----------------------------------------------------------
 
-// The max_user_watches sysctl as the kernel applies it: read at each ADD
-// (ep_insert()), so a value changed by the administrator counts from the
-// next ADD on.  One pread() on an fd opened at start-up (an internal fd:
-// opened later, it would show up as an fd the program did not expect);
-// LONG_MAX when it cannot be read (no /proc: no limit we can know).
+// The max_user_watches sysctl (twin of the kernel's max_user_watches
+// variable, which ep_insert() reads at each ADD).  We can only read the
+// file: one pread() on an fd opened at start-up (an internal fd: opened
+// later, it would show up as an fd the program did not expect), about
+// 1.7 us, where an ADD without it costs a few hundred ns.  So the value is
+// read again at most once per millisecond (CLOCK_MONOTONIC through the
+// vDSO, ~20 ns), and at every ADD once this process has opened the file for
+// writing (ep_max_user_watches_written(), from the open/fopen hooks): its
+// own writes count from its next ADD on, as natively.  A change made by
+// another process counts from the first ADD at least 1 ms after our last
+// read (docs/deviations.md, "max_user_watches").  LONG_MAX when it cannot
+// be read (no /proc: no limit we can know).
 // The number may change under us (core/internal_fd.hpp): a dup2 onto it
 // moves it, a close behind our back loses it (the next read says so, and
 // it is opened again).
@@ -246,6 +270,9 @@ static bool max_watches_opened; // at start-up: false without /proc
 // The last value read: what counts while the file has no number (none
 // was free when a dup2 took its number, or none is free to open it again).
 static std::atomic<long> max_watches_last{LONG_MAX};
+static std::atomic<int64_t> max_watches_read_ns{INT64_MIN}; // CLOCK_MONOTONIC of the last read
+static std::atomic<bool> max_watches_written{false};
+constexpr int64_t MAX_WATCHES_REREAD_NS = 1000000;
 
 static void open_max_user_watches()
 {
@@ -287,7 +314,9 @@ static bool try_max_user_watches(long *v, int *seen)
 	return true;
 }
 
-long ep_max_user_watches()
+void ep_max_user_watches_written() { max_watches_written.store(true, std::memory_order_relaxed); }
+
+static long read_max_user_watches_now()
 {
 	if (!max_watches_opened)
 		return LONG_MAX;
@@ -299,6 +328,21 @@ long ep_max_user_watches()
 	if (max_watches.renew(seen) >= 0 && try_max_user_watches(&v, &seen))
 		return v;
 	return max_watches_last.load(std::memory_order_relaxed);
+}
+
+long ep_max_user_watches()
+{
+	if (!max_watches_opened)
+		return LONG_MAX;
+	if (max_watches_written.load(std::memory_order_relaxed))
+		return read_max_user_watches_now();
+	int64_t ns = monotonic_ns(); // the vDSO: no system call
+	int64_t last = max_watches_read_ns.load(std::memory_order_relaxed);
+	if (last != INT64_MIN && ns - last < MAX_WATCHES_REREAD_NS && ns >= last)
+		return max_watches_last.load(std::memory_order_relaxed);
+	long v = read_max_user_watches_now();
+	max_watches_read_ns.store(ns, std::memory_order_relaxed);
+	return v;
 }
 
 // Twin of do_epoll_create() (ep_alloc + anon_inode_getfile + fd_install).

@@ -69,43 +69,75 @@ struct epoll_filefd {
 	}
 };
 
-// Twin of struct epitem: one (file, fd) watched by one instance.
+// The tree hook keeps the node's colour in its parent pointer's low bit
+// (24 bytes, not 32), as the kernel's rb_node does in __rb_parent_color.
+using epitem_tree_hook = bi::set_member_hook<bi::optimize_size<true>>;
+
+// Twin of struct epitem: one (file, fd) watched by one instance.  The
+// fields are ordered for size (pointers, then 4-byte fields, then flags),
+// not as the kernel lists them; the key (ffd) is split in two for the same
+// reason (epitem_key puts it back together).
 struct epitem {
-	bi::set_member_hook<> rbn;      // twin of rbn: in ep->rbr, under ep->mtx
+	epitem_tree_hook rbn;           // twin of rbn: in ep->rbr, under ep->mtx
 	bi::list_member_hook<> rdllink; // twin of rdllink: on ep->rdllist or a txlist, under ep->lock
-	epitem *next;                   // twin of next: ep->ovflist chain, under ep->lock
-	epoll_filefd ffd;               // twin of ffd: the tree key, constant
 	bi::list_member_hook<> fllink;  // twin of fllink: in ffd.file's f_ep, under f_lock
+	epitem *next;                   // twin of next: ep->ovflist chain, under ep->lock
+	epfile *file;                   // twin of ffd.file: constant
 	eventpoll *ep;                  // twin of ep: the owner, constant
+	int fd;                         // twin of ffd.fd: constant
 	epoll_event event;              // twin of event: under ep->mtx to write, ep->lock to read
 
-	// Below: uepoll's own state, all under ep->lock.
-	// Edge-triggered over poll(2): after a report, stop polling the bits
-	// that were reported until an I/O call or a MOD re-arms them.
-	uint32_t et_suppressed = 0;
-	bool et_dead = false;       // ERR/HUP reported: poll(2) cannot mask those, so stop entirely
-	bool excl_parked = false;   // EXCLUSIVE: a wake-up walk stopped before us; unparked when idle
-	bool exclusive = false;     // EPOLLEXCLUSIVE, fixed at ADD (MOD cannot change it): read under f_lock
-	bool on_list = false;       // linked on rdllist or a txlist
+	// Below: uepoll's own state, all under ep->lock but where it says.
 	int pidx = -1;              // our slot in ep->pfds / ep->pitems
 	uint32_t arm_epoch = 0;     // bumped each time the slot is (re)armed or widened, under ep->lock
 	// The file's level_*_walks when a poller's look queued or reported us
 	// (io_stamp); written under ep->lock, read under the file's f_lock.
 	std::atomic<uint32_t> level_in_seen{0}, level_out_seen{0};
+	// Edge-triggered over poll(2): after a report, stop polling the side
+	// (EP_READ_SIDE, EP_WRITE_SIDE) that was reported until an I/O call or
+	// a MOD re-arms it.  et_suppressed() is the events not polled.
+	bool et_read_suppressed : 1 = false;
+	bool et_write_suppressed : 1 = false;
+	bool et_dead : 1 = false;     // ERR/HUP reported: poll(2) cannot mask those, so stop entirely
+	bool excl_parked : 1 = false; // EXCLUSIVE: a wake-up walk stopped before us; unparked when idle
+	bool on_list : 1 = false;     // linked on rdllist or a txlist
+	// Queued by a ctl without a poll (ep_queue_unconfirmed()): maybe not
+	// ready at all.  The harvest's re-poll, or a look before an I/O call
+	// that could change the file's readiness (ep_confirm_queued()), settles it.
+	bool unconfirmed : 1 = false;
+	// EPOLLEXCLUSIVE, fixed at ADD (MOD cannot change it): read under
+	// f_lock, so a byte of its own, apart from the bits above.
+	bool exclusive = false;
+
+	epoll_filefd ffd() const { return {file, fd}; }
+	uint32_t et_suppressed() const
+	{
+		return (et_read_suppressed ? EP_READ_SIDE : 0) | (et_write_suppressed ? EP_WRITE_SIDE : 0);
+	}
+	// Stops (suppress) or resumes polling the sides among `sides`.
+	void et_suppress(uint32_t sides, bool suppress)
+	{
+		if (sides & EP_READ_SIDE)
+			et_read_suppressed = suppress;
+		if (sides & EP_WRITE_SIDE)
+			et_write_suppressed = suppress;
+	}
 };
 
 // The kernel keeps its epitem within 128 bytes on 64-bit (BUILD_BUG_ON in
 // eventpoll_init(): two cache lines, one slab object).  The performance
 // issue asks uepoll for at most 128 bytes per watched fd beyond native;
-// today an item is 136 bytes (plus its pollfd and pitems slots, 16), so
-// this holds the line where it is: any growth must be a decision, made here.
-static_assert(sizeof(void *) != 8 || sizeof(epitem) <= 136, "epitem grew: see the budget above");
+// an item is 120 bytes (plus its pollfd and pitems slots, 16), and a few
+// bytes of its padding are kept for the tiering work (a hot/cold flag, an
+// idle counter, a shard index): any growth past 120 must be a decision,
+// made here.
+static_assert(sizeof(void *) != 8 || sizeof(epitem) <= 120, "epitem grew: see the budget above");
 
-using epitem_rbtree = bi::rbtree<epitem, bi::member_hook<epitem, bi::set_member_hook<>, &epitem::rbn>,
+using epitem_rbtree = bi::rbtree<epitem, bi::member_hook<epitem, epitem_tree_hook, &epitem::rbn>,
 				 bi::key_of_value<struct epitem_key>, bi::constant_time_size<true>>;
 struct epitem_key {
 	using type = epoll_filefd;
-	const type &operator()(const epitem &epi) const { return epi.ffd; }
+	type operator()(const epitem &epi) const { return epi.ffd(); }
 };
 using epitem_list = bi::list<epitem, bi::member_hook<epitem, bi::list_member_hook<>, &epitem::rdllink>,
 			     bi::constant_time_size<false>>;
@@ -117,30 +149,39 @@ using file_item_list = bi::list<epitem, bi::member_hook<epitem, bi::list_member_
 // (interpose/fdtable.cpp), shared by every fd number that refers to it,
 // freed when f_count drops to zero.
 struct epfile {
-	std::atomic<long> f_count{1}; // twin of f_count: fd slots + in-flight users
-	spinlock f_lock;              // protects f_ep, poll_fd, nfds
+	// The fields are ordered for size (8-byte, 4-byte, then 1-byte fields):
+	// one per watched file, so every padding byte counts (docs/benchmarks.md,
+	// "Memory per watched fd").
 	file_item_list f_ep;          // twin of f_ep: items watching this file, in ADD order
 	eventpoll *ep = nullptr;      // twin of private_data when is_file_epoll()
+	// The other end, when created in-process (pipe, socketpair, loopback
+	// pair); changed under the peer lock, read unlocked only as a hint.
+	std::atomic<epfile *> peer{nullptr};
+	uint64_t dev = 0, ino = 0;    // identity hint: the same file has the same (dev, ino)
+	std::atomic<long> io_busy_since{0}; // CLOCK_MONOTONIC ns of the last I/O window's opening
+
+	std::atomic<int> f_count{1};  // twin of f_count: fd slots + in-flight users
 	std::atomic<int> poll_fd{-1}; // an fd number of this file open now; -1 once all are closed
 	int nfds = 0;                 // fd numbers of this process that refer to it
-	bool can_poll = true;         // twin of file_can_poll()
 	// A poll(2) that sees PRI|ERR consumes it (mounts_poll(), swaps_poll(),
 	// a PSI trigger): the next poll will not show it again.  `consumed`
 	// keeps what a poller saw until an item's re-poll reports it (the
 	// kernel's first vfs_poll() after the wake-up takes it the same way).
-	bool poll_consumes = false;
 	std::atomic<uint32_t> consumed{0};
-	bool origin_known = false;    // we saw it created, so we saw every dup of it
-	file_kind kind = file_kind::other;
-	uint64_t dev = 0, ino = 0;    // identity hint: the same file has the same (dev, ino)
-	// The other end, when created in-process (pipe, socketpair, loopback
-	// pair); changed under the peer lock, read unlocked only as a hint.
-	std::atomic<epfile *> peer{nullptr};
 	uint32_t last_revents = 0;    // readiness at the last wake-up walk (its key is what is new)
 	// Pollers' looks that saw IN / OUT: an I/O hook compares them across
 	// its call to tell whether a poller already saw its change (io_stamp).
 	std::atomic<uint32_t> level_in_walks{0}, level_out_walks{0};
 	std::atomic<int> et_items{0}; // EPOLLET items watching it: the I/O hooks look only here
+	// Program threads inside an I/O call on this file or its peer (an I/O
+	// window, core/io_window.cpp).
+	std::atomic<int> io_busy{0};
+
+	spinlock f_lock;              // protects f_ep, poll_fd, nfds
+	bool can_poll = true;         // twin of file_can_poll()
+	bool poll_consumes = false;   // see `consumed`
+	bool origin_known = false;    // we saw it created, so we saw every dup of it
+	file_kind kind = file_kind::other;
 	std::atomic<bool> dead{false};// every fd closed: never poll it again
 	// An item of it left an observed instance: the helper may still be in a
 	// ppoll it entered before, holding the file (its poll table's
@@ -165,13 +206,14 @@ struct epfile {
 	// after its FIN aborts the connection (tcp_rcv_state_process,
 	// TCPABORTONDATA): an RST both ways.
 	std::atomic<bool> shut_rd_called{false};
-	// Program threads inside an I/O call on this file or its peer (an I/O
-	// window, below), and whether the helper left a readiness of this file
-	// for the window's end.
-	std::atomic<int> io_busy{0};
-	std::atomic<long> io_busy_since{0}; // CLOCK_MONOTONIC ns of the last window's opening
+	// Whether the helper left a readiness of this file for the end of an
+	// I/O window.
 	std::atomic<bool> io_deferred{false};
 };
+// 112 bytes in release builds (the debug spinlock records its owner), one
+// size class of the allocator (oneTBB's bins: 96, 112, 128, 160...); it
+// was 136, in the 160 bin.
+static_assert(sizeof(void *) != 8 || sizeof(spinlock) > 1 || sizeof(epfile) <= 112, "epfile grew: see above");
 
 // One thread blocked in epoll_wait on an instance: twin of the
 // wait_queue_entry that ep_poll() puts on ep->wq.
@@ -233,7 +275,7 @@ inline void epfile_get(epfile *f) { f->f_count.fetch_add(1, std::memory_order_re
 // Twin of get_file_rcu(): a reference unless the file is already going away.
 inline bool epfile_tryget(epfile *f)
 {
-	long c = f->f_count.load(std::memory_order_relaxed);
+	int c = f->f_count.load(std::memory_order_relaxed);
 	while (c > 0) {
 		if (f->f_count.compare_exchange_weak(c, c + 1, std::memory_order_acquire))
 			return true;
@@ -297,6 +339,24 @@ inline bool is_file_epoll(const epfile *f) { return f && f->ep != nullptr; }
 // fake epoll fds, and mark the instance observed so that from now on the
 // helper keeps its eventfd readable exactly while this would say so.
 uint32_t ep_eventpoll_poll_observe(epfile *f);
+
+// ---- items queued by a ctl without a poll ----------------------------------
+
+// An I/O call (or a close) is about to change the readiness of t: settle
+// first whether its items that a ctl queued without polling (epitem::
+// unconfirmed) were ready before it, so that the call's wake-up queues
+// them where the kernel's would (ep_insert() polls at once; an item it did
+// not queue is queued by the wake-up, at the tail).  One atomic load when
+// no item anywhere waits to be confirmed.  Called by ep_io_stamp() and
+// the close path.
+void ep_confirm_queued(epfile *t);
+
+// ---- the max_user_watches sysctl ---------------------------------------------
+
+// This process opened /proc/sys/fs/epoll/max_user_watches for writing (the
+// open/fopen hooks): from now on every ADD reads the sysctl again, so that
+// its own writes count from its next ADD on (core/eventpoll.cpp).
+void ep_max_user_watches_written();
 
 // ---- fds of uepoll's own ------------------------------------------------------
 

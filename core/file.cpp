@@ -157,6 +157,14 @@ static epfile *peer_to_tell_of_close(epfile *f, int fd, uint32_t *key)
 
 void epfile_fd_closing(epfile *f, int fd, int other_fd)
 {
+	// The last close wakes the other end (HUP): settle its items that a
+	// ctl queued unconfirmed first (ep_confirm_queued()).
+	if (other_fd < 0 && unconfirmed_items.load(std::memory_order_relaxed)) {
+		if (epfile *p = epfile_get_peer(f)) {
+			ep_confirm_queued(p);
+			epfile_put(p);
+		}
+	}
 	bool release = false;
 	eventpoll *eps[32];
 	int neps = 0;

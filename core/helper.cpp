@@ -94,7 +94,7 @@ void *helper_main(void *)
 				for (size_t i = 0; i < ep->pfds.size(); i++) {
 					if (ep->pfds[i].fd < 0)
 						continue;
-					if (left_to_window(ep->pitems[i]->ffd.file, c->now, c->until))
+					if (left_to_window(ep->pitems[i]->file, c->now, c->until))
 						continue;
 					c->s->push_back(ep->pfds[i]);
 					c->r->push_back(slot_ref{ep, static_cast<int>(i), ep->pset_gen, ep->pitems[i]->arm_epoch});
@@ -125,9 +125,9 @@ void *helper_main(void *)
 			{
 				std::lock_guard g(ep->lock);
 				if (ep->pset_gen == refs[i].gen && ep->pitems[refs[i].idx]->arm_epoch == refs[i].epoch &&
-				    epfile_tryget(ep->pitems[refs[i].idx]->ffd.file)) {
+				    epfile_tryget(ep->pitems[refs[i].idx]->file)) {
 					epi = ep->pitems[refs[i].idx];
-					f = epi->ffd.file;
+					f = epi->file;
 				}
 			}
 			if (f && left_to_window(f, now, &until)) {

@@ -121,6 +121,19 @@ void ep_set_observed(eventpoll *ep);
 // ---- ctl.cpp: insert, modify, remove ----------------------------------------
 
 void __ep_remove(eventpoll *ep, epitem *epi);
+// Items queued by a ctl without a poll, in every instance (epitem::
+// unconfirmed): while zero, ep_confirm_queued() returns at once.
+extern std::atomic<long> unconfirmed_items;
+// epi was polled (or leaves its list): it is no longer waiting to be
+// confirmed.  Must be called with ep->lock held.
+inline void ep_item_confirmed(eventpoll *ep, epitem *epi)
+{
+	ep->lock.assert_held();
+	if (epi->unconfirmed) {
+		epi->unconfirmed = false;
+		unconfirmed_items.fetch_sub(1, std::memory_order_relaxed);
+	}
+}
 
 // A reference from fget(), put when it goes out of scope (ctl, wait).
 struct file_ref {

@@ -20,9 +20,9 @@ static void ep_rearm_side(epfile *f, uint32_t bits, bool clear_dead)
 		std::lock_guard g2(ep->lock);
 		if (!(epi.event.events & EPOLLET))
 			continue;
-		if (!(epi.et_suppressed & bits) && !(clear_dead && epi.et_dead))
+		if (!(epi.et_suppressed() & bits) && !(clear_dead && epi.et_dead))
 			continue;
-		epi.et_suppressed &= ~bits;
+		epi.et_suppress(bits, false);
 		if (clear_dead)
 			epi.et_dead = false;
 		ep_slot_update(ep, &epi);
@@ -62,11 +62,15 @@ static bool unix_writable(int fd, long outq)
 
 io_stamp ep_io_stamp(epfile *f, bool read_side)
 {
+	// The call may change the readiness of f and of its other end: items
+	// a ctl queued unconfirmed must first be settled (ep_confirm_queued()).
+	ep_confirm_queued(f);
 	if (f->kind == file_kind::eventfd)
 		return ep_file_stamp(f);
 	epfile *t = epfile_get_peer(f);
 	if (!t)
 		return {};
+	ep_confirm_queued(t);
 	io_stamp st = ep_file_stamp(t);
 	if (read_side && f->kind == file_kind::unix_socket) {
 		if (file_watched_for(t, EP_WRITE_SIDE))

@@ -85,7 +85,7 @@ static int ep_loop_check_proc(eventpoll *ep, int depth)
 	std::lock_guard m(ep->mtx);
 	ep->gen = loop_check_gen.load();
 	for (epitem &epi : ep->rbr) {
-		epfile *f = epi.ffd.file;
+		epfile *f = epi.file;
 		if (is_file_epoll(f)) {
 			eventpoll *ep_tovisit = f->ep;
 			if (ep_tovisit == inserting_into || depth > EP_MAX_NESTS)

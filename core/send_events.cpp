@@ -25,7 +25,7 @@ static void ep_items_poll(epitem **items, int n, uint32_t *out, int depth)
 	}
 	int nplain = 0;
 	for (int i = 0; i < n; i++) {
-		epfile *f = items[i]->ffd.file;
+		epfile *f = items[i]->file;
 		pfd[i].fd = -1;
 		pfd[i].events = 0; // an epoll file is asked directly, below
 		pfd[i].revents = 0;
@@ -43,7 +43,7 @@ static void ep_items_poll(epitem **items, int n, uint32_t *out, int depth)
 		}
 	}
 	for (int i = 0; i < n; i++) {
-		epfile *f = items[i]->ffd.file;
+		epfile *f = items[i]->file;
 		uint32_t r;
 		if (is_file_epoll(f))
 			r = ep_eventpoll_poll(f->ep, depth + 1);
@@ -94,7 +94,7 @@ static int ep_sync_poll(eventpoll *ep, int depth, int own_fd = -1, bool may_defe
 		else
 			buf.assign(ep->pfds.begin(), ep->pfds.end());
 		for (size_t i = 0; i < buf.size(); i++) {
-			if (buf[i].fd >= 0 && is_file_epoll(ep->pitems[i]->ffd.file)) {
+			if (buf[i].fd >= 0 && is_file_epoll(ep->pitems[i]->file)) {
 				// An epoll file is only ever readable; an edge-triggered
 				// item whose IN was reported waits for a direct wake-up.
 				bool wants_in = buf[i].events & (POLLIN | POLLRDNORM);
@@ -113,7 +113,7 @@ static int ep_sync_poll(eventpoll *ep, int depth, int own_fd = -1, bool may_defe
 			if (buf[i].revents != 1)
 				continue;
 			buf[i].revents = 0;
-			epfile *f = ep->pitems[i]->ffd.file;
+			epfile *f = ep->pitems[i]->file;
 			// A level, not an edge: the instance's own wake-ups (safewake)
 			// were edges already; seeing it ready again is not one.
 			if (ep_eventpoll_poll(f->ep, depth + 1) && epfile_tryget(f)) {
@@ -136,7 +136,7 @@ static int ep_sync_poll(eventpoll *ep, int depth, int own_fd = -1, bool may_defe
 	for (size_t i = 0; i < nslots; i++) {
 		if (!buf[i].revents || buf[i].fd < 0 || (buf[i].revents & POLLNVAL))
 			continue;
-		epfile *f = ep->pitems[i]->ffd.file;
+		epfile *f = ep->pitems[i]->file;
 		if (!epfile_tryget(f))
 			continue;
 		file_wakeup(f, static_cast<uint16_t>(buf[i].revents), depth, wake_kind::observed);
@@ -186,6 +186,7 @@ static void ep_done_scan(eventpoll *ep, epitem_list &txlist)
 static void ep_item_unqueue(eventpoll *ep, epitem *epi)
 {
 	std::lock_guard g(ep->lock);
+	ep_item_confirmed(ep, epi);
 	epi->on_list = false;
 	ep_slot_update(ep, epi);
 }
@@ -230,15 +231,21 @@ int ep_send_events(eventpoll *ep, epoll_event *uevents, int maxevents, int own_f
 		for (size_t i = 0; i < batch.size(); i++) {
 			epitem *epi = batch[i];
 			looks[2 * i] = looks[2 * i + 1] = 0;
-			if (!(epi->event.events & EPOLLET) || is_file_epoll(epi->ffd.file))
+			if (!(epi->event.events & EPOLLET) || is_file_epoll(epi->file))
 				continue;
-			epfile *f = epi->ffd.file;
+			epfile *f = epi->file;
 			if (epi->event.events & (EPOLLIN | EPOLLRDNORM))
 				looks[2 * i] = f->level_in_walks.fetch_add(1, std::memory_order_acq_rel) + 1;
 			if (epi->event.events & (EPOLLOUT | EPOLLWRNORM))
 				looks[2 * i + 1] = f->level_out_walks.fetch_add(1, std::memory_order_acq_rel) + 1;
 		}
 		ep_items_poll(batch.data(), static_cast<int>(batch.size()), rev.data(), 0);
+		{
+			// Polled now: what a ctl queued unconfirmed is settled.
+			std::lock_guard g(ep->lock);
+			for (epitem *epi : batch)
+				ep_item_confirmed(ep, epi);
+		}
 		for (size_t i = 0; i < batch.size(); i++) {
 			epitem *epi = batch[i];
 			it = std::next(txlist.iterator_to(*epi));
@@ -289,16 +296,16 @@ int ep_send_events(eventpoll *ep, epoll_event *uevents, int maxevents, int own_f
 			if (r & (EPOLLERR | EPOLLHUP))
 				epi->et_dead = true;
 			if (r & EP_READ_SIDE)
-				epi->et_suppressed |= EP_READ_SIDE;
+				epi->et_read_suppressed = true;
 			if (r & EP_WRITE_SIDE)
-				epi->et_suppressed |= EP_WRITE_SIDE;
+				epi->et_write_suppressed = true;
 			epi->on_list = false;
 		}
 		ep_slot_update(ep, epi);
 	}
 	ep_done_scan(ep, txlist);
 	for (epitem *epi : idle)
-		file_unpark_exclusive(epi->ffd.file);
+		file_unpark_exclusive(epi->file);
 	return res;
 }
 
@@ -316,6 +323,8 @@ uint32_t ep_eventpoll_poll(eventpoll *ep, int depth)
 	for (auto it = txlist.begin(); it != txlist.end();) {
 		epitem *epi = &*it++;
 		if (ep_item_poll(epi, depth)) {
+			std::lock_guard g(ep->lock);
+			ep_item_confirmed(ep, epi);
 			res = EPOLLIN | EPOLLRDNORM;
 			break;
 		}
@@ -335,10 +344,46 @@ uint32_t ep_eventpoll_poll_observe(epfile *f)
 	return ep_eventpoll_poll(ep, 0);
 }
 
+// Settles every item of ep that a ctl queued without polling (ep is about
+// to be observed: from now on its eventfd says whether its ready list is
+// empty, and an item the kernel would not have queued must not make it
+// readable).  Must be called with ep->mtx held: no scan runs.
+static void ep_confirm_all(eventpoll *ep)
+{
+	ep->mtx.assert_held();
+	thread_local std::vector<epitem *, slab_allocator<epitem *>> pending;
+	thread_local std::vector<uint32_t, slab_allocator<uint32_t>> rev;
+	pending.clear();
+	{
+		std::lock_guard g(ep->lock);
+		for (epitem &epi : ep->rdllist)
+			if (epi.unconfirmed)
+				pending.push_back(&epi);
+	}
+	if (pending.empty())
+		return;
+	rev.resize(pending.size());
+	ep_items_poll(pending.data(), static_cast<int>(pending.size()), rev.data(), 1);
+	std::lock_guard g(ep->lock);
+	for (size_t i = 0; i < pending.size(); i++) {
+		epitem *epi = pending[i];
+		ep_item_confirmed(ep, epi);
+		if (rev[i])
+			continue;
+		ep->rdllist.erase(ep->rdllist.iterator_to(*epi));
+		epi->on_list = false;
+		ep_slot_update(ep, epi);
+	}
+}
+
 // From now on the helper keeps ep's eventfd right (sticky).
 void ep_set_observed(eventpoll *ep)
 {
+	if (ep->observed.load(std::memory_order_acquire))
+		return;
 	{
+		std::lock_guard m(ep->mtx);
+		ep_confirm_all(ep);
 		std::lock_guard g(ep->lock);
 		if (ep->observed)
 			return;
@@ -347,6 +392,61 @@ void ep_set_observed(eventpoll *ep)
 	}
 	helper_start();
 	helper_kick();
+}
+
+// Settles t's items that a ctl queued without polling, before a call that
+// may change t's readiness: one poll of t; an item that was ready keeps
+// its place on the ready list (the kernel's ep_insert()/ep_modify() would
+// have queued it at the ctl), one that was not leaves the list and is
+// armed, so that the call's wake-up queues it at the tail, where the
+// kernel's callback would.  An item inside a running scan is left to it:
+// the scan re-polls it.
+void ep_confirm_queued(epfile *t)
+{
+	if (!t || unconfirmed_items.load(std::memory_order_acquire) == 0)
+		return;
+	constexpr int MAX_PENDING = 16;
+	epitem *pending[MAX_PENDING];
+	uint32_t wanted[MAX_PENDING];
+	int n = 0;
+	// Under f_lock: no item of t can be removed (and freed) meanwhile.
+	std::lock_guard g(t->f_lock);
+	uint32_t events = 0;
+	for (epitem &epi : t->f_ep) {
+		std::lock_guard g2(epi.ep->lock);
+		if (!epi.unconfirmed || epi.ep->ovflist != EP_UNACTIVE_PTR)
+			continue;
+		if (n == MAX_PENDING)
+			break; // the rest: the harvest re-polls them (a rare order difference)
+		pending[n] = &epi;
+		wanted[n++] = epi.event.events;
+		events |= epi.event.events;
+	}
+	int fd = t->poll_fd.load(std::memory_order_relaxed);
+	if (!n || fd < 0 || t->dead.load(std::memory_order_relaxed))
+		return;
+	pollfd p{fd, static_cast<short>((events & 0xffff) | POLLRDHUP), 0};
+	struct timespec zero = {0, 0};
+	while (g_sys->ppoll(&p, 1, &zero, nullptr) == -EINTR) {
+	}
+	uint32_t r = static_cast<uint16_t>(p.revents);
+	if (r & POLLNVAL)
+		r = 0;
+	if ((r & POLLRDHUP) && !t->rdhup_seen.load(std::memory_order_relaxed))
+		t->rdhup_seen.store(true, std::memory_order_relaxed);
+	for (int i = 0; i < n; i++) {
+		epitem *epi = pending[i];
+		eventpoll *ep = epi->ep;
+		std::lock_guard g2(ep->lock);
+		if (!epi->unconfirmed || ep->ovflist != EP_UNACTIVE_PTR || epi->event.events != wanted[i])
+			continue; // harvested, or MODded, since: settled elsewhere
+		ep_item_confirmed(ep, epi);
+		if (r & wanted[i])
+			continue;
+		ep->rdllist.erase(ep->rdllist.iterator_to(*epi));
+		epi->on_list = false;
+		ep_slot_update(ep, epi);
+	}
 }
 
 } // namespace uepoll::core

@@ -153,7 +153,7 @@ static int ep_poll(eventpoll *ep, int epfd, epoll_event *uevents, int maxevents,
 						continue;
 					if (ep->pitems[i]->arm_epoch != epochs[i])
 						continue; // re-armed since: stale
-					epfile *f = ep->pitems[i]->ffd.file;
+					epfile *f = ep->pitems[i]->file;
 					if (!epfile_tryget(f))
 						continue;
 					ready[nready] = f;

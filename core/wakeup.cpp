@@ -18,7 +18,7 @@ struct polled_slot {
 };
 static thread_local const polled_slot *tls_polled;
 
-// Twin of ep_poll_callback(): file `epi->ffd.file` woke up with `key`.
+// Twin of ep_poll_callback(): file `epi->file` woke up with `key`.
 // Queues the item (on the ovflist while a scan runs), wakes one waiter.
 // Returns ewake as the kernel does (for the EXCLUSIVE walk) and sets *pwake
 // when the instance itself is watched (ep_poll_safewake must follow, with
@@ -45,7 +45,7 @@ static int ep_poll_callback(epitem *epi, uint32_t key, bool *pwake, wake_kind ki
 	// polls.  An edge-triggered item whose edge was reported waits for a
 	// real edge (ep_io_hint), however late a stale poll result arrives.
 	if (kind == wake_kind::observed && (epi->event.events & EPOLLET) &&
-	    (epi->et_dead || !(key & epi->event.events & ~epi->et_suppressed)))
+	    (epi->et_dead || !(key & epi->event.events & ~epi->et_suppressed())))
 		goto out;
 
 	// An exclusive item passed over by the walk of a real wake-up waits
@@ -58,7 +58,7 @@ static int ep_poll_callback(epitem *epi, uint32_t key, bool *pwake, wake_kind ki
 	// reports what it saw.  A running scan may have re-polled the item
 	// before the I/O: then the I/O's own wake-up must still come.
 	if (kind == wake_kind::observed && (!ep_is_linked(epi) || ep->ovflist == EP_UNACTIVE_PTR)) {
-		epfile *f = epi->ffd.file;
+		epfile *f = epi->file;
 		if (key & (EPOLLIN | EPOLLRDNORM))
 			epi->level_in_seen.store(f->level_in_walks.load(std::memory_order_relaxed), std::memory_order_relaxed);
 		if (key & (EPOLLOUT | EPOLLWRNORM))

@@ -121,5 +121,6 @@ int fgetc(FILE *f);
 int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
 long seccomp(unsigned op, unsigned flags, void *args);
 ssize_t getdelim(char **line, size_t *cap, int delim, FILE *f);
+FILE *fopen(const char *path, const char *mode);
 
 } // namespace uepoll::api

@@ -189,6 +189,7 @@ std::atomic<unsigned long> scanned_at{~0UL};
 
 core::epfile *find_same_file(int fd, const struct stat &st, index_spot *spot = nullptr);
 void attach(int fd, core::epfile *f);
+void note_identity(core::epfile *f, int fd);
 
 // The numbers a close_range() of this thread is closing (empty: lo > hi).
 thread_local unsigned closing_lo = 1, closing_hi = 0;
@@ -295,6 +296,18 @@ void attach(int fd, core::epfile *f)
 	slot_replace(s, fd, reinterpret_cast<uintptr_t>(f));
 }
 
+// A file its creator described (FD_FRESH_KIND) was made with no fstat: its
+// (dev, ino), which the search without kcmp compares, is filled in when it
+// joins the identity index (a copy of it may now appear unseen).
+void note_identity(core::epfile *f, int fd)
+{
+	struct stat st;
+	if (f->dev == 0 && f->ino == 0 && g_sys->fstat(fd, &st) == 0) {
+		f->dev = st.st_dev;
+		f->ino = st.st_ino;
+	}
+}
+
 core::epfile *fget_op(int fd, long *err) { return fdt_get(fd, err); }
 
 // The core made a file (a fake epoll fd).  Its (dev, ino) is the eventfd's
@@ -389,6 +402,31 @@ core::epfile *fdt_get(int fd, long *err)
 				return f;
 			continue; // dying under a racing close: look again
 		}
+		if (v >= FD_FRESH_KIND && v <= FD_LAST_MARK) {
+			// Made by a hooked creator that told us what it is: nothing to
+			// ask the kernel.  (A number closed behind our back by an
+			// inline system call is then taken for the file it was, as
+			// any file the table knows is.)
+			core::epfile *f = core::epfile_alloc();
+			if (!f) {
+				*err = -ENOMEM;
+				return nullptr;
+			}
+			f->kind = static_cast<core::file_kind>(v - FD_FRESH_KIND);
+			f->origin_known = true;
+			f->poll_fd = fd;
+			f->nfds = 1;
+			if (!s->compare_exchange_strong(v, reinterpret_cast<uintptr_t>(f), std::memory_order_acq_rel)) {
+				core::epfile_put(f);
+				continue;
+			}
+			if (index_wanted(f)) {
+				note_identity(f, fd);
+				file_index_add(f, fd);
+			}
+			core::epfile_get(f);
+			return f;
+		}
 		// Not known yet: ask the kernel.  O_PATH fds cannot be used here,
 		// as fdget() ignores them.
 		long fl = g_sys->fcntl(fd, F_GETFL, 0);
@@ -419,7 +457,7 @@ core::epfile *fdt_get(int fd, long *err)
 		anon_name anon(fd, st);
 		f->can_poll = file_can_poll(fd, st, anon, &f->poll_consumes);
 		f->kind = kind_of(fd, st, fl, anon);
-		f->origin_known = v == FD_FRESH;
+		f->origin_known = fdt_is_fresh(v);
 		f->poll_fd = fd;
 		f->nfds = 1;
 		if (!s->compare_exchange_strong(v, reinterpret_cast<uintptr_t>(f), std::memory_order_acq_rel)) {
@@ -450,6 +488,12 @@ void fdt_note_fresh(int fd)
 {
 	if (std::atomic<uintptr_t> *s = fdt_slot(fd, true))
 		slot_replace(s, fd, FD_FRESH);
+}
+
+void fdt_note_fresh_kind(int fd, core::file_kind k)
+{
+	if (std::atomic<uintptr_t> *s = fdt_slot(fd, true))
+		slot_replace(s, fd, FD_FRESH_KIND + static_cast<uintptr_t>(k));
 }
 
 void fdt_note_unknown(int fd)
@@ -492,6 +536,7 @@ void fdt_index_everything()
 		if (!fdt_file(fdt_peek(n)))
 			continue;
 		if (core::epfile *f = fdt_get(n, &err)) {
+			note_identity(f, n);
 			file_index_add(f, n); // a second number of one file finds it there
 			core::epfile_put(f);
 		}
@@ -500,8 +545,8 @@ void fdt_index_everything()
 
 void fdt_note_pair(int a, int b, core::file_kind ka, core::file_kind kb)
 {
-	fdt_note_fresh(a);
-	fdt_note_fresh(b);
+	fdt_note_fresh_kind(a, ka);
+	fdt_note_fresh_kind(b, kb);
 	long err;
 	core::epfile *fa = fdt_get(a, &err);
 	core::epfile *fb = fdt_get(b, &err);
@@ -534,7 +579,7 @@ void fdt_closing(int fd)
 	if (!s)
 		return;
 	uintptr_t v = s->load(std::memory_order_acquire);
-	if (v == FD_FRESH) {
+	if (fdt_is_fresh(v)) {
 		// A new file never looked at: only the mark goes (a later
 		// number reuse we do not see must not look new).
 		s->compare_exchange_strong(v, FD_UNKNOWN, std::memory_order_acq_rel);

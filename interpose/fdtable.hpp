@@ -20,6 +20,12 @@ namespace uepoll::interpose {
 constexpr uintptr_t FD_UNKNOWN = 0;  // never seen, or closed
 constexpr uintptr_t FD_FRESH = 1;    // created by a hooked call: a new file, no dup of it yet
 constexpr uintptr_t FD_INTERNAL = 2; // uepoll's own fd: the program must not see it
+// FD_FRESH_KIND + k: as FD_FRESH, and the creator said what the file is: a
+// file that polls, of core::file_kind k.  Its first fget then needs no
+// system call (no fcntl, fstat, readlink, getsockopt).
+constexpr uintptr_t FD_FRESH_KIND = 16;
+constexpr uintptr_t FD_LAST_MARK = FD_FRESH_KIND + 15; // below this: marks; above: epfile pointers
+inline bool fdt_is_fresh(uintptr_t v) { return v == FD_FRESH || (v >= FD_FRESH_KIND && v <= FD_LAST_MARK); }
 
 // Sets the kernel-call table the fd table uses (once, before any other
 // call); interpose/init.cpp then hands fdtable_ops() to the core.
@@ -36,7 +42,7 @@ inline uintptr_t fdt_peek(int fd)
 	return s ? s->load(std::memory_order_acquire) : FD_UNKNOWN;
 }
 inline bool fdt_is_internal(int fd) { return fdt_peek(fd) == FD_INTERNAL; }
-inline core::epfile *fdt_file(uintptr_t v) { return v > FD_INTERNAL ? reinterpret_cast<core::epfile *>(v) : nullptr; }
+inline core::epfile *fdt_file(uintptr_t v) { return v > FD_LAST_MARK ? reinterpret_cast<core::epfile *>(v) : nullptr; }
 
 // Twin of fdget(): the file behind fd with a reference, created on first use.
 core::epfile *fdt_get(int fd, long *err);
@@ -47,6 +53,9 @@ core::file_kind fdt_kind(int fd);
 
 // A hooked creator returned fd: it is a new open file.
 void fdt_note_fresh(int fd);
+// The same, when the creator knows the file polls and is of kind k (a
+// socket, an eventfd, a timerfd...): its first ADD makes no system call.
+void fdt_note_fresh_kind(int fd, core::file_kind k);
 // fd was made by a call that may return a file we already track (an
 // SCM_RIGHTS message, pidfd_getfd): whatever the slot held is gone from
 // that number; the file is identified at its first use.

@@ -109,6 +109,10 @@ void loopback_shutdown(core::epfile *f, int how);
 // number's previous occupant (a new file, or one to identify).
 void syscall_made_fd(long nr, long arg0, long fd);
 
+// open/openat/fopen of path with these flags (hooks_create.cpp): tells the
+// core when the max_user_watches sysctl is opened for writing.
+void note_open_for_write(const char *path, int flags);
+
 // close() for a close a signal handler deferred (core/deferred.cpp).
 void hooks_close_deferred(int fd);
 

@@ -3,6 +3,7 @@
 // needs no identity search, and a number reused after a close we did not
 // see is recognised as a new file.  pipe2 and socketpair also record that
 // the two ends are peers (a write on one is an edge on the other).
+#include <cstring>
 #include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
@@ -21,10 +22,22 @@ static int fresh(int fd)
 	return fd;
 }
 
+// A new file that polls, of a kind the creator knows: its first ADD needs
+// no system call to learn what it is.
+static int fresh_kind(int fd, core::file_kind k)
+{
+	if (fd >= 0)
+		fdt_note_fresh_kind(fd, k);
+	return fd;
+}
+
 int socket(int domain, int type, int protocol)
 {
 	ensure_init();
-	return fresh(UEPOLL_CALL_NEXT(int, socket, SYS_socket, domain, type, protocol));
+	// A datagram socket outside AF_UNIX is inet_dgram, as kind_of() says.
+	int t = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	core::file_kind k = t == SOCK_DGRAM && domain != AF_UNIX ? core::file_kind::inet_dgram : core::file_kind::socket;
+	return fresh_kind(UEPOLL_CALL_NEXT(int, socket, SYS_socket, domain, type, protocol), k);
 }
 
 int socketpair(int domain, int type, int protocol, int sv[2])
@@ -128,7 +141,7 @@ static int accepted(int listener, int r)
 	io_hint(listener, fdt_peek(listener), true, io_result(r), 1);
 	if (r >= 0) {
 		errno_guard keep_errno;
-		fdt_note_fresh(r);
+		fdt_note_fresh_kind(r, core::file_kind::socket);
 		loopback_accepted(r);
 	}
 	return r;
@@ -162,7 +175,7 @@ int pipe(int fds[2]) { return pipe2(fds, 0); }
 int eventfd(unsigned initval, int flags)
 {
 	ensure_init();
-	return fresh(UEPOLL_CALL_NEXT(int, eventfd, SYS_eventfd2, initval, flags));
+	return fresh_kind(UEPOLL_CALL_NEXT(int, eventfd, SYS_eventfd2, initval, flags), core::file_kind::eventfd);
 }
 
 } // namespace uepoll::api
@@ -172,11 +185,26 @@ int eventfd(unsigned initval, int flags)
 // must be the new file, never its previous occupant: each marks its fd a
 // new file (FD_FRESH), which also takes a stale file out of the slot.
 
+namespace uepoll::interpose {
+
+// A path opened for writing that names the max_user_watches sysctl: the
+// core reads the sysctl at every ADD from now on, so that this process's
+// own writes count from its next ADD, as natively (core/eventpoll.cpp).
+// One flag test for the opens that only read.
+void note_open_for_write(const char *path, int flags)
+{
+	if ((flags & O_ACCMODE) != O_RDONLY && path && strstr(path, "max_user_watches"))
+		core::ep_max_user_watches_written();
+}
+
+} // namespace uepoll::interpose
+
 namespace uepoll::api {
 
 int open(const char *path, int flags, mode_t mode)
 {
 	ensure_init();
+	note_open_for_write(path, flags);
 	return fresh(next_resolve() && real.open ? real.open(path, flags, mode)
 						 : errno_ret(raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>(path),
 									 flags, mode)));
@@ -185,6 +213,7 @@ int open(const char *path, int flags, mode_t mode)
 int openat(int dirfd, const char *path, int flags, mode_t mode)
 {
 	ensure_init();
+	note_open_for_write(path, flags);
 	return fresh(UEPOLL_CALL_NEXT(int, openat, SYS_openat, dirfd, path, flags, mode));
 }
 
@@ -203,7 +232,8 @@ int memfd_create(const char *name, unsigned flags)
 int timerfd_create(int clockid, int flags)
 {
 	ensure_init();
-	return fresh(UEPOLL_CALL_NEXT(int, timerfd_create, SYS_timerfd_create, clockid, flags));
+	return fresh_kind(UEPOLL_CALL_NEXT(int, timerfd_create, SYS_timerfd_create, clockid, flags),
+			  core::file_kind::other);
 }
 
 // signalfd(-1, ...) makes a new file; signalfd(fd, ...) changes fd's mask.

@@ -14,6 +14,7 @@
 // core (issue 11 item 4).
 #include <cstdarg>
 #include <cstring>
+#include <fcntl.h>
 #include <sys/syscall.h>
 
 #include "interpose/hooks.hpp"
@@ -212,6 +213,21 @@ ssize_t getdelim(char **line, size_t *cap, int delim, FILE *f)
 	errno_guard keep_errno;
 	stdio_read(f, m);
 	return r;
+}
+
+// fopen opens through glibc's internal open, which we never see: a new
+// file (as open's), and the max_user_watches sysctl opened for writing.
+FILE *fopen(const char *path, const char *mode)
+{
+	STDIO_NEXT(fopen, nullptr);
+	bool writes = mode && (strchr(mode, 'w') || strchr(mode, 'a') || strchr(mode, '+'));
+	note_open_for_write(path, writes ? O_WRONLY : O_RDONLY);
+	FILE *f = real.fopen(path, mode);
+	if (f) {
+		errno_guard keep_errno;
+		fdt_note_fresh(::fileno(f));
+	}
+	return f;
 }
 
 } // namespace uepoll::api

@@ -120,7 +120,9 @@ namespace uepoll::interpose {
 	X(int, getc, (FILE *))                                                                                     \
 	X(ssize_t, getdelim, (char **, size_t *, int, FILE *))                                                     \
 	X(ssize_t, getline, (char **, size_t *, FILE *))                                                           \
-	X(int, prctl, (int, ...))
+	X(int, prctl, (int, ...))                                                                                  \
+	X(FILE *, fopen, (const char *, const char *))                                                             \
+	X(FILE *, fopen64, (const char *, const char *))
 
 struct next_table {
 #define UEPOLL_NEXT_FIELD(ret, name, args) ret(*name) args;

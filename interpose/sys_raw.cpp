@@ -4,6 +4,7 @@
 // glibc cancellation point, and never touches errno.
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <linux/kcmp.h>
@@ -312,8 +313,49 @@ static long r_copy_to_user(void *dst, const void *src, size_t len)
 	}
 	return copy_via_self_mem(SYS_pread64, dst, src, len);
 }
+// The top of the main thread's stack as the dynamic linker saw it at
+// start-up (the stack pointer _start was given).
+extern "C" void *__libc_stack_end;
+
+// Is [src, src + len) in the main thread's stack, between the current
+// stack pointer and the stack's top?  That range is mapped for sure (the
+// stack's mapping only grows, and we run on it), so the kernel's copy
+// could not fault there: it can be read directly, with no system call.
+// An epoll_event for epoll_ctl is nearly always a local of the caller.
+// Only the main thread, and only on its own stack (not a signal handler's
+// alternate stack): other stacks' bounds are not known without asking.
+static bool on_live_main_stack(const void *src, size_t len)
+{
+	// Which thread this is, asked once per thread (a fork keeps it: the
+	// child runs on the stack of the thread that forked).
+	static thread_local int is_main = -1;
+	if (is_main < 0)
+		is_main = raw(SYS_gettid) == r_getpid();
+	if (!is_main)
+		return false;
+	// The stack can be no deeper than RLIMIT_STACK: a stack pointer farther
+	// from the top is on another stack (an alternate signal stack, or the
+	// stack of the thread that forked this process).
+	static std::atomic<uintptr_t> max_depth{0};
+	uintptr_t depth = max_depth.load(std::memory_order_relaxed);
+	if (!depth) {
+		struct rlimit rl;
+		depth = raw(SYS_prlimit64, 0, RLIMIT_STACK, 0, L(&rl)) == 0 && rl.rlim_cur < (1UL << 30) ? rl.rlim_cur
+													: 1UL << 30;
+		max_depth.store(depth, std::memory_order_relaxed);
+	}
+	auto sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+	auto top = reinterpret_cast<uintptr_t>(__libc_stack_end);
+	auto p = reinterpret_cast<uintptr_t>(src);
+	return sp < top && top - sp <= depth && p >= sp && p <= top && len <= top - p;
+}
+
 static long r_copy_from_user(void *dst, const void *src, size_t len)
 {
+	if (on_live_main_stack(src, len)) {
+		memcpy(dst, src, len);
+		return static_cast<long>(len);
+	}
 	if (!(sys_raw_refused() & SYS_REFUSED_PROCESS_VM)) {
 		struct iovec local = {dst, len}, remote = {const_cast<void *>(src), len};
 		long r = raw(SYS_process_vm_readv, r_getpid(), L(&local), 1, L(&remote), 1, 0);

@@ -117,6 +117,8 @@ EXPORT int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec
 }
 
 EXPORT int fclose(FILE *f) { return api::fclose(f); }
+EXPORT FILE *fopen(const char *p, const char *mode) { return api::fopen(p, mode); }
+EXPORT FILE *fopen64(const char *p, const char *mode) { return api::fopen(p, mode); }
 
 // issue 11: creators of new files.  open and openat read their mode only
 // with O_CREAT/O_TMPFILE, as glibc does.

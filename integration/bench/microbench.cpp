@@ -10,6 +10,13 @@
 // What each measures (one iteration):
 //   BM_ctl_add_del         EPOLL_CTL_ADD then EPOLL_CTL_DEL of a pipe's read end
 //   BM_ctl_mod             EPOLL_CTL_MOD of an added pipe read end
+//   BM_ctl_add_del_socketpair  ADD then DEL of one end of an AF_UNIX socketpair
+//   BM_ctl_add_del_eventfd     ADD then DEL of an eventfd
+//   BM_ctl_mod_eventfd     EPOLL_CTL_MOD of an added eventfd (counter non-zero)
+//   BM_ctl_mod_roundtrip   cross-thread: the main thread re-arms an EPOLLET
+//                          eventfd item (counter non-zero) with MOD, a second
+//                          thread's epoll_wait(-1) returns it and hands back
+//                          through a shared flag (std::atomic wait/notify)
 //   BM_wait_idle_1fd       epoll_wait(timeout 0), 1 idle watched fd, 0 events
 //   BM_wait_idle_1000fd    epoll_wait(timeout 0), 1000 idle watched fds, 0 events
 //   BM_wait_1ready_1000fd  epoll_wait(timeout 0), 1000 watched fds, 1 ready (LT)
@@ -32,6 +39,7 @@
 #include <string>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
@@ -60,6 +68,7 @@ struct native_backend {
 	}
 	static int pipe2(int fds[2], int flags) { return ::pipe2(fds, flags); }
 	static int socketpair(int d, int t, int p, int sv[2]) { return ::socketpair(d, t, p, sv); }
+	static int eventfd(unsigned v, int flags) { return ::eventfd(v, flags); }
 	static ssize_t read(int fd, void *buf, size_t len) { return ::read(fd, buf, len); }
 	static ssize_t write(int fd, const void *buf, size_t len) { return ::write(fd, buf, len); }
 	static int close(int fd) { return ::close(fd); }
@@ -78,6 +87,7 @@ struct uepoll_backend {
 	}
 	static int pipe2(int fds[2], int flags) { return ::uepoll::api::pipe2(fds, flags); }
 	static int socketpair(int d, int t, int p, int sv[2]) { return ::uepoll::api::socketpair(d, t, p, sv); }
+	static int eventfd(unsigned v, int flags) { return ::uepoll::api::eventfd(v, flags); }
 	static ssize_t read(int fd, void *buf, size_t len) { return ::uepoll::api::read(fd, buf, len); }
 	static ssize_t write(int fd, const void *buf, size_t len) { return ::uepoll::api::write(fd, buf, len); }
 	static int close(int fd) { return ::uepoll::api::close(fd); }
@@ -145,6 +155,91 @@ template <class B> void bm_ctl_mod(benchmark::State &state)
 	uint64_t i = 0;
 	for (auto _ : state)
 		ctl<B>(ep, EPOLL_CTL_MOD, p.rd[0], EPOLLIN, ++i);
+	B::close(ep);
+}
+
+template <class B> void wait_one(int ep);
+
+// ADD + DEL of one end of a socketpair (created through the backend, so
+// that uepoll's fd table knows it as a new file).
+template <class B> void bm_ctl_add_del_socketpair(benchmark::State &state)
+{
+	int ep = make_epoll<B>();
+	int sv[2];
+	if (B::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+		die("socketpair");
+	for (auto _ : state) {
+		ctl<B>(ep, EPOLL_CTL_ADD, sv[0], EPOLLIN | EPOLLOUT);
+		ctl<B>(ep, EPOLL_CTL_DEL, sv[0], 0);
+	}
+	B::close(sv[0]);
+	B::close(sv[1]);
+	B::close(ep);
+}
+
+// ADD + DEL of an eventfd (created through the backend).
+template <class B> void bm_ctl_add_del_eventfd(benchmark::State &state)
+{
+	int ep = make_epoll<B>();
+	int efd = B::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (efd < 0)
+		die("eventfd");
+	for (auto _ : state) {
+		ctl<B>(ep, EPOLL_CTL_ADD, efd, EPOLLIN);
+		ctl<B>(ep, EPOLL_CTL_DEL, efd, 0);
+	}
+	B::close(efd);
+	B::close(ep);
+}
+
+// MOD of an added eventfd whose counter is non-zero (ready each time).
+template <class B> void bm_ctl_mod_eventfd(benchmark::State &state)
+{
+	int ep = make_epoll<B>();
+	int efd = B::eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (efd < 0)
+		die("eventfd");
+	ctl<B>(ep, EPOLL_CTL_ADD, efd, EPOLLIN);
+	uint64_t i = 0;
+	for (auto _ : state)
+		ctl<B>(ep, EPOLL_CTL_MOD, efd, EPOLLIN, ++i);
+	B::close(efd);
+	B::close(ep);
+}
+
+// Cross-thread ctl latency: one iteration is the main thread re-arming an
+// EPOLLET eventfd item (its counter stays 1) with MOD, then waiting on a
+// shared flag until the waiter thread, blocked in epoll_wait(-1), has
+// received the event and raised the flag.
+template <class B> void bm_ctl_mod_roundtrip(benchmark::State &state)
+{
+	int ep = make_epoll<B>();
+	int efd = B::eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (efd < 0)
+		die("eventfd");
+	ctl<B>(ep, EPOLL_CTL_ADD, efd, EPOLLIN | EPOLLET, 1);
+	std::atomic<int> flag{0};
+	std::atomic<bool> stop{false};
+	// The ADD reports once: the waiter consumes that edge before timing.
+	std::thread waiter([&] {
+		for (;;) {
+			wait_one<B>(ep);
+			if (stop.load(std::memory_order_acquire))
+				return;
+			flag.store(1, std::memory_order_release);
+			flag.notify_one();
+		}
+	});
+	flag.wait(0, std::memory_order_acquire);
+	for (auto _ : state) {
+		flag.store(0, std::memory_order_relaxed);
+		ctl<B>(ep, EPOLL_CTL_MOD, efd, EPOLLIN | EPOLLET, 1);
+		flag.wait(0, std::memory_order_acquire);
+	}
+	stop.store(true, std::memory_order_release);
+	ctl<B>(ep, EPOLL_CTL_MOD, efd, EPOLLIN | EPOLLET, 1);
+	waiter.join();
+	B::close(efd);
 	B::close(ep);
 }
 
@@ -277,6 +372,10 @@ int main(int argc, char **argv)
 
 	reg("BM_ctl_add_del", []<class B>(B) { return &bm_ctl_add_del<B>; });
 	reg("BM_ctl_mod", []<class B>(B) { return &bm_ctl_mod<B>; });
+	reg("BM_ctl_add_del_socketpair", []<class B>(B) { return &bm_ctl_add_del_socketpair<B>; });
+	reg("BM_ctl_add_del_eventfd", []<class B>(B) { return &bm_ctl_add_del_eventfd<B>; });
+	reg("BM_ctl_mod_eventfd", []<class B>(B) { return &bm_ctl_mod_eventfd<B>; });
+	reg("BM_ctl_mod_roundtrip", []<class B>(B) { return &bm_ctl_mod_roundtrip<B>; });
 	reg("BM_wait_idle_1fd", []<class B>(B) {
 		return +[](benchmark::State &s) { bm_wait<B>(s, 1, 0); };
 	});
