@@ -96,7 +96,11 @@ struct epitem {
 	// Edge-triggered over poll(2): after a report, stop polling the side
 	// (EP_READ_SIDE, EP_WRITE_SIDE) that was reported until an I/O call or
 	// a MOD re-arms it.  et_suppressed() is the events not polled.
+	// PRI apart from the rest of the read side: a read re-arms the side but
+	// may leave PRI suppressed (urgent data still pending is no new edge,
+	// core/io_hints.cpp pri_kept_by_read()).
 	bool et_read_suppressed : 1 = false;
+	bool et_pri_suppressed : 1 = false;
 	bool et_write_suppressed : 1 = false;
 	bool et_dead : 1 = false;     // ERR/HUP reported: poll(2) cannot mask those, so stop entirely
 	bool excl_parked : 1 = false; // EXCLUSIVE: a wake-up walk stopped before us; unparked when idle
@@ -112,13 +116,16 @@ struct epitem {
 	epoll_filefd ffd() const { return {file, fd}; }
 	uint32_t et_suppressed() const
 	{
-		return (et_read_suppressed ? EP_READ_SIDE : 0) | (et_write_suppressed ? EP_WRITE_SIDE : 0);
+		return (et_read_suppressed ? EP_READ_SIDE & ~uint32_t{EPOLLPRI} : 0) | (et_pri_suppressed ? uint32_t{EPOLLPRI} : 0) |
+		       (et_write_suppressed ? EP_WRITE_SIDE : 0);
 	}
 	// Stops (suppress) or resumes polling the sides among `sides`.
 	void et_suppress(uint32_t sides, bool suppress)
 	{
-		if (sides & EP_READ_SIDE)
+		if (sides & EP_READ_SIDE & ~EPOLLPRI)
 			et_read_suppressed = suppress;
+		if (sides & EPOLLPRI)
+			et_pri_suppressed = suppress;
 		if (sides & EP_WRITE_SIDE)
 			et_write_suppressed = suppress;
 	}

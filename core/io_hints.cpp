@@ -188,7 +188,7 @@ static uint32_t pri_kept_by_read(epfile *f)
 		std::lock_guard g(f->f_lock);
 		for (epitem &epi : f->f_ep) {
 			std::lock_guard h(epi.ep->lock);
-			suppressed |= (epi.event.events & EPOLLET) && (epi.et_suppressed & EPOLLPRI);
+			suppressed |= (epi.event.events & EPOLLET) && (epi.et_suppressed() & EPOLLPRI);
 		}
 	}
 	if (!suppressed)

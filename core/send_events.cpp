@@ -296,9 +296,9 @@ int ep_send_events(eventpoll *ep, epoll_event *uevents, int maxevents, int own_f
 			if (r & (EPOLLERR | EPOLLHUP))
 				epi->et_dead = true;
 			if (r & EP_READ_SIDE)
-				epi->et_read_suppressed = true;
+				epi->et_suppress(EP_READ_SIDE, true);
 			if (r & EP_WRITE_SIDE)
-				epi->et_write_suppressed = true;
+				epi->et_suppress(EP_WRITE_SIDE, true);
 			epi->on_list = false;
 		}
 		ep_slot_update(ep, epi);
