@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #ifndef UEPOLL_TESTS_NATIVE_ONLY
+#include "core/eventpoll.hpp"
 #include "shim/api.hpp"
 #endif
 
@@ -60,6 +61,9 @@ struct native final : backend {
 struct uepoll final : backend {
 	const char *name() const override { return "uepoll"; }
 	bool is_native() const override { return false; }
+	void tiers(int idle_waits) override { core::tiers_configure(idle_waits > 0, idle_waits); }
+	void settle_pollers() override { core::tiers_settle(); }
+	long cold_items() override { return static_cast<long>(core::stats().cold); }
 	int epoll_create(int size) override { return api::epoll_create(size); }
 	int epoll_create1(int flags) override { return api::epoll_create1(flags); }
 	int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) override { return api::epoll_ctl(epfd, op, fd, ev); }

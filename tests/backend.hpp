@@ -63,6 +63,14 @@ struct backend {
 	virtual ssize_t send(int fd, const void *buf, size_t len, int flags) = 0;
 	// poll(2) (used on epoll fds: an epoll fd is pollable)
 	virtual int poll(struct pollfd *fds, nfds_t n, int timeout) = 0;
+
+	// Tiers (core/tiers.cpp), no-ops natively: demote an item after
+	// `idle_waits` waits that found it idle (0: tiering off); wait until
+	// the shards' pollers have queued what was ready on cold fds; how many
+	// items are cold now (-1 natively).
+	virtual void tiers(int idle_waits) { (void)idle_waits; }
+	virtual void settle_pollers() {}
+	virtual long cold_items() { return -1; }
 };
 
 backend &native_backend();
