@@ -393,6 +393,8 @@ constexpr int TIER_IDLE_POLLS_MAX = 127;
 // UEPOLL_TIERS at start-up; the tests lower the threshold.  Items already
 // cold stay cold until they wake.
 void tiers_configure(bool enabled, int demote_after);
+// The threshold now: 0 when tiering is off.
+int tiers_demote_after_configured();
 // Returns once every shard's poller has made a full pass begun after the
 // call: what was ready on a cold fd before it has been queued (the
 // fuzzer's settle step, the tests).

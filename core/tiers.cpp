@@ -388,6 +388,8 @@ void tiers_configure(bool enabled, int demote_after)
 				std::memory_order_relaxed);
 }
 
+int tiers_demote_after_configured() { return tier_demote_after.load(std::memory_order_relaxed); }
+
 void tiers_stats(core_stats *s)
 {
 	s->demotions = stat_demotions.load();

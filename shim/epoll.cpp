@@ -155,3 +155,9 @@ int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents, const stru
 }
 
 } // namespace uepoll::api
+
+namespace uepoll::api {
+
+void settle_pollers() { core::tiers_settle(); }
+
+} // namespace uepoll::api

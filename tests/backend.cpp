@@ -1,6 +1,7 @@
 // tests/backend.cpp - the native (libc) and uepoll (shim/api.hpp) backends.
 #include "tests/backend.hpp"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -55,6 +56,13 @@ struct native final : backend {
 	ssize_t recv(int fd, void *buf, size_t len, int flags) override { return ::recv(fd, buf, len, flags); }
 	ssize_t send(int fd, const void *buf, size_t len, int flags) override { return ::send(fd, buf, len, flags); }
 	int poll(struct pollfd *fds, nfds_t n, int timeout) override { return ::poll(fds, n, timeout); }
+	// With libuepoll.so preloaded (the fuzzer's --preload side), its
+	// pollers; in a native process there is no such symbol.
+	void settle_pollers() override
+	{
+		if (auto *fn = reinterpret_cast<void (*)()>(dlsym(RTLD_DEFAULT, "uepoll_settle_pollers")))
+			fn();
+	}
 };
 
 #ifndef UEPOLL_TESTS_NATIVE_ONLY
