@@ -59,8 +59,11 @@ struct shard {
 	uint64_t stamps[SHARD_SLOTS];  // unique per write: a poller's copy of a slot is valid while it holds
 	uint64_t stamp_seq = 0;
 	uint16_t no = 0;               // our index in shards[]
-	int ctl_fd = -1;               // the control eventfd: "copy your set again"
-	bool started = false;          // the thread runs (set once, under shards_lock)
+	// The control eventfd ("copy your set again") and whether the thread
+	// runs: set under shards_lock, read by kickers without it (a forked
+	// child starts a shard's poller again while other threads may kick).
+	std::atomic<int> ctl_fd{-1};
+	std::atomic<bool> started{false};
 	std::atomic<bool> kick_pending{false};
 	poll_gate gate;                // inside from the copy of the set until its files are let go
 	std::atomic<uint32_t> rounds{0}; // passes completed (tiers_settle waits on it)
@@ -107,6 +110,7 @@ void *shard_main(void *arg)
 {
 	shard *sh = static_cast<shard *>(arg);
 	tls_shard = sh;
+	pthread_setname_np(pthread_self(), "uepoll-poller"); // for top, gdb, the benchmarks
 	pollfd set[SHARD_SLOTS + 1];
 	int slot_of[SHARD_SLOTS];
 	uint64_t stamp_of[SHARD_SLOTS];
@@ -177,9 +181,10 @@ bool shard_start(shard *sh)
 	shards_lock.assert_held();
 	if (sh->started)
 		return true;
-	sh->ctl_fd = shard_ctl_fd_open();
-	if (sh->ctl_fd < 0)
+	int ctl_fd = shard_ctl_fd_open();
+	if (ctl_fd < 0)
 		return false;
+	sh->ctl_fd.store(ctl_fd);
 	// The thread inherits our mask: block everything while creating it.
 	sigset_t all, old;
 	sigfillset(&all);
@@ -193,11 +198,11 @@ bool shard_start(shard *sh)
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, nullptr);
 	if (!ok) {
-		g_sys->close(sh->ctl_fd);
-		sh->ctl_fd = -1;
+		g_sys->close(ctl_fd);
+		sh->ctl_fd.store(-1);
 		return false;
 	}
-	sh->started = true;
+	sh->started.store(true);
 	any_started.store(true, std::memory_order_release);
 	return true;
 }
@@ -421,8 +426,8 @@ void tiers_fork_child()
 		sh->lock.reset();
 		if (sh->ctl_fd >= 0)
 			g_sys->close(sh->ctl_fd);
-		sh->ctl_fd = -1;
-		sh->started = false;
+		sh->ctl_fd.store(-1);
+		sh->started.store(false);
 		sh->kick_pending.store(false);
 		sh->gate.reset();
 		sh->settlers.store(0);
