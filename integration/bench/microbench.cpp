@@ -182,6 +182,7 @@ constexpr int WARM_UP_ROUNDS = 200;
 // (a) ADD + DEL of one pipe read end.
 template <class B> void bm_ctl_add_del(benchmark::State &state)
 {
+	B::configure();
 	int ep = make_epoll<B>();
 	pipes<B> p(1);
 	for (auto _ : state) {
@@ -194,6 +195,7 @@ template <class B> void bm_ctl_add_del(benchmark::State &state)
 // (b) MOD of an added pipe read end (new data each time).
 template <class B> void bm_ctl_mod(benchmark::State &state)
 {
+	B::configure();
 	int ep = make_epoll<B>();
 	pipes<B> p(1);
 	ctl<B>(ep, EPOLL_CTL_ADD, p.rd[0], EPOLLIN);
@@ -208,6 +210,7 @@ template <class B> void bm_ctl_mod(benchmark::State &state)
 // it is reported on every call).
 template <class B> void bm_wait(benchmark::State &state, int nfds, int ready)
 {
+	B::configure();
 	int ep = make_epoll<B>();
 	pipes<B> p(nfds);
 	for (int i = 0; i < nfds; i++)
@@ -217,6 +220,8 @@ template <class B> void bm_wait(benchmark::State &state, int nfds, int ready)
 		if (B::write(p.wr[i], "x", 1) != 1)
 			die("write");
 	epoll_event evs[64];
+	for (int i = 0; i < WARM_UP_ROUNDS; i++)
+		B::epoll_wait(ep, evs, 64, 0);
 	for (auto _ : state) {
 		int n = B::epoll_wait(ep, evs, 64, 0);
 		if (n != ready) {
