@@ -163,7 +163,8 @@ static void ep_sync_poll(eventpoll *ep, int depth)
 	long n;
 	while ((n = g_sys->ppoll(buf.data(), buf.size(), &zero, nullptr)) == -EINTR) {
 	}
-	if (int after = tier_demote_after.load(std::memory_order_relaxed))
+	// Only a poll that answered counts (a failed one left every revents 0).
+	if (int after = tier_demote_after.load(std::memory_order_relaxed); after && n >= 0)
 		ep_count_idle(ep, buf, items, after);
 	if (n <= 0)
 		return;
