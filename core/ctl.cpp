@@ -28,19 +28,10 @@ void __ep_remove(eventpoll *ep, epitem *epi)
 		if (ep_is_linked(epi))
 			ep->rdllist.erase(ep->rdllist.iterator_to(*epi));
 		ep_item_confirmed(ep, epi);
-		// Swap-remove the slot; the item that moves keeps its meaning, but
-		// a poller's copy of the set does not: bump the generation.
-		int last = static_cast<int>(ep->pfds.size()) - 1;
-		if (ep->pfds[epi->pidx].fd >= 0)
-			ep->narmed--;
-		if (epi->pidx != last) {
-			ep->pfds[epi->pidx] = ep->pfds[last];
-			ep->pitems[epi->pidx] = ep->pitems[last];
-			ep->pitems[epi->pidx]->pidx = epi->pidx;
-		}
-		ep->pfds.pop_back();
-		ep->pitems.pop_back();
-		ep->pset_gen++;
+		if (epi->cold)
+			tier_remove(ep, epi); // its poller's copy is checked by stamp
+		else
+			ep_pset_remove(ep, epi);
 		ep_sync_efd(ep);
 		if (ep->observed)
 			helper_kick();
@@ -178,9 +169,7 @@ static int ep_insert(eventpoll *ep, const epoll_event *event, epfile *tf, int fd
 	epoll_watches.fetch_add(1, std::memory_order_relaxed);
 	{
 		std::lock_guard g(ep->lock);
-		epi->pidx = static_cast<int>(ep->pfds.size());
-		ep->pfds.push_back(pollfd{-1, 0, 0});
-		ep->pitems.push_back(epi);
+		ep_pset_append(ep, epi);
 		ep->pset_gen++;
 	}
 

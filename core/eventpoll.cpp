@@ -19,13 +19,25 @@
 //      instance or polled through poll()/select().  It polls the armed
 //      items of observed instances so that their fake epoll fd (an eventfd)
 //      becomes readable while nobody calls epoll_wait on them.
-//   3. epoll_wait itself, synchronously: before reporting, ep_send_events()
-//      polls the armed items with a zero timeout, so an fd that became
+//   3. the SHARDS' POLLERS (core/tiers.cpp), for COLD items: an item that
+//      its instance's waits polled tier_demote_after times in a row
+//      without finding it ready leaves the instance's poll set for a
+//      shard, a set of at most 256 fds that a poller thread of its own
+//      parks in ppoll() until one of them becomes ready.  The poller runs
+//      the callbacks as the helper does; the item, queued, is PROMOTED
+//      back to its instance's set (HOT).  So a wait costs O(hot items),
+//      and a cold fd waking costs its poller a pass over one shard.
+//   4. epoll_wait itself, synchronously: before reporting, ep_send_events()
+//      polls the armed hot items with a zero timeout, so an fd that became
 //      ready before the call is seen even with timeout 0 and even if no
-//      poller ran in between.
-// An item is ARMED (in the poll set) while it is enabled and not queued:
+//      poller ran in between (a cold one: once its poller has run, or at
+//      once when the readiness comes from an I/O call of this process,
+//      whose hook makes the kernel's wake-up, core/io_hints.cpp).
+// An item is ARMED (in a poll set) while it is enabled and not queued:
 // queued items need no polling, ep_send_events re-polls them.  Arming is
-// O(1): each item owns one slot of ep->pfds and a disarmed slot has fd -1.
+// O(1): each hot item owns one slot of ep->pfds, each cold one a slot of
+// its shard, and a disarmed hot slot has fd -1 (a cold item disarmed is
+// promoted, so a shard holds armed slots only).
 //
 // CTL WITHOUT A POLL.  The kernel's ep_insert() and ep_modify() poll the
 // item once and queue it if ready.  Here that poll is a system call, so an
@@ -52,41 +64,50 @@
 // kernel's edges; a partial read may report again (docs/deviations.md).
 //
 // LOCKING
-// Nine locks, always taken in this order (from 1 to 9; any may be
+// Eleven locks, always taken in this order (from 1 to 11; any may be
 // skipped, none taken out of order).  Those marked "checked" are asserted
 // by the functions that need them (assert_held(), core/spinlock.hpp, in
 // builds without NDEBUG), as the kernel's lockdep_assert_held().
 //   1) registry::lock  - spin; interpose/loopback.cpp's three tables
 //                        (tcp_clients, listeners, udp_bound), never two at
 //                        once and never under a core lock.  Its sweep's
-//                        epfile_put() may run __fput(): 4, 6, 7, 8.
+//                        epfile_put() may run __fput(): 4, 7, 8, 9, 10.
 //   2) epnested_mutex  - global; only ADDs that need ep_loop_check() or
 //                        reverse_path_check() (twin of epnested_mutex).
 //                        Checked by loop_check.cpp.
 //   3) all_lock        - spin; the list of every instance.  The helper
-//                        takes each instance's 7 under it; fork takes
+//                        takes each instance's 8 under it; fork takes
 //                        every 4 under it, by try-lock.
 //   4) ep->mtx         - sleeping; ctl, ep_send_events(), ep_eventpoll_poll(),
-//                        the tree.  Nested instances are taken outer before
+//                        the tree, demotions (they move hot slots).
+//                        Nested instances are taken outer before
 //                        inner; ep_loop_check() keeps that order acyclic.
 //                        Checked by ctl.cpp and the scan.
 //   5) helper.lock     - spin; the helper's start (core/helper.cpp): taken
 //                        under 4 at most (ep_insert -> ep_set_observed),
 //                        and takes nothing of ours.
-//   6) file->f_lock    - spin; the file's item list f_ep, poll_fd, nfds.
-//   7) ep->lock        - spin; rdllist, ovflist, wq, the poll set and the
-//                        per-item poll state (twin of ep->lock).  Checked
-//                        by the arming rule (ep_slot_update() and friends).
-//   8) peer_lock       - spin; the peer links (core/file.cpp).  A leaf:
+//   6) shards_lock     - spin; creating shards and starting their pollers
+//                        (core/tiers.cpp, tiers_reserve): under 4 at most;
+//                        takes 9 (to count their room).
+//   7) file->f_lock    - spin; the file's item list f_ep, poll_fd, nfds.
+//   8) ep->lock        - spin; rdllist, ovflist, wq, the hot poll set and
+//                        the per-item poll state (twin of ep->lock).
+//                        Checked by the arming rule (ep_slot_update() and
+//                        friends).
+//   9) shard->lock     - spin; a shard's slots and the pidx of its cold
+//                        items (core/tiers.cpp).  Taken under 8 to demote,
+//                        promote or re-arm a cold item, alone by its poller
+//                        to copy the set and check a slot; one at a time.
+//  10) peer_lock       - spin; the peer links (core/file.cpp).  A leaf:
 //                        nothing is taken under it.
-//   9) registry_lock   - spin; the threads that have waited, for
+//  11) registry_lock   - spin; the threads that have waited, for
 //                        pthread_cancel (core/wait_cancel.cpp).  A leaf,
 //                        taken with no other lock held.
 // Beside them, the registry of internal fds (core/internal_fd.cpp): its
 // move_mutex (sleeping; taken under 4 at most, never with a use of an
 // internal fd held, and held across a move's bounded wait for those uses)
 // and its list_lock (spin; a leaf, under the move_mutex or alone).
-// The wake-up path (file_wakeup -> ep_poll_callback) takes only 6 then 7,
+// The wake-up path (file_wakeup -> ep_poll_callback) takes only 7, 8 and 9,
 // never a sleeping lock, as the kernel's callback runs in IRQ context.  The
 // nested wake-up (ep_poll_safewake) runs inside the walk, after 7 is
 // dropped: it takes the f_lock of the instance's own file while the inner
@@ -108,7 +129,10 @@
 // reference, so closing the epoll fd under it is safe, as in the kernel.
 // An epitem lives from ep_insert() to __ep_remove(), both under ep->mtx; a
 // poller that copied the poll set without ep->mtx checks ep->pset_gen
-// before it maps a slot back to an item.
+// before it maps a slot back to an item (a shard's poller checks its
+// slot's stamp, under the shard's lock, which __ep_remove takes too).
+// Shards and their pollers live as long as the process (a forked child
+// keeps the shards, empty, and starts pollers again when it demotes).
 //
 // THE FILES
 // This file holds the shared state, the arming rule (ep_slot_update(),
@@ -124,6 +148,7 @@
 //   fork.cpp         the fork handlers
 //   loop_check.cpp   ep_loop_check(), reverse_path_check()
 //   helper.cpp       the helper thread
+//   tiers.cpp        hot and cold items, the shards and their pollers
 //   deferred.cpp     per-thread state: lock depth, deferred closes
 //   wait_cancel.cpp  pthread_cancel of a blocked waiter
 //   internal_fd.cpp  the registry of our own fds (moved, lost, made again)
@@ -190,11 +215,11 @@ void ep_sync_efd(eventpoll *ep)
 	ep->efd_set = want;
 }
 
-// Recomputes an item's slot in the poll set.  Must be called with ep->lock held.
+// Recomputes an item's slot in the poll set (its instance's hot set, or its
+// shard when it is cold).  Must be called with ep->lock held.
 void ep_slot_update(eventpoll *ep, epitem *epi)
 {
 	ep->lock.assert_held();
-	pollfd &p = ep->pfds[epi->pidx];
 	epfile *f = epi->file;
 	bool armed = !epi->on_list && epi->next == EP_UNACTIVE_PTR && (epi->event.events & ~EP_PRIVATE_BITS) &&
 		     !epi->et_dead && !epi->excl_parked && !f->dead.load(std::memory_order_relaxed);
@@ -204,6 +229,16 @@ void ep_slot_update(eventpoll *ep, epitem *epi)
 	// underneath is always writable: never ask it for OUT.
 	if (is_file_epoll(f))
 		events &= POLLIN | POLLRDNORM;
+	if (epi->cold) {
+		// Armed: its poller keeps it.  Disarmed (queued, reported, closed):
+		// it woke, it is hot again, and its next arming is in the hot set.
+		if (fd >= 0) {
+			tier_slot_update(ep, epi, fd, events);
+			return;
+		}
+		tier_promote(ep, epi);
+	}
+	pollfd &p = ep->pfds[epi->pidx];
 	bool widened = fd >= 0 && (p.fd != fd || (events & ~p.events));
 	// A poller's result for this slot is valid only for the arming it
 	// polled: what it saw before a disarm (a report) says nothing now.
@@ -221,6 +256,33 @@ void ep_slot_update(eventpoll *ep, epitem *epi)
 	}
 	if (ep->observed && (widened || fd < 0))
 		helper_kick();
+}
+
+void ep_pset_append(eventpoll *ep, epitem *epi)
+{
+	ep->lock.assert_held();
+	epi->pidx = static_cast<int>(ep->pfds.size());
+	ep->pfds.push_back(pollfd{-1, 0, 0});
+	ep->pitems.push_back(epi);
+}
+
+void ep_pset_remove(eventpoll *ep, epitem *epi)
+{
+	ep->lock.assert_held();
+	// Swap-remove the slot; the item that moves keeps its meaning, but a
+	// poller's copy of the set does not: bump the generation.
+	int last = static_cast<int>(ep->pfds.size()) - 1;
+	if (ep->pfds[epi->pidx].fd >= 0)
+		ep->narmed--;
+	if (epi->pidx != last) {
+		ep->pfds[epi->pidx] = ep->pfds[last];
+		ep->pitems[epi->pidx] = ep->pitems[last];
+		ep->pitems[epi->pidx]->pidx = epi->pidx;
+	}
+	ep->pfds.pop_back();
+	ep->pitems.pop_back();
+	ep->pset_gen++;
+	epi->pidx = -1;
 }
 
 // Wakes one thread waiting on ep (twin of wake_up(&ep->wq) on an exclusive
@@ -409,6 +471,7 @@ core_stats stats()
 	s.sync_polls = stat_sync_polls.load();
 	s.callbacks = stat_callbacks.load();
 	helper_stats(&s.helper_wakeups, &s.helper_polls);
+	tiers_stats(&s);
 	return s;
 }
 

@@ -88,7 +88,14 @@ struct epitem {
 	epoll_event event;              // twin of event: under ep->mtx to write, ep->lock to read
 
 	// Below: uepoll's own state, all under ep->lock but where it says.
-	int pidx = -1;              // our slot in ep->pfds / ep->pitems
+	int pidx = -1;              // our slot: in ep->pfds / ep->pitems when hot, in our shard when cold
+	// Tiers (core/tiers.cpp): a cold item is polled by its shard's poller,
+	// not by its instance's waits; tier_idle_polls counts the waits in a
+	// row that polled it hot and found it idle.  Changed under ep->lock
+	// (cold and shard_no also under the shard's lock).
+	uint16_t shard_no = 0;      // the shard of a cold item
+	uint8_t tier_idle_polls : 7 = 0;
+	bool cold : 1 = false;
 	uint32_t arm_epoch = 0;     // bumped each time the slot is (re)armed or widened, under ep->lock
 	// The file's level_*_walks when a poller's look queued or reported us
 	// (io_stamp); written under ep->lock, read under the file's f_lock.
@@ -183,6 +190,9 @@ struct epfile {
 	// Program threads inside an I/O call on this file or its peer (an I/O
 	// window, core/io_window.cpp).
 	std::atomic<int> io_busy{0};
+	// The shards an item of it was parked in (bit: shard number modulo 32):
+	// their pollers may hold it in a ppoll (core/tiers.cpp); sticky.
+	std::atomic<uint32_t> shards_polled{0};
 
 	spinlock f_lock;              // protects f_ep, poll_fd, nfds
 	bool can_poll = true;         // twin of file_can_poll()
@@ -245,11 +255,12 @@ struct eventpoll {
 	std::atomic<uint64_t> gen{0}; // twin of ep->gen: loop_check_gen at our last visit (read unlocked in ctl)
 	int loop_check_depth = 0; // twin of ep->loop_check_depth
 
-	// The poll set: slot i polls pitems[i]; a disarmed item has fd < 0
-	// there (poll(2) skips negative fds), so arming is O(1).
+	// The poll set of the hot items (core/tiers.cpp): slot i polls
+	// pitems[i]; a disarmed item has fd < 0 there (poll(2) skips negative
+	// fds), so arming is O(1).  Cold items have no slot here.
 	std::vector<pollfd, slab_allocator<pollfd>> pfds;
 	std::vector<epitem *, slab_allocator<epitem *>> pitems;
-	uint64_t pset_gen = 0;   // bumped when a slot changes meaning (insert/remove)
+	uint64_t pset_gen = 0;   // bumped when a slot changes meaning (insert/remove/demotion); not on an append
 	int narmed = 0;          // slots with fd >= 0
 
 	ep_waiter *leader = nullptr;       // the waiter that polls the set now
@@ -439,6 +450,7 @@ struct io_window {
 };
 io_window ep_io_window_open(epfile *f);
 bool helper_running(); // the helper thread was started (core/helper.cpp)
+bool tiers_running();  // a shard's poller was started (core/tiers.cpp)
 void ep_io_window_close(io_window &w);
 
 // ---- fork ------------------------------------------------------------------
@@ -451,7 +463,27 @@ void ep_fork_child();
 
 struct core_stats {
 	uint64_t instances, items, helper_wakeups, helper_polls, waits, sync_polls, callbacks;
+	// Tiers: items demoted and promoted so far, cold items now, poller
+	// threads running, their wake-ups and the fds they passed to ppoll.
+	uint64_t demotions, promotions, cold, pollers, poller_wakeups, poller_polls;
 };
 core_stats stats();
+
+// ---- tiers (core/tiers.cpp) ---------------------------------------------------
+
+// The largest demotion threshold (epitem::tier_idle_polls is 7 bits).
+constexpr int TIER_IDLE_POLLS_MAX = 127;
+// Tiering on (an item is demoted after `demote_after` waits in a row that
+// found it idle, clamped to 1..TIER_IDLE_POLLS_MAX) or off (every item
+// stays hot: the behaviour before tiers).  The shim sets it from
+// UEPOLL_TIERS at start-up; the tests lower the threshold.  Items already
+// cold stay cold until they wake.
+void tiers_configure(bool enabled, int demote_after);
+// The threshold now: 0 when tiering is off.
+int tiers_demote_after_configured();
+// Returns once every shard's poller has made a full pass begun after the
+// call: what was ready on a cold fd before it has been queued (the
+// fuzzer's settle step, the tests).
+void tiers_settle();
 
 } // namespace uepoll::core

@@ -169,6 +169,7 @@ void epfile_fd_closing(epfile *f, int fd, int other_fd)
 	eventpoll *eps[32];
 	int neps = 0;
 	bool observed_any = false;
+	uint64_t shards = 0;
 	{
 		std::lock_guard g(f->f_lock);
 		f->nfds--;
@@ -215,11 +216,16 @@ void epfile_fd_closing(epfile *f, int fd, int other_fd)
 		// close) only when that reference goes.
 		if (release && f->helper_polled.load(std::memory_order_relaxed))
 			observed_any = true;
+		// The shards an item of f was ever parked in: their pollers may
+		// hold the number in a ppoll (the slot updates above took the
+		// items out of the copies they make next).
+		shards = f->shards_polled.load(std::memory_order_relaxed);
 	}
 	for (int i = 0; i < neps; i++)
 		ep_wait_poller_leaves(eps[i]);
 	if (observed_any)
 		helper_wait_poll_leaves();
+	tiers_wait_poll_leaves(shards);
 	if (release) {
 		uint32_t key = 0;
 		epfile *p = peer_to_tell_of_close(f, fd, &key);

@@ -1,6 +1,6 @@
 // core/fork.cpp - the fork handlers: every lock taken before fork(), the
-// child's copy rebuilt (one thread, no helper, no waiter, eventfds of its
-// own).  No kernel twin: a forked process gets its own files from
+// child's copy rebuilt (one thread, no helper, no shard poller, no waiter,
+// eventfds of its own).  No kernel twin: a forked process gets its own files from
 // dup_fd(), while ours share the parent's eventfds until replaced here.
 #include <fcntl.h>
 #include <sched.h>
@@ -45,11 +45,13 @@ void ep_fork_prepare()
 	}
 	helper_fork_prepare();
 	internal_fds_fork_prepare();
+	tiers_fork_prepare();
 }
 
 void ep_fork_parent()
 {
 	internal_fds_fork_parent();
+	tiers_fork_parent();
 	helper_fork_parent();
 	for (eventpoll &ep : all_eps_list())
 		ep.mtx.unlock();
@@ -78,8 +80,12 @@ void ep_fork_child()
 			ep.efd_set = false;
 			ep_sync_efd(&ep);
 		}
-		ep.mtx.reset();
 	}
+	// No poller thread either: the cold items are hot again (with every
+	// ep->mtx still held, as the demotions that made them cold were).
+	tiers_fork_child();
+	for (eventpoll &ep : all_eps_list())
+		ep.mtx.reset();
 	all_lock.reset();
 	epnested_mutex.reset();
 	// The locks were reset rather than released: fix the depth we took.

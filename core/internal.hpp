@@ -83,6 +83,10 @@ inline bool efd_drain(int fd)
 
 void ep_sync_efd(eventpoll *ep);
 void ep_slot_update(eventpoll *ep, epitem *epi);
+// The hot set (ep->pfds/pitems), under ep->lock: epi gets a new slot at the
+// end (disarmed), or leaves its slot to the last one (pset_gen bumped).
+void ep_pset_append(eventpoll *ep, epitem *epi);
+void ep_pset_remove(eventpoll *ep, epitem *epi);
 void ep_wake_one(eventpoll *ep);
 void for_each_observed(void (*fn)(eventpoll *, void *), void *arg);
 void ep_free(eventpoll *ep);
@@ -188,6 +192,29 @@ void helper_fork_prepare();
 void helper_fork_parent();
 void helper_fork_child();
 void helper_stats(uint64_t *wakeups, uint64_t *polls);
+
+// ---- tiers.cpp: hot and cold items, the shards' pollers ----------------------
+
+extern std::atomic<int> tier_demote_after; // 0: tiering off
+// Makes sure started shards have room for `want` more cold items (starts
+// pollers).  Called with no spinlock held (it may create a thread).
+void tiers_reserve(int want);
+// Under ep->lock: epi (hot, armed) moves to a shard with room; false when
+// none has.
+bool tier_demote(eventpoll *ep, epitem *epi);
+// Under ep->lock: cold epi moves back to the hot set, disarmed.
+void tier_promote(eventpoll *ep, epitem *epi);
+// Under ep->lock: cold epi leaves its shard for good (__ep_remove).
+void tier_remove(eventpoll *ep, epitem *epi);
+// Under ep->lock: cold, armed epi now polls (fd, events); bumps its arm
+// epoch and kicks the poller when that widens the slot.  Returns widened.
+bool tier_slot_update(eventpoll *ep, epitem *epi, int fd, short events);
+void tiers_wait_poll_leaves(uint64_t shards_mask);
+void tiers_kick(uint64_t shards_mask);
+void tiers_stats(core_stats *s);
+void tiers_fork_prepare();
+void tiers_fork_parent();
+void tiers_fork_child();
 
 // ---- deferred.cpp: per-thread resources -------------------------------------
 

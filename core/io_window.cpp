@@ -1,6 +1,7 @@
 // core/io_window.cpp - the I/O window protocol (eventpoll.hpp, io_window):
-// the hook's half (ep_io_window_open/close) and the helper's half
-// (left_to_window), which share one seq_cst argument.  No kernel twin: the
+// the hook's half (ep_io_window_open/close) and the pollers' half
+// (left_to_window: the helper and the shards' pollers of core/tiers.cpp),
+// which share one seq_cst argument.  No kernel twin: the
 // kernel makes a call's wake-ups inside the call, and no poller can see
 // its readiness in between.
 #include <algorithm>
@@ -41,7 +42,7 @@ bool left_to_window(epfile *f, long now, long *until)
 io_window ep_io_window_open(epfile *f)
 {
 	io_window w;
-	if (!helper_running() || !epfile_tryget(f))
+	if ((!helper_running() && !tiers_running()) || !epfile_tryget(f))
 		return w;
 	w.f[0] = f;
 	w.f[1] = epfile_get_peer(f);
@@ -58,19 +59,24 @@ io_window ep_io_window_open(epfile *f)
 void ep_io_window_close(io_window &w)
 {
 	bool kick = false;
+	uint64_t shards = 0;
 	for (epfile *&x : w.f) {
 		if (!x)
 			continue;
-		// seq_cst both ways with the helper's "deferred, then busy?":
-		// either it sees us gone, or we see what it left.
+		// seq_cst both ways with the pollers' "deferred, then busy?":
+		// either they see us gone, or we see what they left.
 		x->io_busy.fetch_sub(1, std::memory_order_seq_cst);
-		if (x->io_deferred.load(std::memory_order_seq_cst) && x->io_deferred.exchange(false))
+		if (x->io_deferred.load(std::memory_order_seq_cst) && x->io_deferred.exchange(false)) {
 			kick = true;
+			shards |= x->shards_polled.load(std::memory_order_relaxed);
+		}
 		epfile_put(x);
 		x = nullptr;
 	}
-	if (kick)
+	if (kick) {
 		helper_kick();
+		tiers_kick(shards);
+	}
 }
 
 } // namespace uepoll::core

@@ -66,10 +66,51 @@ uint32_t ep_item_poll(epitem *epi, int depth)
 	return r;
 }
 
-// Polls the armed slots of ep with a zero timeout and runs the callbacks
-// for what is ready: what the kernel's wake-ups would already have done.
-// Nested instances are asked directly (ep_eventpoll_poll), not through
-// their eventfd, so no helper has to have run first.
+// The tiers' bookkeeping of a zero-timeout poll of ep's hot set (buf, in
+// the order of items): an armed item found idle counts one more wait, one
+// found ready starts again from zero, and the items idle for `after` waits
+// in a row are demoted to the shards, in one batch.  Nested instances stay
+// hot (the poll asks them directly).  Must be called with ep->mtx held.
+static void ep_count_idle(eventpoll *ep, const std::vector<pollfd, slab_allocator<pollfd>> &buf,
+			  const std::vector<epitem *, slab_allocator<epitem *>> &items, size_t nslots, int after)
+{
+	ep->mtx.assert_held();
+	thread_local std::vector<epitem *, slab_allocator<epitem *>> demote;
+	demote.clear();
+	{
+		std::lock_guard g(ep->lock);
+		for (size_t i = 0; i < nslots; i++) {
+			epitem *epi = items[i];
+			if (buf[i].fd < 0 || epi->cold)
+				continue;
+			if (buf[i].revents) {
+				epi->tier_idle_polls = 0;
+				continue;
+			}
+			if (epi->tier_idle_polls + 1 < after) {
+				epi->tier_idle_polls = epi->tier_idle_polls + 1;
+				continue;
+			}
+			// Armed still (a callback may have queued it since the poll).
+			if (ep->pfds[epi->pidx].fd >= 0)
+				demote.push_back(epi);
+		}
+	}
+	if (demote.empty())
+		return;
+	tiers_reserve(static_cast<int>(demote.size()));
+	std::lock_guard g(ep->lock);
+	for (epitem *epi : demote)
+		if (!epi->cold && epi->pidx >= 0 && ep->pfds[epi->pidx].fd >= 0 && !tier_demote(ep, epi))
+			break; // no shard has room: stays hot
+}
+
+// Polls the armed slots of ep's hot set with a zero timeout and runs the
+// callbacks for what is ready: what the kernel's wake-ups would already
+// have done.  Nested instances are asked directly (ep_eventpoll_poll), not
+// through their eventfd, so no helper has to have run first.  Cold items
+// are their shards' pollers' (core/tiers.cpp); a hot item this poll finds
+// idle for the tier_demote_after-th time in a row joins them.
 // Must be called with ep->mtx held (which keeps pset_gen stable).
 // own_fd >= 0: a wait's number for ep, polled with events 0 at the end of
 // the same ppoll (POLLNVAL: closed behind our back; see ep_poll()).  With
@@ -83,18 +124,25 @@ static int ep_sync_poll(eventpoll *ep, int depth, int own_fd = -1, bool may_defe
 		return -1;
 	// One buffer per nesting depth: this recurses through nested instances.
 	thread_local std::vector<pollfd, slab_allocator<pollfd>> bufs[EP_MAX_DEPTH + 1];
+	thread_local std::vector<epitem *, slab_allocator<epitem *>> itemss[EP_MAX_DEPTH + 1];
 	auto &buf = bufs[depth];
+	auto &items = itemss[depth];
 	bool nested = false;
 	{
 		std::lock_guard g(ep->lock);
 		if (ep->narmed == 0 && (own_fd < 0 || (may_defer && ep->rdllist.empty())))
 			return -1;
-		if (ep->narmed == 0)
+		if (ep->narmed == 0) {
 			buf.clear();
-		else
+			items.clear();
+		} else {
+			// Under ep->mtx no slot moves (removal and demotion need it), but a
+			// promotion may append one: copy the items too.
 			buf.assign(ep->pfds.begin(), ep->pfds.end());
+			items.assign(ep->pitems.begin(), ep->pitems.end());
+		}
 		for (size_t i = 0; i < buf.size(); i++) {
-			if (buf[i].fd >= 0 && is_file_epoll(ep->pitems[i]->file)) {
+			if (buf[i].fd >= 0 && is_file_epoll(items[i]->file)) {
 				// An epoll file is only ever readable; an edge-triggered
 				// item whose IN was reported waits for a direct wake-up.
 				bool wants_in = buf[i].events & (POLLIN | POLLRDNORM);
@@ -113,7 +161,7 @@ static int ep_sync_poll(eventpoll *ep, int depth, int own_fd = -1, bool may_defe
 			if (buf[i].revents != 1)
 				continue;
 			buf[i].revents = 0;
-			epfile *f = ep->pitems[i]->file;
+			epfile *f = items[i]->file;
 			// A level, not an edge: the instance's own wake-ups (safewake)
 			// were edges already; seeing it ready again is not one.
 			if (ep_eventpoll_poll(f->ep, depth + 1) && epfile_tryget(f)) {
@@ -131,12 +179,15 @@ static int ep_sync_poll(eventpoll *ep, int depth, int own_fd = -1, bool may_defe
 	}
 	if (own_fd >= 0 && n > 0 && (buf.back().revents & POLLNVAL))
 		return 1; // nothing changed yet: the wait fails as fdget() would
+	// Only a poll that answered counts (a failed one left every revents 0).
+	if (int after = tier_demote_after.load(std::memory_order_relaxed); after && n >= 0)
+		ep_count_idle(ep, buf, items, nslots, after);
 	if (n <= 0)
 		return own_fd >= 0 ? 0 : -1;
 	for (size_t i = 0; i < nslots; i++) {
 		if (!buf[i].revents || buf[i].fd < 0 || (buf[i].revents & POLLNVAL))
 			continue;
-		epfile *f = ep->pitems[i]->file;
+		epfile *f = items[i]->file;
 		if (!epfile_tryget(f))
 			continue;
 		file_wakeup(f, static_cast<uint16_t>(buf[i].revents), depth, wake_kind::observed);

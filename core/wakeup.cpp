@@ -72,6 +72,9 @@ static int ep_poll_callback(epitem *epi, uint32_t key, bool *pwake, wake_kind ki
 		ewake = 1; // already queued: the exclusive walk may stop
 		goto out;
 	}
+	// It woke: the waits that found it idle before start again from zero
+	// (core/tiers.cpp), whichever poller saw it.
+	epi->tier_idle_polls = 0;
 	if (ep->ovflist != EP_UNACTIVE_PTR) {
 		// A scan is running: chain on the ovflist, ep_done_scan() requeues.
 		if (epi->next == EP_UNACTIVE_PTR) {

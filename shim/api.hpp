@@ -36,6 +36,12 @@ int epoll_pwait_sized(int epfd, struct epoll_event *events, int maxevents, int t
 int epoll_pwait2_sized(int epfd, struct epoll_event *events, int maxevents, const struct timespec *timeout,
 		       const sigset_t *sigmask, size_t sigsetsize);
 
+// Not a libc function: returns once the shards' pollers (core/tiers.cpp)
+// have queued what was ready on cold fds before the call.  Exported as
+// uepoll_settle_pollers for the fuzzer's preloaded side (a program cannot
+// otherwise know when a poller thread has run).
+void settle_pollers();
+
 // syscall(2) (shim/syscall.cpp): the numbers of the calls above and of the
 // hooks go to the same code as their libc functions; io_uring_setup is
 // refused with ENOSYS (an io_uring would submit epoll_ctl and close behind

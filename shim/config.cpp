@@ -61,6 +61,11 @@ const config &cfg()
 		c.trace_ctl = flag("UEPOLL_TRACE_CTL", false);
 		c.disable = flag("UEPOLL_DISABLE", false);
 		c.crash_report = flag("UEPOLL_CRASH_REPORT", true);
+		c.tiers = flag("UEPOLL_TIERS", true);
+		if (const char *n = getenv("UEPOLL_TIERS_DEMOTE_AFTER"); n && *n >= '1' && *n <= '9') {
+			long v = strtol(n, nullptr, 10);
+			c.tiers_demote_after = v > core::TIER_IDLE_POLLS_MAX ? core::TIER_IDLE_POLLS_MAX : static_cast<int>(v);
+		}
 	}
 	the_config = c;
 	state.store(2, std::memory_order_release);

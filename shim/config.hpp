@@ -16,6 +16,8 @@ struct config {
 	bool trace_ctl = false;            // UEPOLL_TRACE_CTL=1: every epoll_ctl with a backtrace
 	bool disable = false;              // UEPOLL_DISABLE=1: every epoll call goes to the kernel
 	bool crash_report = true;          // UEPOLL_CRASH_REPORT=0: no fatal-signal backtraces
+	bool tiers = true;                 // UEPOLL_TIERS=0: every item stays hot (no poller threads)
+	int tiers_demote_after = 16;       // UEPOLL_TIERS_DEMOTE_AFTER=N: idle waits before an item goes cold (1-127)
 };
 
 // The settings, read once on first use (without allocating; ignored in

@@ -23,13 +23,16 @@ static void shim_init()
 		return;
 	ensure_init();
 	install_crash_reporter();
+	core::tiers_configure(cfg().tiers, cfg().tiers_demote_after);
 	if (cfg().stats)
 		atexit([] {
 			core::core_stats s = core::stats();
 			log(log_level::error,
 			    "stats: instances=%lu items=%lu waits=%lu sync_polls=%lu callbacks=%lu helper_wakeups=%lu "
-			    "helper_polled_fds=%lu",
-			    s.instances, s.items, s.waits, s.sync_polls, s.callbacks, s.helper_wakeups, s.helper_polls);
+			    "helper_polled_fds=%lu demotions=%lu promotions=%lu cold=%lu pollers=%lu poller_wakeups=%lu "
+			    "poller_polled_fds=%lu",
+			    s.instances, s.items, s.waits, s.sync_polls, s.callbacks, s.helper_wakeups, s.helper_polls,
+			    s.demotions, s.promotions, s.cold, s.pollers, s.poller_wakeups, s.poller_polls);
 		});
 	log(log_level::info, "loaded: epoll calls are answered in user space");
 	// A sandbox that refuses a call we rely on: say which, and what we use
@@ -188,5 +191,11 @@ int epoll_pwait2(int epfd, struct epoll_event *events, int maxevents, const stru
 {
 	return epoll_pwait2_as(epfd, events, maxevents, timeout, sigmask, core::KERNEL_SIGSET_SIZE, true);
 }
+
+} // namespace uepoll::api
+
+namespace uepoll::api {
+
+void settle_pollers() { core::tiers_settle(); }
 
 } // namespace uepoll::api

@@ -29,6 +29,8 @@ EXPORT int epoll_pwait2(int epfd, struct epoll_event *evs, int max, const struct
 	return api::epoll_pwait2(epfd, evs, max, ts, mask);
 }
 
+EXPORT void uepoll_settle_pollers(void) { api::settle_pollers(); }
+
 EXPORT int close(int fd) { return api::close(fd); }
 EXPORT int __close(int fd) { return api::close(fd); }
 EXPORT int close_range(unsigned first, unsigned last, int flags) { return api::close_range(first, last, flags); }

@@ -1,11 +1,13 @@
 // tests/backend.cpp - the native (libc) and uepoll (shim/api.hpp) backends.
 #include "tests/backend.hpp"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #ifndef UEPOLL_TESTS_NATIVE_ONLY
+#include "core/eventpoll.hpp"
 #include "shim/api.hpp"
 #endif
 
@@ -55,12 +57,22 @@ struct native final : backend {
 	ssize_t send(int fd, const void *buf, size_t len, int flags) override { return ::send(fd, buf, len, flags); }
 	int poll(struct pollfd *fds, nfds_t n, int timeout) override { return ::poll(fds, n, timeout); }
 	int pthread_cancel(pthread_t thread) override { return ::pthread_cancel(thread); }
+	// With libuepoll.so preloaded (the fuzzer's --preload side), its
+	// pollers; in a native process there is no such symbol.
+	void settle_pollers() override
+	{
+		if (auto *fn = reinterpret_cast<void (*)()>(dlsym(RTLD_DEFAULT, "uepoll_settle_pollers")))
+			fn();
+	}
 };
 
 #ifndef UEPOLL_TESTS_NATIVE_ONLY
 struct uepoll final : backend {
 	const char *name() const override { return "uepoll"; }
 	bool is_native() const override { return false; }
+	void tiers(int idle_waits) override { core::tiers_configure(idle_waits > 0, idle_waits); }
+	void settle_pollers() override { core::tiers_settle(); }
+	long cold_items() override { return static_cast<long>(core::stats().cold); }
 	int epoll_create(int size) override { return api::epoll_create(size); }
 	int epoll_create1(int flags) override { return api::epoll_create1(flags); }
 	int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) override { return api::epoll_ctl(epfd, op, fd, ev); }

@@ -67,6 +67,14 @@ struct backend {
 	// pthread_cancel (uepoll wakes the target's wait, so that it is a
 	// cancellation point as glibc's is)
 	virtual int pthread_cancel(pthread_t thread) = 0;
+
+	// Tiers (core/tiers.cpp), no-ops natively: demote an item after
+	// `idle_waits` waits that found it idle (0: tiering off); wait until
+	// the shards' pollers have queued what was ready on cold fds; how many
+	// items are cold now (-1 natively).
+	virtual void tiers(int idle_waits) { (void)idle_waits; }
+	virtual void settle_pollers() {}
+	virtual long cold_items() { return -1; }
 };
 
 backend &native_backend();

@@ -5,8 +5,9 @@
 //   - 5000 pipes (10,000 fds), none ever readable while measuring;
 //   - instance A watches all 10,000 (EPOLLIN) and is made OBSERVED with one
 //     poll(A, timeout 0): from then on uepoll's helper thread polls A's fds;
-//   - instance B watches the same 10,000, and a thread sits in
-//     epoll_wait(B, -1).
+//   - instance B watches the same 10,000, and a thread makes 200
+//     epoll_wait(B, 0) (with tiers on, the default, they park B's fds in
+//     the shards' poller threads) and then sits in epoll_wait(B, -1).
 // Then the main thread sleeps SECONDS (default 5) and counts, for every
 // thread of the process, the context switches (voluntary + nonvoluntary,
 // from /proc/self/task/TID/status) during the sleep.  Each is one wake-up;
@@ -155,6 +156,13 @@ int main(int argc, char **argv)
 	std::thread waiter([&] {
 		waiter_tid.store(gettid());
 		epoll_event evs[16];
+		// Waits that find everything idle: with tiers on, they park B's
+		// 10,000 fds in the shards' pollers (core/tiers.cpp), so that
+		// the blocked wait below polls none of them and the pollers hold
+		// them; with UEPOLL_TIERS=0 they change nothing.
+		for (int i = 0; i < 200; i++)
+			if (api::epoll_wait(ep_b, evs, 16, 0) != 0)
+				die("epoll_wait(B, 0) should find nothing ready");
 		while (!stop.load()) {
 			int n = api::epoll_wait(ep_b, evs, 16, -1);
 			if (n < 0 && errno != EINTR)
@@ -180,7 +188,10 @@ int main(int argc, char **argv)
 	for (const auto &[tid, a] : after) {
 		auto b = before.find(tid);
 		unsigned long d = a.switches - (b == before.end() ? 0 : b->second.switches);
-		const char *role = tid == main_tid ? "main" : tid == waiter_tid.load() ? "waiter" : "helper";
+		const char *role = tid == main_tid		  ? "main"
+				   : tid == waiter_tid.load()	  ? "waiter"
+				   : a.comm == "uepoll-poller" ? "poller"
+							       : "helper";
 		std::printf("%-8d %-16s %-8s %10lu %12.2f\n", tid, a.comm.c_str(), role, d, d / elapsed);
 		total += d;
 		if (tid != main_tid)
@@ -190,6 +201,9 @@ int main(int argc, char **argv)
 		    "waits=%lu (+%lu)\n",
 		    s1.instances, s1.items, s1.helper_wakeups, s1.helper_wakeups - s0.helper_wakeups,
 		    s1.helper_polls, s1.helper_polls - s0.helper_polls, s1.waits, s1.waits - s0.waits);
+	std::printf("tiers: cold=%lu pollers=%lu poller_wakeups=%lu (+%lu) poller_polled_fds=%lu (+%lu)\n", s1.cold,
+		    s1.pollers, s1.poller_wakeups, s1.poller_wakeups - s0.poller_wakeups, s1.poller_polls,
+		    s1.poller_polls - s0.poller_polls);
 	std::printf("without the measuring thread: %.2f wakeups/s\n", total_others / elapsed);
 
 	// Stop the waiter: one byte makes B (and A) ready.

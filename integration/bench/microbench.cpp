@@ -23,6 +23,18 @@
 //   BM_pingpong_lt         a 1-byte round trip over an AF_UNIX socketpair between
 //                          two threads, each blocked in epoll_wait(-1) on its end
 //   BM_pingpong_et         the same with EPOLLET
+//   BM_pingpong_lt_idle1000, BM_pingpong_lt_idle10000
+//                          BM_pingpong_lt with 1000 / 10,000 idle eventfds
+//                          (never readable) watched by both instances too
+//   BM_wait_10ready_19000fd  epoll_wait(timeout 0), 19,000 watched eventfds,
+//                          10 readable (LT): 10 events each call
+//
+// Each is registered for three sides: native, uepoll (tiers as configured:
+// UEPOLL_TIERS, UEPOLL_TIERS_DEMOTE_AFTER, on by default) and
+// uepoll_notiers (tiering off: every wait polls every watched fd, the
+// behaviour before core/tiers.cpp).  The ping-pongs and waits run 200
+// untimed rounds first, so that what the tiers do with idle fds (park them
+// after a few idle waits) is done before the timing starts.
 //
 // The tables use the wall-clock time per iteration (real_time in the JSON);
 // for the ping-pongs that is the round trip, while the CPU column is only
@@ -38,6 +50,7 @@
 #include <fcntl.h>
 #include <string>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -47,6 +60,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "core/eventpoll.hpp"
 #include "shim/api.hpp"
 
 namespace {
@@ -72,10 +86,18 @@ struct native_backend {
 	static ssize_t read(int fd, void *buf, size_t len) { return ::read(fd, buf, len); }
 	static ssize_t write(int fd, const void *buf, size_t len) { return ::write(fd, buf, len); }
 	static int close(int fd) { return ::close(fd); }
+	static void configure() {}
 };
+
+// The tiers' threshold the shim configured from the environment (main()).
+int configured_demote_after;
 
 struct uepoll_backend {
 	static constexpr const char *name = "uepoll";
+	static void configure()
+	{
+		::uepoll::core::tiers_configure(configured_demote_after > 0, configured_demote_after);
+	}
 	static int epoll_create1(int flags) { return ::uepoll::api::epoll_create1(flags); }
 	static int epoll_ctl(int epfd, int op, int fd, epoll_event *ev)
 	{
@@ -91,6 +113,12 @@ struct uepoll_backend {
 	static ssize_t read(int fd, void *buf, size_t len) { return ::uepoll::api::read(fd, buf, len); }
 	static ssize_t write(int fd, const void *buf, size_t len) { return ::uepoll::api::write(fd, buf, len); }
 	static int close(int fd) { return ::uepoll::api::close(fd); }
+};
+
+// uepoll with tiering off (UEPOLL_TIERS=0): the comparison.
+struct uepoll_notiers_backend : uepoll_backend {
+	static constexpr const char *name = "uepoll_notiers";
+	static void configure() { ::uepoll::core::tiers_configure(false, 0); }
 };
 
 template <class B> int make_epoll()
@@ -134,9 +162,35 @@ template <class B> struct pipes {
 	pipes &operator=(const pipes &) = delete;
 };
 
+// N eventfds with a zero counter (never readable until written); closed
+// (through the backend) on destruction.  One fd each: 19,000 watched fds
+// fit under a 20,000 fd limit.
+template <class B> struct eventfds {
+	std::vector<int> fds;
+	explicit eventfds(int n)
+	{
+		for (int i = 0; i < n; i++) {
+			int fd = B::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+			if (fd < 0)
+				die("eventfd");
+			fds.push_back(fd);
+		}
+	}
+	~eventfds()
+	{
+		for (int fd : fds)
+			B::close(fd);
+	}
+	eventfds(const eventfds &) = delete;
+	eventfds &operator=(const eventfds &) = delete;
+};
+
+constexpr int WARM_UP_ROUNDS = 200;
+
 // (a) ADD + DEL of one pipe read end.
 template <class B> void bm_ctl_add_del(benchmark::State &state)
 {
+	B::configure();
 	int ep = make_epoll<B>();
 	pipes<B> p(1);
 	for (auto _ : state) {
@@ -149,6 +203,7 @@ template <class B> void bm_ctl_add_del(benchmark::State &state)
 // (b) MOD of an added pipe read end (new data each time).
 template <class B> void bm_ctl_mod(benchmark::State &state)
 {
+	B::configure();
 	int ep = make_epoll<B>();
 	pipes<B> p(1);
 	ctl<B>(ep, EPOLL_CTL_ADD, p.rd[0], EPOLLIN);
@@ -248,6 +303,7 @@ template <class B> void bm_ctl_mod_roundtrip(benchmark::State &state)
 // it is reported on every call).
 template <class B> void bm_wait(benchmark::State &state, int nfds, int ready)
 {
+	B::configure();
 	int ep = make_epoll<B>();
 	pipes<B> p(nfds);
 	for (int i = 0; i < nfds; i++)
@@ -257,6 +313,34 @@ template <class B> void bm_wait(benchmark::State &state, int nfds, int ready)
 		if (B::write(p.wr[i], "x", 1) != 1)
 			die("write");
 	epoll_event evs[64];
+	for (int i = 0; i < WARM_UP_ROUNDS; i++)
+		B::epoll_wait(ep, evs, 64, 0);
+	for (auto _ : state) {
+		int n = B::epoll_wait(ep, evs, 64, 0);
+		if (n != ready) {
+			state.SkipWithError("epoll_wait returned an unexpected number of events");
+			break;
+		}
+	}
+	B::close(ep);
+}
+
+// epoll_wait(timeout 0) on nfds watched eventfds, `ready` of them readable
+// (level-triggered: reported on every call).
+template <class B> void bm_wait_efd(benchmark::State &state, int nfds, int ready)
+{
+	B::configure();
+	int ep = make_epoll<B>();
+	eventfds<B> e(nfds);
+	for (int i = 0; i < nfds; i++)
+		ctl<B>(ep, EPOLL_CTL_ADD, e.fds[i], EPOLLIN, static_cast<uint64_t>(i));
+	uint64_t one = 1;
+	for (int i = 0; i < ready; i++)
+		if (B::write(e.fds[i * (nfds / ready)], &one, sizeof one) != sizeof one)
+			die("write");
+	epoll_event evs[64];
+	for (int i = 0; i < WARM_UP_ROUNDS; i++)
+		B::epoll_wait(ep, evs, 64, 0);
 	for (auto _ : state) {
 		int n = B::epoll_wait(ep, evs, 64, 0);
 		if (n != ready) {
@@ -308,8 +392,10 @@ template <class B> void wait_one(int ep)
 // (d) and (e): one iteration is the main thread writing a byte to its end
 // and waiting (epoll_wait -1) until the echo thread, itself blocked in
 // epoll_wait -1 on the other end, has read it and written one back.
-template <class B> void bm_pingpong(benchmark::State &state, bool et)
+// `idle` eventfds, never readable, are watched by both instances too.
+template <class B> void bm_pingpong(benchmark::State &state, bool et, int idle = 0)
 {
+	B::configure();
 	int sv[2];
 	if (B::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
 		die("socketpair");
@@ -317,6 +403,11 @@ template <class B> void bm_pingpong(benchmark::State &state, bool et)
 	uint32_t events = EPOLLIN | (et ? EPOLLET : 0u);
 	ctl<B>(ep_main, EPOLL_CTL_ADD, sv[0], events);
 	ctl<B>(ep_echo, EPOLL_CTL_ADD, sv[1], events);
+	eventfds<B> idle_fds(idle);
+	for (int fd : idle_fds.fds) {
+		ctl<B>(ep_main, EPOLL_CTL_ADD, fd, EPOLLIN);
+		ctl<B>(ep_echo, EPOLL_CTL_ADD, fd, EPOLLIN);
+	}
 
 	std::thread echo([&] {
 		for (;;) {
@@ -328,12 +419,16 @@ template <class B> void bm_pingpong(benchmark::State &state, bool et)
 		}
 	});
 
-	for (auto _ : state) {
+	auto round_trip = [&] {
 		if (B::write(sv[0], "p", 1) != 1)
 			die("write");
 		wait_one<B>(ep_main);
 		drain<B>(sv[0]);
-	}
+	};
+	for (int i = 0; i < WARM_UP_ROUNDS; i++)
+		round_trip();
+	for (auto _ : state)
+		round_trip();
 
 	if (B::write(sv[0], "q", 1) != 1)
 		die("write (stop)");
@@ -352,6 +447,7 @@ template <class F> void reg(const std::string &name, F &&fn_for_backend)
 	};
 	add(native_backend::name, fn_for_backend(native_backend{}));
 	add(uepoll_backend::name, fn_for_backend(uepoll_backend{}));
+	add(uepoll_notiers_backend::name, fn_for_backend(uepoll_notiers_backend{}));
 }
 
 // 1000 pipes are 2000 fds: raise the soft limit to the hard one.
@@ -369,6 +465,10 @@ void raise_nofile()
 int main(int argc, char **argv)
 {
 	raise_nofile();
+	// The shim reads UEPOLL_TIERS* at its first call: keep what it chose
+	// for the "uepoll" side.
+	::uepoll::api::close(::uepoll::api::epoll_create1(EPOLL_CLOEXEC));
+	configured_demote_after = ::uepoll::core::tiers_demote_after_configured();
 
 	reg("BM_ctl_add_del", []<class B>(B) { return &bm_ctl_add_del<B>; });
 	reg("BM_ctl_mod", []<class B>(B) { return &bm_ctl_mod<B>; });
@@ -390,6 +490,15 @@ int main(int argc, char **argv)
 	});
 	reg("BM_pingpong_et", []<class B>(B) {
 		return +[](benchmark::State &s) { bm_pingpong<B>(s, true); };
+	});
+	reg("BM_pingpong_lt_idle1000", []<class B>(B) {
+		return +[](benchmark::State &s) { bm_pingpong<B>(s, false, 1000); };
+	});
+	reg("BM_pingpong_lt_idle10000", []<class B>(B) {
+		return +[](benchmark::State &s) { bm_pingpong<B>(s, false, 10000); };
+	});
+	reg("BM_wait_10ready_19000fd", []<class B>(B) {
+		return +[](benchmark::State &s) { bm_wait_efd<B>(s, 19000, 10); };
 	});
 
 	benchmark::Initialize(&argc, argv);

@@ -5,9 +5,9 @@ Usage: ratios.py [FILE.json]      (default: standard input)
 
 FILE.json is the output of `uepoll-microbench --benchmark_format=json` (or
 --benchmark_out=FILE --benchmark_out_format=json).  Benchmarks are named
-BM_<what>/native and BM_<what>/uepoll; the table has one row per <what>
-with the wall-clock time per iteration (real_time) of each backend, in ns,
-and the ratio uepoll/native.
+BM_<what>/native, BM_<what>/uepoll and BM_<what>/uepoll_notiers (tiering
+off); the table has one row per <what> with the wall-clock time per
+iteration (real_time) of each backend, in ns, and the ratios to native.
 
 With --benchmark_repetitions=N the median aggregate is used when present
 (else the median of the repetitions).  A benchmark that was skipped with an
@@ -18,7 +18,7 @@ import json
 import statistics
 import sys
 
-BACKENDS = ("native", "uepoll")
+BACKENDS = ("native", "uepoll", "uepoll_notiers")
 TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 
 
@@ -29,10 +29,13 @@ def split_name(name):
         parts.pop()
     aggregate = None
     last = parts[-1] if parts else ""
-    for b in BACKENDS:
-        if last.startswith(b + "_"):
-            aggregate = last[len(b) + 1:]
-            last = b
+    if last not in BACKENDS:
+        # the longest backend name first: "uepoll_notiers_median"
+        for b in sorted(BACKENDS, key=len, reverse=True):
+            if last.startswith(b + "_"):
+                aggregate = last[len(b) + 1:]
+                last = b
+                break
     if len(parts) < 2 or last not in BACKENDS:
         return None
     return "/".join(parts[:-1]), last, aggregate
@@ -85,12 +88,15 @@ def main(argv):
     for bench in order:
         n, n_txt = value(bench, "native")
         u, u_txt = value(bench, "uepoll")
+        o, o_txt = value(bench, "uepoll_notiers")
         ratio = f"{u / n:.2f}" if n and u else "-"
-        rows.append((bench, n_txt or f"{n:.0f}", u_txt or f"{u:.0f}", ratio))
+        oratio = f"{o / n:.2f}" if n and o else "-"
+        rows.append((bench, n_txt or f"{n:.0f}", u_txt or f"{u:.0f}", ratio, o_txt or f"{o:.0f}", oratio))
 
-    header = ("benchmark", "native ns/op", "uepoll ns/op", "uepoll/native")
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(4)]
-    fmt = f"{{:<{widths[0]}}}  {{:>{widths[1]}}}  {{:>{widths[2]}}}  {{:>{widths[3]}}}"
+    header = ("benchmark", "native ns/op", "uepoll ns/op", "uepoll/native",
+              "tiers off ns/op", "tiers off/native")
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(6)]
+    fmt = "  ".join([f"{{:<{widths[0]}}}"] + [f"{{:>{w}}}" for w in widths[1:]])
     print(fmt.format(*header))
     print(fmt.format(*("-" * w for w in widths)))
     for r in rows:

@@ -292,6 +292,12 @@ int main(int argc, char **argv)
 		return exec_side(atoi(argv[2]), atoi(argv[3]), argc >= 5 && strcmp(argv[4], "--emit") == 0);
 	options o = parse(argc, argv);
 	setvbuf(stdout, nullptr, _IOLBF, 0);
+	// Tiers (core/tiers.cpp): park an fd in a poller's shard at the first
+	// wait that finds it idle, so that the programs exercise the cold
+	// paths (demotion, a poller's wake-up, promotion) at almost every
+	// step; read by the shim at its first call, in-process or preloaded.
+	// An explicit UEPOLL_TIERS_DEMOTE_AFTER (or UEPOLL_TIERS=0) wins.
+	setenv("UEPOLL_TIERS_DEMOTE_AFTER", "1", 0);
 	totals tot;
 	clock_limit lim{.minutes = o.minutes};
 	bool ok;

@@ -72,10 +72,22 @@ workers() { children "$MASTER"; }
 # fd_count PID: number of open fds.
 fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
-# fd_total PIDS...: the sum of their fd counts.
+# program_fd_count PID: open fds below the 64 numbers under the soft fd
+# limit, where uepoll keeps its own (core::internal_fd: wake-up eventfds,
+# the helper's, and a shard poller's control eventfd, which a poller
+# started by an idle connection keeps for the life of the process).
+program_fd_count() {
+    local limit
+    limit=$(awk '/^Max open files/ {print $4}' "/proc/$1/limits" 2>/dev/null)
+    [[ $limit =~ ^[0-9]+$ ]] || { fd_count "$1"; return; }
+    local low=$((limit > 128 ? limit - 64 : limit / 2))
+    find "/proc/$1/fd" -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | awk -v low="$low" '$1 < low' | wc -l
+}
+
+# fd_total PIDS...: the sum of their program fd counts.
 fd_total() {
     local pid total=0
-    for pid in "$@"; do total=$((total + $(fd_count "$pid"))); done
+    for pid in "$@"; do total=$((total + $(program_fd_count "$pid"))); done
     echo "$total"
 }
 
