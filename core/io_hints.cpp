@@ -329,8 +329,10 @@ static void hint_write(epfile *f, long result, long requested, const io_stamp &s
 		return;
 	}
 	// Data for the other end (or for ourselves: an eventfd) wakes it now.
+	// eventfd_write()'s key is EPOLLIN alone (wake_up_locked_poll()): an
+	// item that asked for RDNORM but not IN is not woken.
 	if (f->kind == file_kind::eventfd)
-		hint_wake(f, EPOLLIN | EPOLLRDNORM, st);
+		hint_wake(f, EPOLLIN, st);
 	if (epfile *p = epfile_get_peer(f)) {
 		if (f->kind == file_kind::socket && p->shut_rd_called.load(std::memory_order_relaxed) &&
 		    p->fin_sent.load(std::memory_order_relaxed)) {

@@ -56,6 +56,27 @@ DIFF_TEST(edges_pipe, eventfd_read_is_an_out_edge)
 	EXPECT_TRUE(t.contains("after read = 1 {IN|OUT data=901}"));
 }
 
+// eventfd_write() wakes its waiters with the key EPOLLIN alone
+// (wake_up_locked_poll(&ctx->wqh, EPOLLIN)): an item that asked for
+// RDNORM but not IN is no waiter of it, and its reported OUT is not made
+// new (uepoll-fuzz seed 652183061 program 3070).
+DIFF_TEST(edges_pipe, eventfd_write_wakes_in_only)
+{
+	int e = b.eventfd(0, EFD_NONBLOCK);
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add", add(b, ep, e, EPOLLOUT | EPOLLRDNORM | EPOLLWRNORM | EPOLLET, 0x905));
+	epoll_event out[4];
+	t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
+	uint64_t v = 1;
+	t.step("write", b.write(e, &v, sizeof v));
+	t.events("after write", b.epoll_wait(ep, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("after write = 0"));
+	t.step("add IN item", add(b, ep, b.dup(e), EPOLLIN | EPOLLRDNORM | EPOLLET, 0x906));
+	t.events("wait IN", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("write again", b.write(e, &v, sizeof v));
+	t.events("after write again", b.epoll_wait(ep, out, 4, 0), out);
+}
+
 // pipe_write() wakes the readers even when the pipe is full and nothing
 // was written (EAGAIN), once the pipe has been polled: a new IN edge.
 DIFF_TEST(edges_pipe, write_to_full_pipe_is_still_an_edge)

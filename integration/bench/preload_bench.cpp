@@ -339,7 +339,8 @@ int main(int argc, char **argv)
 	const int wait_sets[][2] = {{1, 1}, {100, 100}, {10, 19000}};
 	for (const auto &rw : wait_sets) {
 		int r = rw[0], w = rw[1];
-		std::string suffix = "/" + std::to_string(r) + "_of_" + std::to_string(w);
+		// '/', not "/": GCC PR 105651 (-Wrestrict at -O3 on a one-char literal + std::string&&).
+		std::string suffix = '/' + std::to_string(r) + "_of_" + std::to_string(w);
 		benchmark::RegisterBenchmark(("wait/epoll" + suffix).c_str(),
 					     [r, w](benchmark::State &s) { bm_wait_epoll(s, r, w); })
 			->UseRealTime();
