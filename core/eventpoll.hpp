@@ -116,6 +116,11 @@ struct epitem {
 	// ready at all.  The harvest's re-poll, or a look before an I/O call
 	// that could change the file's readiness (ep_confirm_queued()), settles it.
 	bool unconfirmed : 1 = false;
+	// Queued by a poller's look (a level it saw, wake_kind::observed), not
+	// by an edge: an edge-triggered item is then reported only if what the
+	// look could see (its bits not suppressed) is still ready at the
+	// harvest, as the wait's own poll would have queued it only then.
+	bool queued_by_look : 1 = false;
 	// EPOLLEXCLUSIVE, fixed at ADD (MOD cannot change it): read under
 	// f_lock, so a byte of its own, apart from the bits above.
 	bool exclusive = false;

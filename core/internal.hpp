@@ -99,6 +99,10 @@ void ep_free(eventpoll *ep);
 // happened (a write in this process, a nested instance's callback).
 enum class wake_kind { observed, event };
 void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind);
+// Set around an observed walk that stands for a wake-up the kernel made
+// (the consumed UDP error): what it queues is no stale look
+// (epitem::queued_by_look).
+extern thread_local bool tls_look_was_a_wakeup;
 // The observed walk of what a blocked poller (a leader, the helper) saw on
 // the slot of item `epi` armed at `epoch`.  The poller checked the epoch
 // when ppoll returned, but the walk runs later, with no lock held: the

@@ -166,8 +166,13 @@ static void hint_shutdown(epfile *f, long result, long requested)
 // pending.  Twin of the sk_error_report() wake-up the call consumed.
 static void hint_udp_error_consumed(epfile *f, long result)
 {
-	if (f->kind == file_kind::inet_dgram && result == -ECONNREFUSED)
+	if (f->kind == file_kind::inet_dgram && result == -ECONNREFUSED) {
+		// A real wake-up of the kernel's (sk_error_report at the ICMP's
+		// arrival), walked as a look: not a stale one (queued_by_look).
+		tls_look_was_a_wakeup = true;
 		file_wake_edge(f, EPOLLERR, wake_kind::observed);
+		tls_look_was_a_wakeup = false;
+	}
 }
 
 // Out-of-band data: PRI is tcp_poll()'s urg_data & TCP_URG_VALID (an

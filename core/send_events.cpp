@@ -292,10 +292,20 @@ int ep_send_events(eventpoll *ep, epoll_event *uevents, int maxevents, int own_f
 		}
 		ep_items_poll(batch.data(), static_cast<int>(batch.size()), rev.data(), 0);
 		{
-			// Polled now: what a ctl queued unconfirmed is settled.
+			// Polled now: what a ctl queued unconfirmed is settled.  An
+			// edge-triggered item a poller's look queued, whose looked-at
+			// bits are gone (only its suppressed side is ready: the OUT of
+			// a socket whose re-armed IN was read meanwhile), is stale: the
+			// kernel would not have queued it, having had no wake-up.
 			std::lock_guard g(ep->lock);
-			for (epitem *epi : batch)
+			for (size_t i = 0; i < batch.size(); i++) {
+				epitem *epi = batch[i];
 				ep_item_confirmed(ep, epi);
+				if (epi->queued_by_look && (epi->event.events & EPOLLET) && !is_file_epoll(epi->file) &&
+				    !(rev[i] & ~epi->et_suppressed()))
+					rev[i] = 0;
+				epi->queued_by_look = false;
+			}
 		}
 		for (size_t i = 0; i < batch.size(); i++) {
 			epitem *epi = batch[i];

@@ -11,6 +11,8 @@
 
 namespace uepoll::core {
 
+constinit thread_local bool tls_look_was_a_wakeup = false;
+
 // The slot a blocked poller's observed walk comes from (file_wakeup_polled()).
 struct polled_slot {
 	const epitem *epi;
@@ -72,6 +74,12 @@ static int ep_poll_callback(epitem *epi, uint32_t key, bool *pwake, wake_kind ki
 		ewake = 1; // already queued: the exclusive walk may stop
 		goto out;
 	}
+	// How it was queued, for the harvest (epitem::queued_by_look): an
+	// edge makes it a real wake-up, whatever queued it before.
+	if (kind != wake_kind::observed || tls_look_was_a_wakeup)
+		epi->queued_by_look = false;
+	else if (!ep_is_linked(epi) && epi->next == EP_UNACTIVE_PTR)
+		epi->queued_by_look = true;
 	// It woke: the waits that found it idle before start again from zero
 	// (core/tiers.cpp), whichever poller saw it.
 	epi->tier_idle_polls = 0;
