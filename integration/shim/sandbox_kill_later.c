@@ -17,21 +17,6 @@
 
 #include "shimtest.h"
 
-static struct sock_fprog kill_on(const int *nrs, int n, struct sock_filter *f)
-{
-	int k = 0;
-	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
-	f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
-	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
-	for (int i = 0; i < n; i++) {
-		f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nrs[i], 0, 1);
-		f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
-	}
-	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	return (struct sock_fprog){(unsigned short)k, f};
-}
-
 /* A pipe made and copied by calls the shim does not see, its original
  * number closed: finding that the copy is the same file is kcmp's job. */
 static void pipe_through_copy(int ep, const char *what)
@@ -57,16 +42,12 @@ int main(void)
 	st_step("add eventfd", epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev));
 	pipe_through_copy(ep, "add pipe, no filter yet");
 
-	struct sock_filter f[16];
 	static const int kcmp_nr[] = {SYS_kcmp};
-	struct sock_fprog prog = kill_on(kcmp_nr, 1, f);
-	ST_OK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
-	ST_OK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0));
+	st_seccomp_filter(kcmp_nr, 1, SECCOMP_RET_KILL_PROCESS, 0, 1);
 	pipe_through_copy(ep, "add pipe, kcmp kills");
 
 	static const int vm_nrs[] = {SYS_process_vm_readv, SYS_process_vm_writev};
-	prog = kill_on(vm_nrs, 2, f);
-	ST_OK(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog));
+	st_seccomp_filter(vm_nrs, 2, SECCOMP_RET_KILL_PROCESS, 0, 0);
 	st_step("mod, event at address 1", epoll_ctl(ep, EPOLL_CTL_MOD, efd, (struct epoll_event *)1));
 	st_events("wait, one ready", epoll_wait(ep, evs, 4, 0), evs);
 	struct epoll_event *volatile bad = (struct epoll_event *)8;

@@ -15,28 +15,10 @@
 
 #include "shimtest.h"
 
-static void refuse(const int *nrs, int n)
-{
-	struct sock_filter f[64];
-	int k = 0;
-	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
-	f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
-	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
-	for (int i = 0; i < n; i++) {
-		f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nrs[i], 0, 1);
-		f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
-	}
-	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	struct sock_fprog prog = {(unsigned short)k, f};
-	ST_OK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
-	ST_OK(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog));
-}
-
 int main(void)
 {
 	static const int nrs[] = {SYS_kcmp, SYS_process_vm_readv, SYS_process_vm_writev};
-	refuse(nrs, 3);
+	st_seccomp_filter(nrs, 3, SECCOMP_RET_ERRNO | EPERM, SECCOMP_FILTER_FLAG_TSYNC, 0);
 	st_step("kcmp refused", syscall(SYS_kcmp, getpid(), getpid(), 0, 0, 0) == -1 && errno == EPERM);
 
 	int ep = ST_OK(epoll_create1(EPOLL_CLOEXEC));

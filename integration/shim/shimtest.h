@@ -316,4 +316,34 @@ static inline void st_phase_line(int k, void (*fn)(int out), char *line, size_t 
 	line[n] = 0;
 }
 
+/* A seccomp filter (x86-64) whose action for each of the n syscall numbers
+ * in nrs is `action` (SECCOMP_RET_ERRNO | e, SECCOMP_RET_KILL_PROCESS...),
+ * every other call allowed; installed with no_new_privs, through
+ * syscall(SYS_seccomp) with flags (e.g. SECCOMP_FILTER_FLAG_TSYNC), or,
+ * via_prctl, through prctl(PR_SET_SECCOMP): the two ways a program does.
+ * Needs <linux/audit.h>, <linux/filter.h>, <linux/seccomp.h>, <stddef.h>,
+ * <sys/prctl.h>, <sys/syscall.h>; at most 24 numbers. */
+#ifdef SECCOMP_RET_ALLOW
+static inline void st_seccomp_filter(const int *nrs, int n, unsigned action, unsigned flags, int via_prctl)
+{
+	struct sock_filter f[64];
+	int k = 0;
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+	f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+	for (int i = 0; i < n && i < 24; i++) {
+		f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nrs[i], 0, 1);
+		f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, action);
+	}
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	struct sock_fprog prog = {(unsigned short)k, f};
+	ST_OK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+	if (via_prctl)
+		ST_OK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0));
+	else
+		ST_OK(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog));
+}
+#endif
+
 #endif
