@@ -189,6 +189,7 @@ std::atomic<unsigned long> scanned_at{~0UL};
 
 core::epfile *find_same_file(int fd, const struct stat &st, index_spot *spot = nullptr);
 void attach(int fd, core::epfile *f);
+bool attach_if(int fd, core::epfile *f, uintptr_t expected);
 void note_identity(core::epfile *f, int fd);
 
 // The numbers a close_range() of this thread is closing (empty: lo > hi).
@@ -236,8 +237,10 @@ int find_untracked_dup(core::epfile *f, int closing)
 				found = num;
 				continue;
 			}
+			// Only if the number is still unknown: a close of it may have
+			// begun since (FD_CLOSING), and the file must not come back.
 			if (core::epfile *same = find_same_file(num, st)) {
-				attach(num, same);
+				attach_if(num, same, FD_UNKNOWN);
 				core::epfile_put(same);
 			}
 		}
@@ -294,6 +297,39 @@ void attach(int fd, core::epfile *f)
 			f->poll_fd = fd;
 	}
 	slot_replace(s, fd, reinterpret_cast<uintptr_t>(f));
+}
+
+// As attach(), only if the slot still holds `expected`: the kernel was
+// asked about fd while it held that, and a close that began since
+// (FD_CLOSING) may have ended too, so what the kernel said is stale.
+// False (nothing changed) then.
+bool attach_if(int fd, core::epfile *f, uintptr_t expected)
+{
+	std::atomic<uintptr_t> *s = fdt_slot(fd, true);
+	if (!s)
+		return false;
+	core::epfile_get(f);
+	bool set_poll_fd = false;
+	{
+		// Counted before the slot shows it: a closer of fd that reads
+		// nfds once the slot holds f must count this number.
+		std::lock_guard g(f->f_lock);
+		f->nfds++;
+		if (f->poll_fd < 0) {
+			f->poll_fd = fd;
+			set_poll_fd = true;
+		}
+	}
+	if (s->compare_exchange_strong(expected, reinterpret_cast<uintptr_t>(f), std::memory_order_acq_rel))
+		return true;
+	{
+		std::lock_guard g(f->f_lock);
+		f->nfds--;
+		if (set_poll_fd && f->poll_fd == fd)
+			f->poll_fd = -1;
+	}
+	core::epfile_put(f);
+	return false;
 }
 
 // A file its creator described (FD_FRESH_KIND) was made with no fstat: its
@@ -393,7 +429,7 @@ core::epfile *fdt_get(int fd, long *err)
 			return nullptr;
 		}
 		uintptr_t v = s->load(std::memory_order_acquire);
-		if (v == FD_INTERNAL) {
+		if (v == FD_INTERNAL || v == FD_CLOSING) {
 			*err = -EBADF;
 			return nullptr;
 		}
@@ -443,8 +479,10 @@ core::epfile *fdt_get(int fd, long *err)
 		if (v == FD_UNKNOWN) {
 			unknown_meets.fetch_add(1, std::memory_order_acq_rel);
 			if (core::epfile *same = find_same_file(fd, st, &spot)) {
-				attach(fd, same);
-				return same;
+				if (attach_if(fd, same, FD_UNKNOWN))
+					return same;
+				core::epfile_put(same); // closing or filled meanwhile: look again
+				continue;
 			}
 		}
 		core::epfile *f = core::epfile_alloc();
@@ -579,15 +617,17 @@ void fdt_closing(int fd)
 	if (!s)
 		return;
 	uintptr_t v = s->load(std::memory_order_acquire);
-	if (fdt_is_fresh(v)) {
-		// A new file never looked at: only the mark goes (a later
-		// number reuse we do not see must not look new).
-		s->compare_exchange_strong(v, FD_UNKNOWN, std::memory_order_acq_rel);
-		v = s->load(std::memory_order_acquire);
+	// Until the real call is over, no fdt_get may identify the number
+	// anew (it is still open in the kernel): mark it closing.  A fresh
+	// mark simply goes (a new file never looked at; a later number reuse
+	// we do not see must not look new), as does "unknown".
+	while (!fdt_file(v)) {
+		if (v == FD_INTERNAL)
+			return; // not the program's: its callers refuse it first
+		if (s->compare_exchange_weak(v, FD_CLOSING, std::memory_order_acq_rel))
+			return;
 	}
 	core::epfile *f = fdt_file(v);
-	if (!f)
-		return;
 	int nfds;
 	{
 		std::lock_guard g(f->f_lock);
@@ -596,7 +636,7 @@ void fdt_closing(int fd)
 	// Its last known fd, still open: the index finds it by it, O(log n).
 	bool indexed = index_wanted(f);
 	bool unindexed = indexed && nfds <= 1 && file_index_remove_fd(f, fd);
-	v = s->exchange(FD_UNKNOWN, std::memory_order_acq_rel);
+	v = s->exchange(FD_CLOSING, std::memory_order_acq_rel);
 	if (fdt_file(v) != f) {
 		// A racing close of the same number took it first.
 		if (unindexed)
@@ -618,8 +658,9 @@ void fdt_closing(int fd)
 	}
 	if (other < 0 && !f->origin_known && !f->f_ep.empty()) {
 		other = find_untracked_dup(f, fd);
+		if (other >= 0 && !attach_if(other, f, FD_UNKNOWN))
+			other = -1; // being closed too, since the scan
 		if (other >= 0) {
-			attach(other, f);
 			if (unindexed)
 				file_index_add(f, other);
 			unindexed = false;
@@ -633,10 +674,18 @@ void fdt_closing(int fd)
 	core::epfile_put(f);
 }
 
+void fdt_closed(int fd)
+{
+	std::atomic<uintptr_t> *s = fdt_slot(fd, false);
+	uintptr_t expected = FD_CLOSING;
+	if (s)
+		s->compare_exchange_strong(expected, FD_UNKNOWN, std::memory_order_acq_rel);
+}
+
 void fdt_dup(int oldfd, int newfd)
 {
 	uintptr_t v = fdt_peek(oldfd);
-	if (v == FD_UNKNOWN || v == FD_INTERNAL)
+	if (v == FD_UNKNOWN || v == FD_INTERNAL || v == FD_CLOSING)
 		return;
 	long err;
 	core::epfile *f = fdt_get(oldfd, &err); // makes a FRESH file real: it now has two fds

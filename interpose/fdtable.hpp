@@ -20,6 +20,13 @@ namespace uepoll::interpose {
 constexpr uintptr_t FD_UNKNOWN = 0;  // never seen, or closed
 constexpr uintptr_t FD_FRESH = 1;    // created by a hooked call: a new file, no dup of it yet
 constexpr uintptr_t FD_INTERNAL = 2; // uepoll's own fd: the program must not see it
+// A close (or a dup2/dup3 onto the number) is under way: the number is
+// still open in the kernel, but its file already left every instance.
+// fdt_get answers EBADF, as fdget() may once the close has begun; were the
+// kernel asked, it would find the old file still there and put it back
+// (issue 11: the instance then outlived its last fd).  fdt_closed() clears
+// it after the real call.
+constexpr uintptr_t FD_CLOSING = 3;
 // FD_FRESH_KIND + k: as FD_FRESH, and the creator said what the file is: a
 // file that polls, of core::file_kind k.  Its first fget then needs no
 // system call (no fcntl, fstat, readlink, getsockopt).
@@ -72,8 +79,14 @@ bool fdt_epoll_slot_stale(int fd, uintptr_t v);
 void fdt_note_pair(int a, int b, core::file_kind ka, core::file_kind kb);
 // fd is about to be closed or replaced (close, dup2 onto it...): take it
 // out of the table and out of every instance, before the number can be
-// reused.
+// reused; its slot says FD_CLOSING until fdt_closed(fd), which every
+// caller makes once the real call returned (whether it failed or not).
 void fdt_closing(int fd);
+// The real close/dup2 of fd is over: a slot still FD_CLOSING becomes
+// FD_UNKNOWN (after a failure too: the number is closed, or, after a
+// failed dup2, holds a file that its next use identifies afresh).  A slot
+// a creator already filled with the number's next file is left alone.
+void fdt_closed(int fd);
 // close_range() is about to close [first, last] (it takes each number out
 // with fdt_closing() first, then makes the real call): until
 // fdt_closing_range_end(), a scan for untracked copies skips those

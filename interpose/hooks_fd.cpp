@@ -13,14 +13,15 @@
 
 namespace uepoll::interpose {
 
-// Called before the real close of a tracked fd.  Inside a signal handler
-// that interrupted our own locked code, the close is deferred (the fd
-// stays open a few more instructions): returns true then.
+// Called before the real close of fd.  Inside a signal handler that
+// interrupted our own locked code, the close of a tracked fd is deferred
+// (the fd stays open a few more instructions): returns true then.  An
+// unknown number is marked closing too: another thread's fdt_get could
+// otherwise identify it, still open, as a file we track and put it back
+// in the table after the close (issue 11).
 static bool before_close(int fd, uintptr_t slot)
 {
-	if (slot == FD_UNKNOWN)
-		return false;
-	if (core::close_must_defer(fd))
+	if (slot != FD_UNKNOWN && core::close_must_defer(fd))
 		return true;
 	fdt_closing(fd);
 	return false;
@@ -30,6 +31,7 @@ void hooks_close_deferred(int fd)
 {
 	fdt_closing(fd);
 	raw_syscall(SYS_close, fd);
+	fdt_closed(fd);
 }
 
 } // namespace uepoll::interpose
@@ -50,7 +52,9 @@ int close(int fd)
 	}
 	if (before_close(fd, v))
 		return 0;
-	return UEPOLL_CALL_NEXT(int, close, SYS_close, fd);
+	int r = UEPOLL_CALL_NEXT(int, close, SYS_close, fd);
+	fdt_closed(fd); // failed or not, the number is closed now
+	return r;
 }
 
 // Runs the real close_range over [first, last] minus our internal fds.
@@ -80,21 +84,26 @@ int close_range(unsigned first, unsigned last, int flags)
 	ensure_init();
 	if (first > last || (flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)))
 		return UEPOLL_CALL_NEXT(int, close_range, SYS_close_range, first, last, flags);
-	if (!(flags & CLOSE_RANGE_CLOEXEC)) {
-		// close_range's fputs are deferred (task_work, run last in, first
-		// out): the files are released from the highest fd down.
-		unsigned top = static_cast<unsigned>(fdt_max_fd());
-		unsigned hi = last < top ? last : top;
-		fdt_closing_range_begin(first, last);
-		if (static_cast<int>(hi) >= 0)
-			for (long fd = hi; fd >= static_cast<long>(first); fd--) {
-				uintptr_t v = fdt_peek(static_cast<int>(fd));
-				if (v != FD_UNKNOWN && v != FD_INTERNAL)
-					fdt_closing(static_cast<int>(fd));
-			}
-		fdt_closing_range_end();
-	}
-	return close_range_skipping_internal(first, last, flags);
+	if (flags & CLOSE_RANGE_CLOEXEC)
+		return close_range_skipping_internal(first, last, flags);
+	// close_range's fputs are deferred (task_work, run last in, first
+	// out): the files are released from the highest fd down.  Unknown
+	// numbers are marked closing too (see before_close).
+	unsigned top = static_cast<unsigned>(fdt_max_fd());
+	unsigned hi = last < top ? last : top;
+	fdt_closing_range_begin(first, last);
+	if (static_cast<int>(hi) >= 0)
+		for (long fd = hi; fd >= static_cast<long>(first); fd--)
+			if (!fdt_is_internal(static_cast<int>(fd)))
+				fdt_closing(static_cast<int>(fd));
+	fdt_closing_range_end();
+	int r = close_range_skipping_internal(first, last, flags);
+	// Every marked number is closed now, even if a part of the range
+	// failed (a mark must never stay: the number would refuse its next file).
+	if (static_cast<int>(hi) >= 0)
+		for (long fd = hi; fd >= static_cast<long>(first); fd--)
+			fdt_closed(static_cast<int>(fd));
+	return r;
 }
 
 void closefrom(int lowfd)
@@ -136,8 +145,8 @@ static int dup_onto(int oldfd, int newfd, int flags, bool is_dup3)
 		// old file stays open there until the dup replaces it.
 		if (int busy = core::internal_fd_vacate(newfd); busy < 0)
 			return errno_ret(busy);
-	} else if (v != FD_UNKNOWN) {
-		fdt_closing(newfd);
+	} else {
+		fdt_closing(newfd); // unknown too: see before_close
 	}
 	int r = is_dup3 ? UEPOLL_CALL_NEXT(int, dup3, SYS_dup3, oldfd, newfd, flags)
 			: UEPOLL_CALL_NEXT(int, dup2, SYS_dup2, oldfd, newfd);
@@ -147,6 +156,10 @@ static int dup_onto(int oldfd, int newfd, int flags, bool is_dup3)
 		errno_guard keep_errno;
 		raw_syscall(SYS_close, newfd); // our old file, nobody's now
 	}
+	// The new file, if fdt_dup did not put it there, is identified at its
+	// first use; after a failure, so is whatever newfd still holds.
+	if (!ours)
+		fdt_closed(newfd);
 	return r;
 }
 
@@ -182,22 +195,27 @@ int fclose(FILE *f)
 	int fd = f ? ::fileno(f) : -1;
 	// fclose() closes through glibc's internal close, which we never see:
 	// take the fd out of every instance first.
-	if (fd >= 0) {
-		uintptr_t v = fdt_peek(fd);
-		if (v != FD_UNKNOWN && v != FD_INTERNAL)
-			fdt_closing(fd);
-	}
-	if (!next_resolve() || !real.fclose)
+	if (fd >= 0 && !fdt_is_internal(fd))
+		fdt_closing(fd);
+	if (!next_resolve() || !real.fclose) {
+		if (fd >= 0)
+			fdt_closed(fd); // nothing closed it: its next use finds it again
 		return EOF;
+	}
 	// Its flush of pending output writes through glibc's internal write:
 	// flush first through our fflush (an edge for the fd's readers); a
 	// failure is fclose's result, as it would have been.
+	int r;
 	if (f && f->_IO_write_ptr > f->_IO_write_base && api::fflush(f) != 0) {
 		errno_guard keep_errno;
 		real.fclose(f);
-		return EOF;
+		r = EOF;
+	} else {
+		r = real.fclose(f);
 	}
-	return real.fclose(f);
+	if (fd >= 0)
+		fdt_closed(fd);
+	return r;
 }
 
 // syscall(2) is in shim/syscall.cpp: it routes to the epoll calls too.
