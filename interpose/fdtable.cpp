@@ -41,9 +41,23 @@ std::atomic<std::atomic<uintptr_t> *> dir[DIR_SIZE];
 std::atomic<int> max_fd{-1};
 const sys_ops *g_sys;
 
+// A page is PAGE_SLOTS slots, then as many close generations: slot i's
+// generation is at i + PAGE_SLOTS.  It counts the times the number became
+// unknown again (closed, or found closed behind our back).  A lookup that
+// asked the kernel about an unknown number puts its answer in the slot
+// with a CAS from FD_UNKNOWN; that CAS cannot see a close-and-reuse of
+// the number that happened during the questions (unknown, then a file,
+// then unknown again: an ABA), the generation can (still_current()).
+constexpr size_t PAGE_BYTES = 2 * PAGE_SLOTS * sizeof(uintptr_t);
+
+std::atomic<uintptr_t> *slot_gen(std::atomic<uintptr_t> *s) { return s + PAGE_SLOTS; }
+
+// Called before a slot is set to FD_UNKNOWN from anything else.
+void gen_bump(std::atomic<uintptr_t> *s) { slot_gen(s)->fetch_add(1, std::memory_order_acq_rel); }
+
 std::atomic<uintptr_t> *page_alloc()
 {
-	long p = raw_syscall(SYS_mmap, 0, PAGE_SLOTS * sizeof(uintptr_t), PROT_READ | PROT_WRITE,
+	long p = raw_syscall(SYS_mmap, 0, PAGE_BYTES, PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	return p < 0 ? nullptr : reinterpret_cast<std::atomic<uintptr_t> *>(p);
 }
@@ -190,6 +204,7 @@ std::atomic<unsigned long> scanned_at{~0UL};
 core::epfile *find_same_file(int fd, const struct stat &st, index_spot *spot = nullptr);
 void attach(int fd, core::epfile *f);
 bool attach_if(int fd, core::epfile *f, uintptr_t expected);
+bool still_current(std::atomic<uintptr_t> *s, int fd, core::epfile *f, uintptr_t gen0);
 void note_identity(core::epfile *f, int fd);
 
 // The numbers a close_range() of this thread is closing (empty: lo > hi).
@@ -199,7 +214,7 @@ thread_local unsigned closing_lo = 1, closing_hi = 0;
 // hook), found by scanning /proc/self/fd; -1 if there is none.  `closing`
 // is f's fd being closed (still open; no longer in the table or the
 // index).  The other untracked numbers met are identified on the way.
-int find_untracked_dup(core::epfile *f, int closing)
+int find_untracked_dup(core::epfile *f, int closing, uintptr_t *found_gen)
 {
 	unsigned long meets = unknown_meets.load(std::memory_order_acquire);
 	if (scanned_at.load(std::memory_order_acquire) == meets)
@@ -224,7 +239,13 @@ int find_untracked_dup(core::epfile *f, int closing)
 				else
 					num = num * 10 + (*p - '0');
 			}
-			if (!digits || num == closing || num == dfd || fdt_peek(num) != FD_UNKNOWN)
+			if (!digits || num == closing || num == dfd)
+				continue;
+			std::atomic<uintptr_t> *ns = fdt_slot(num, true);
+			if (!ns)
+				continue;
+			uintptr_t gen0 = slot_gen(ns)->load(std::memory_order_acquire);
+			if (ns->load(std::memory_order_acquire) != FD_UNKNOWN)
 				continue;
 			// Going away in the same close_range(): neither a copy that
 			// outlives `closing` nor a number to put back in the table.
@@ -235,12 +256,14 @@ int find_untracked_dup(core::epfile *f, int closing)
 				continue;
 			if (found < 0 && st.st_dev == f->dev && st.st_ino == f->ino && g_sys->kcmp_file(num, closing) == 0) {
 				found = num;
+				*found_gen = gen0;
 				continue;
 			}
 			// Only if the number is still unknown: a close of it may have
 			// begun since (FD_CLOSING), and the file must not come back.
 			if (core::epfile *same = find_same_file(num, st)) {
-				attach_if(num, same, FD_UNKNOWN);
+				if (attach_if(num, same, FD_UNKNOWN))
+					still_current(ns, num, same, gen0);
 				core::epfile_put(same);
 			}
 		}
@@ -269,6 +292,21 @@ void forget_stale(core::epfile *stale, int fd)
 	if (stale->dead.load(std::memory_order_acquire) && index_wanted(stale))
 		file_index_remove(stale);
 	core::epfile_put(stale);
+}
+
+// f was put into slot s of fd on what the kernel said of fd, asked after
+// the slot's generation read gen0.  True if no close of the number ended
+// since; else the kernel may have spoken of the number's next file, or of
+// none: f leaves the slot again (as a file whose number was closed) and
+// the caller looks again.  The caller's reference on f stays its own.
+bool still_current(std::atomic<uintptr_t> *s, int fd, core::epfile *f, uintptr_t gen0)
+{
+	if (slot_gen(s)->load(std::memory_order_acquire) == gen0)
+		return true;
+	uintptr_t expected = reinterpret_cast<uintptr_t>(f);
+	if (s->compare_exchange_strong(expected, FD_UNKNOWN, std::memory_order_acq_rel))
+		forget_stale(f, fd);
+	return false;
 }
 
 // Puts v into slot s of fd.  If the slot held a file, the number was
@@ -346,6 +384,47 @@ void note_identity(core::epfile *f, int fd)
 
 core::epfile *fget_op(int fd, long *err) { return fdt_get(fd, err); }
 
+// Twin of __fget_files_rcu(): a reference to f, which slot s showed as
+// v, only if s still shows it once the reference is held; the slot's own
+// reference may have been put in between (a racing close), and the
+// block reused.
+bool get_if_slot(core::epfile *f, std::atomic<uintptr_t> *s, uintptr_t v)
+{
+	if (!core::epfile_tryget(f))
+		return false;
+	if (s->load(std::memory_order_acquire) == v)
+		return true;
+	core::epfile_put(f);
+	return false;
+}
+
+// Puts a new file f (one reference: the slot's) into slot s if it still
+// holds `seen`.  The caller's reference is taken first: once the slot
+// shows f, a racing close (or a creator's mark on the number reused) may
+// drop the slot's reference at once, and f must outlive our use of it.
+// False (f freed) when the slot changed meanwhile.
+bool publish_new(std::atomic<uintptr_t> *s, uintptr_t seen, core::epfile *f)
+{
+	core::epfile_get(f);
+	if (s->compare_exchange_strong(seen, reinterpret_cast<uintptr_t>(f), std::memory_order_acq_rel))
+		return true;
+	core::epfile_put(f);
+	core::epfile_put(f);
+	return false;
+}
+
+// Adds a just-published file to the identity index, which holds no
+// reference.  A close that ran between the publication and the add saw
+// nothing to take out, and its file dies with our reference: taken out
+// again then.  (The closer marks f dead before it scans the index under
+// the index's lock, so either its scan finds our entry or we see dead.)
+void index_new(core::epfile *f, int fd, const index_spot *spot)
+{
+	file_index_add(f, fd, spot);
+	if (f->dead.load(std::memory_order_acquire))
+		file_index_remove(f);
+}
+
 // The core made a file (a fake epoll fd).  Its (dev, ino) is the eventfd's
 // anon inode: so a copy of that fd made where we do not see it (an
 // SCM_RIGHTS message to ourselves) is found by find_same_file().
@@ -361,8 +440,12 @@ void fd_install_op(int fd, core::epfile *f)
 		f->dev = st.st_dev;
 		f->ino = st.st_ino;
 	}
+	// Held across the index add: a racing close of fd may put the slot's
+	// reference as soon as the slot shows f (see index_new).
+	core::epfile_get(f);
 	slot_replace(s, fd, reinterpret_cast<uintptr_t>(f));
-	file_index_add(f, fd);
+	index_new(f, fd, nullptr);
+	core::epfile_put(f);
 }
 
 void fd_internal_op(int fd, bool internal)
@@ -375,6 +458,7 @@ void fd_internal_op(int fd, bool internal)
 		return;
 	}
 	uintptr_t expected = FD_INTERNAL;
+	gen_bump(s);
 	s->compare_exchange_strong(expected, FD_UNKNOWN, std::memory_order_acq_rel);
 }
 
@@ -382,7 +466,10 @@ void fd_closed_unseen_op(int fd, core::epfile *f)
 {
 	std::atomic<uintptr_t> *s = fdt_slot(fd, false);
 	uintptr_t expected = reinterpret_cast<uintptr_t>(f);
-	if (s && s->compare_exchange_strong(expected, FD_UNKNOWN, std::memory_order_acq_rel))
+	if (!s)
+		return;
+	gen_bump(s);
+	if (s->compare_exchange_strong(expected, FD_UNKNOWN, std::memory_order_acq_rel))
 		forget_stale(f, fd);
 }
 
@@ -407,7 +494,7 @@ std::atomic<uintptr_t> *fdt_slot(int fd, bool create)
 		if (!fresh)
 			return nullptr;
 		if (!dir[fd >> PAGE_SHIFT].compare_exchange_strong(page, fresh, std::memory_order_acq_rel)) {
-			raw_syscall(SYS_munmap, reinterpret_cast<long>(fresh), PAGE_SLOTS * sizeof(uintptr_t));
+			raw_syscall(SYS_munmap, reinterpret_cast<long>(fresh), PAGE_BYTES);
 		} else {
 			page = fresh;
 		}
@@ -428,15 +515,16 @@ core::epfile *fdt_get(int fd, long *err)
 			*err = -EBADF;
 			return nullptr;
 		}
+		uintptr_t gen0 = slot_gen(s)->load(std::memory_order_acquire);
 		uintptr_t v = s->load(std::memory_order_acquire);
 		if (v == FD_INTERNAL || v == FD_CLOSING) {
 			*err = -EBADF;
 			return nullptr;
 		}
 		if (core::epfile *f = fdt_file(v)) {
-			if (core::epfile_tryget(f))
+			if (get_if_slot(f, s, v))
 				return f;
-			continue; // dying under a racing close: look again
+			continue; // dying under a racing close, or replaced: look again
 		}
 		if (v >= FD_FRESH_KIND && v <= FD_LAST_MARK) {
 			// Made by a hooked creator that told us what it is: nothing to
@@ -452,15 +540,12 @@ core::epfile *fdt_get(int fd, long *err)
 			f->origin_known = true;
 			f->poll_fd = fd;
 			f->nfds = 1;
-			if (!s->compare_exchange_strong(v, reinterpret_cast<uintptr_t>(f), std::memory_order_acq_rel)) {
-				core::epfile_put(f);
+			if (!publish_new(s, v, f))
 				continue;
-			}
 			if (index_wanted(f)) {
 				note_identity(f, fd);
-				file_index_add(f, fd);
+				index_new(f, fd, nullptr);
 			}
-			core::epfile_get(f);
 			return f;
 		}
 		// Not known yet: ask the kernel.  O_PATH fds cannot be used here,
@@ -479,7 +564,7 @@ core::epfile *fdt_get(int fd, long *err)
 		if (v == FD_UNKNOWN) {
 			unknown_meets.fetch_add(1, std::memory_order_acq_rel);
 			if (core::epfile *same = find_same_file(fd, st, &spot)) {
-				if (attach_if(fd, same, FD_UNKNOWN))
+				if (attach_if(fd, same, FD_UNKNOWN) && still_current(s, fd, same, gen0))
 					return same;
 				core::epfile_put(same); // closing or filled meanwhile: look again
 				continue;
@@ -498,13 +583,14 @@ core::epfile *fdt_get(int fd, long *err)
 		f->origin_known = fdt_is_fresh(v);
 		f->poll_fd = fd;
 		f->nfds = 1;
-		if (!s->compare_exchange_strong(v, reinterpret_cast<uintptr_t>(f), std::memory_order_acq_rel)) {
-			core::epfile_put(f); // another thread installed one first
+		if (!publish_new(s, v, f))
+			continue; // another thread installed one first
+		if (!still_current(s, fd, f, gen0)) {
+			core::epfile_put(f);
 			continue;
 		}
 		if (index_wanted(f))
-			file_index_add(f, fd, &spot);
-		core::epfile_get(f); // the caller's reference; the slot keeps the first
+			index_new(f, fd, &spot);
 		return f;
 	}
 }
@@ -537,8 +623,10 @@ void fdt_note_fresh_kind(int fd, core::file_kind k)
 void fdt_note_unknown(int fd)
 {
 	std::atomic<uintptr_t> *s = fdt_slot(fd, false);
-	if (s && s->load(std::memory_order_acquire) != FD_UNKNOWN)
+	if (s && s->load(std::memory_order_acquire) != FD_UNKNOWN) {
+		gen_bump(s);
 		slot_replace(s, fd, FD_UNKNOWN);
+	}
 }
 
 bool fdt_epoll_slot_stale(int fd, uintptr_t v)
@@ -559,7 +647,10 @@ bool fdt_epoll_slot_stale(int fd, uintptr_t v)
 	}
 	std::atomic<uintptr_t> *s = fdt_slot(fd, false);
 	uintptr_t expected = v;
-	if (s && s->compare_exchange_strong(expected, FD_UNKNOWN, std::memory_order_acq_rel))
+	if (!s)
+		return true;
+	gen_bump(s);
+	if (s->compare_exchange_strong(expected, FD_UNKNOWN, std::memory_order_acq_rel))
 		forget_stale(f, fd);
 	return true;
 }
@@ -621,13 +712,22 @@ void fdt_closing(int fd)
 	// anew (it is still open in the kernel): mark it closing.  A fresh
 	// mark simply goes (a new file never looked at; a later number reuse
 	// we do not see must not look new), as does "unknown".
-	while (!fdt_file(v)) {
-		if (v == FD_INTERNAL)
-			return; // not the program's: its callers refuse it first
-		if (s->compare_exchange_weak(v, FD_CLOSING, std::memory_order_acq_rel))
-			return;
+	core::epfile *f;
+	for (;;) {
+		f = fdt_file(v);
+		if (!f) {
+			if (v == FD_INTERNAL)
+				return; // not the program's: its callers refuse it first
+			if (s->compare_exchange_weak(v, FD_CLOSING, std::memory_order_acq_rel))
+				return;
+			continue;
+		}
+		// Our own reference for the work below: the slot's may be put by
+		// a racing close or a creator's mark the moment it leaves the slot.
+		if (get_if_slot(f, s, v))
+			break;
+		v = s->load(std::memory_order_acquire);
 	}
-	core::epfile *f = fdt_file(v);
 	int nfds;
 	{
 		std::lock_guard g(f->f_lock);
@@ -640,9 +740,10 @@ void fdt_closing(int fd)
 	if (fdt_file(v) != f) {
 		// A racing close of the same number took it first.
 		if (unindexed)
-			file_index_add(f, fd);
+			index_new(f, fd, nullptr); // unless that close ended it
 		if (core::epfile *other_file = fdt_file(v))
 			forget_stale(other_file, fd);
+		core::epfile_put(f); // ours
 		return;
 	}
 	int other = -1;
@@ -657,9 +758,12 @@ void fdt_closing(int fd)
 				other = n;
 	}
 	if (other < 0 && !f->origin_known && !f->f_ep.empty()) {
-		other = find_untracked_dup(f, fd);
+		uintptr_t other_gen = 0;
+		other = find_untracked_dup(f, fd, &other_gen);
 		if (other >= 0 && !attach_if(other, f, FD_UNKNOWN))
 			other = -1; // being closed too, since the scan
+		if (other >= 0 && !still_current(fdt_slot(other, false), other, f, other_gen))
+			other = -1; // closed, and perhaps reused, since the scan
 		if (other >= 0) {
 			if (unindexed)
 				file_index_add(f, other);
@@ -671,15 +775,18 @@ void fdt_closing(int fd)
 	core::epfile_fd_closing(f, fd, other);
 	if (f->dead.load(std::memory_order_acquire) && indexed && !unindexed)
 		file_index_remove(f);
-	core::epfile_put(f);
+	core::epfile_put(f); // the slot's
+	core::epfile_put(f); // ours
 }
 
 void fdt_closed(int fd)
 {
 	std::atomic<uintptr_t> *s = fdt_slot(fd, false);
 	uintptr_t expected = FD_CLOSING;
-	if (s)
-		s->compare_exchange_strong(expected, FD_UNKNOWN, std::memory_order_acq_rel);
+	if (!s)
+		return;
+	gen_bump(s);
+	s->compare_exchange_strong(expected, FD_UNKNOWN, std::memory_order_acq_rel);
 }
 
 void fdt_dup(int oldfd, int newfd)
