@@ -166,6 +166,14 @@ void helper_start()
 	std::lock_guard g(helper.lock);
 	if (helper.started)
 		return;
+	if (kthread_run(helper_main, nullptr, 256 * 1024)) {
+		helper.started = true;
+		helper.running.store(true, std::memory_order_release);
+	}
+}
+
+bool kthread_run(void *(*fn)(void *), void *arg, size_t stack_bytes)
+{
 	// The thread inherits our mask: block everything while creating it.
 	sigset_t all, old;
 	sigfillset(&all);
@@ -173,14 +181,12 @@ void helper_start()
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
+	pthread_attr_setstacksize(&attr, stack_bytes);
 	pthread_t t;
-	if (pthread_create(&t, &attr, helper_main, nullptr) == 0) {
-		helper.started = true;
-		helper.running.store(true, std::memory_order_release);
-	}
+	bool ok = pthread_create(&t, &attr, fn, arg) == 0;
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, nullptr);
+	return ok;
 }
 
 // Makes the helper rebuild its poll set.  No-op until it runs, and from

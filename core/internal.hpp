@@ -190,6 +190,10 @@ inline long monotonic_ns()
 // ---- helper.cpp: the process-wide poller of observed instances --------------
 
 void helper_start();
+// Twin of kthread_run(): a detached thread running fn(arg) with a stack of
+// stack_bytes, made with every signal blocked (it inherits that mask: no
+// signal of the program's is ever delivered to uepoll's own threads).
+bool kthread_run(void *(*fn)(void *), void *arg, size_t stack_bytes);
 void helper_kick();
 void helper_wait_poll_leaves();
 void helper_fork_prepare();

@@ -204,19 +204,8 @@ bool shard_start(shard *sh)
 	// bounded (core/internal_fd.hpp); a shard starts once per process.
 	if (sh->ctl.renew(-1) < 0)
 		return false;
-	// The thread inherits our mask: block everything while creating it.
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 128 * 1024); // the wake-up walk recurses through nested instances
-	pthread_t t;
-	bool ok = pthread_create(&t, &attr, shard_main, sh) == 0;
-	pthread_attr_destroy(&attr);
-	pthread_sigmask(SIG_SETMASK, &old, nullptr);
-	if (!ok) {
+	// 128 KiB: the wake-up walk recurses through nested instances.
+	if (!kthread_run(shard_main, sh, 128 * 1024)) {
 		sh->ctl.destroy();
 		return false;
 	}

@@ -27,6 +27,15 @@ namespace {
 // A write no hook of uepoll sees.
 ssize_t unhooked_write(int fd, const char *s) { return syscall(SYS_write, fd, s, strlen(s)); }
 
+// Readiness made as another process would make it: an unhooked write,
+// then the shards' pollers are given time to see it (the kernel's callback
+// would have run inside the write).
+void outside_write(uepoll::test::backend &b, uepoll::test::trace &t, int fd, const char *s, const char *what = "unhooked write")
+{
+	t.step(what, unhooked_write(fd, s));
+	b.settle_pollers();
+}
+
 // Demotes every idle armed item of ep: empty waits with the threshold at
 // 1.  Two: an item a ctl just queued unconfirmed (docs/design.md, "ctl
 // without a poll") is settled and armed by the first, demoted by the second.
@@ -50,8 +59,7 @@ DIFF_TEST(tiers, lt_cold_fd_becomes_ready)
 	b.pipe2(p, O_NONBLOCK);
 	t.step("add", add(b, ep, p[0], EPOLLIN, 1));
 	go_cold(b, t, ep, 1);
-	t.step("unhooked write", unhooked_write(p[1], "abc"));
-	b.settle_pollers();
+	outside_write(b, t, p[1], "abc");
 	epoll_event out[4];
 	for (int i = 0; i < 2; i++)
 		t.events("wait " + std::to_string(i), b.epoll_wait(ep, out, 4, 0), out);
@@ -93,8 +101,7 @@ DIFF_TEST(tiers, et_cold_fd_becomes_ready)
 	b.socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv);
 	t.step("add", add(b, ep, sv[0], EPOLLIN | EPOLLET, 3));
 	go_cold(b, t, ep, 1);
-	t.step("unhooked write", unhooked_write(sv[1], "abc"));
-	b.settle_pollers();
+	outside_write(b, t, sv[1], "abc");
 	epoll_event out[4];
 	t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
 	t.events("wait again: no new edge", b.epoll_wait(ep, out, 4, 0), out);
@@ -107,8 +114,7 @@ DIFF_TEST(tiers, et_cold_fd_becomes_ready)
 	t.step("read", b.read(sv[0], buf, sizeof buf));
 	t.step("read to EAGAIN", b.read(sv[0], buf, sizeof buf));
 	go_cold(b, t, ep, 1);
-	t.step("unhooked write after EAGAIN", unhooked_write(sv[1], "f"));
-	b.settle_pollers();
+	outside_write(b, t, sv[1], "f", "unhooked write after EAGAIN");
 	t.events("wait after the re-armed edge", b.epoll_wait(ep, out, 4, 0), out);
 }
 
@@ -119,8 +125,7 @@ DIFF_TEST(tiers, oneshot_cold_fd_becomes_ready)
 	b.pipe2(p, O_NONBLOCK);
 	t.step("add", add(b, ep, p[0], EPOLLIN | EPOLLONESHOT, 4));
 	go_cold(b, t, ep, 1);
-	t.step("unhooked write", unhooked_write(p[1], "abc"));
-	b.settle_pollers();
+	outside_write(b, t, p[1], "abc");
 	epoll_event out[4];
 	t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
 	t.events("wait: disabled", b.epoll_wait(ep, out, 4, 0), out);
@@ -138,8 +143,7 @@ DIFF_TEST(tiers, exclusive_cold_items_of_two_instances)
 	t.step("add 2", add(b, ep2, p[0], EPOLLIN | EPOLLEXCLUSIVE, 7));
 	go_cold(b, t, ep1, 1);
 	go_cold(b, t, ep2, 2);
-	t.step("unhooked write", unhooked_write(p[1], "abc"));
-	b.settle_pollers();
+	outside_write(b, t, p[1], "abc");
 	epoll_event out[4];
 	t.events("wait 1", b.epoll_wait(ep1, out, 4, 0), out);
 	t.events("wait 2", b.epoll_wait(ep2, out, 4, 0), out);
@@ -156,8 +160,7 @@ DIFF_TEST(tiers, cold_item_of_a_nested_instance)
 	// The outer wait asks the inner instance directly, which demotes the
 	// pipe's item; the item for the inner instance stays hot.
 	go_cold(b, t, outer, 1);
-	t.step("unhooked write", unhooked_write(p[1], "abc"));
-	b.settle_pollers();
+	outside_write(b, t, p[1], "abc");
 	epoll_event out[4];
 	t.events("outer wait", b.epoll_wait(outer, out, 4, 0), out);
 	t.events("inner wait", b.epoll_wait(inner, out, 4, 0), out);
@@ -182,8 +185,7 @@ DIFF_TEST(tiers, closed_while_cold)
 	int p[2];
 	b.pipe2(p, O_NONBLOCK);
 	t.step("reused number", p[0] == sv[0] ? 1 : 0);
-	t.step("unhooked write", unhooked_write(p[1], "abc"));
-	b.settle_pollers();
+	outside_write(b, t, p[1], "abc");
 	t.events("wait after reuse", b.epoll_wait(ep, out, 4, 0), out);
 }
 
@@ -206,13 +208,11 @@ DIFF_TEST(tiers, mod_and_del_while_cold)
 	go_cold(b, t, ep, 2);
 	// MOD while cold keeps it cold; readiness then comes through its poller.
 	t.step("mod pipe IN (new data)", mod(b, ep, p[0], EPOLLIN, 16));
-	t.step("unhooked write pipe", unhooked_write(p[1], "abc"));
-	b.settle_pollers();
+	outside_write(b, t, p[1], "abc", "unhooked write pipe");
 	t.events("wait after write", b.epoll_wait(ep, out, 4, 0), out);
 	// DEL while cold: the poller forgets it.
 	t.step("del sv", del(b, ep, sv[0]));
-	t.step("unhooked write sv", unhooked_write(sv[1], "abc"));
-	b.settle_pollers();
+	outside_write(b, t, sv[1], "abc", "unhooked write sv");
 	t.events("wait after del", b.epoll_wait(ep, out, 4, 0), out);
 	t.step("add sv again", add(b, ep, sv[0], EPOLLIN, 17));
 	t.events("wait after add", b.epoll_wait(ep, out, 4, 0), out);
@@ -244,7 +244,6 @@ DIFF_TEST(tiers, fork_while_cold)
 	b.settle_pollers();
 	epoll_event out[4];
 	t.events("parent wait", b.epoll_wait(ep, out, 4, 0), out);
-	t.step("unhooked write q", unhooked_write(q[1], "d"));
-	b.settle_pollers();
+	outside_write(b, t, q[1], "d", "unhooked write q");
 	t.events("parent wait after q", b.epoll_wait(ep, out, 4, 0), out);
 }
