@@ -11,7 +11,52 @@
 
 namespace uepoll::core {
 
-epfile *epfile_alloc() { return slab_new<epfile>(); }
+// Twin of the file cache's SLAB_TYPESAFE_BY_RCU: the memory of a freed
+// epfile is only ever reused for an epfile.  The fd table takes a
+// reference to a slot's file without a lock (epfile_tryget(), then a
+// recheck of the slot, as __fget_files_rcu() does), and by then the file
+// may have been freed: the tryget must find an f_count there (0 in a freed
+// file, or a new file's), never another object's bytes.  Freed files are
+// kept on this list, linked through their first word (f_count, further
+// on, stays 0); like a slab cache it never shrinks: a process keeps the
+// memory of its peak number of watched files.  The sanitizer builds free
+// for real, so that a use after free is still reported there.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UEPOLL_FILES_TYPESAFE 0
+#else
+#define UEPOLL_FILES_TYPESAFE 1
+#endif
+static spinlock free_files_lock; // a leaf lock
+static void *free_files;
+
+epfile *epfile_alloc()
+{
+	if (UEPOLL_FILES_TYPESAFE) {
+		void *p;
+		{
+			std::lock_guard g(free_files_lock);
+			p = free_files;
+			if (p)
+				free_files = *static_cast<void **>(p);
+		}
+		if (p)
+			return new (p) epfile();
+	}
+	return slab_new<epfile>();
+}
+
+static void epfile_free(epfile *f)
+{
+	if (!UEPOLL_FILES_TYPESAFE) {
+		slab_delete(f);
+		return;
+	}
+	f->~epfile();
+	void *p = f;
+	std::lock_guard g(free_files_lock);
+	*static_cast<void **>(p) = free_files;
+	free_files = p;
+}
 
 // The peer links of pipes and socketpairs (ET hints); a leaf lock.  The
 // I/O hooks read `peer` without it, as a hint that a peer may exist.
@@ -92,7 +137,16 @@ void epfile_put(epfile *f)
 	eventpoll_release_file(f);
 	if (f->ep)
 		ep_free(f->ep);
-	slab_delete(f);
+	epfile_free(f);
+}
+
+// In a forked child: a thread of the parent's may have held these leaf
+// locks at the fork (each list is consistent between any two of its
+// stores: a pop or push cut short only loses one file's memory).
+void epfile_fork_child()
+{
+	free_files_lock.reset();
+	peer_lock.reset();
 }
 
 // Waits until ep's leader is no longer inside a ppoll() that may hold a

@@ -63,6 +63,7 @@ void ep_fork_parent()
 // own eventfd (the parent's is shared with us by fork) on the same number.
 void ep_fork_child()
 {
+	epfile_fork_child();
 	internal_fds_fork_child(tls_wake_entry());
 	helper_fork_child();
 	tls_fork_child();

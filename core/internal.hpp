@@ -157,6 +157,7 @@ struct file_ref {
 
 // The other end of f with a reference, or nullptr.
 epfile *epfile_get_peer(epfile *f);
+void epfile_fork_child();
 
 // ---- io_window.cpp: the I/O window protocol ---------------------------------
 
