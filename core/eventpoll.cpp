@@ -103,6 +103,9 @@
 //  11) registry_lock   - spin; the threads that have waited, for
 //                        pthread_cancel (core/wait_cancel.cpp).  A leaf,
 //                        taken with no other lock held.
+//  12) free_files_lock - spin; the freed epfiles kept for epfiles only
+//                        (core/file.cpp, twin of SLAB_TYPESAFE_BY_RCU).  A
+//                        leaf, under any of the above.
 // Beside them, the registry of internal fds (core/internal_fd.cpp): its
 // move_mutex (sleeping; taken under 4 at most, never with a use of an
 // internal fd held, and held across a move's bounded wait for those uses)
