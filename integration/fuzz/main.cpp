@@ -241,14 +241,14 @@ void differential(const options &o, totals &tot, clock_limit &lim)
 		if (v.diverged) {
 			tot.divergences++;
 			std::string sig = signature(v);
-			if (!o.minimize)
-				printf("uepoll-fuzz: divergence in %s at op #%ld\n  %s: %s\n  %s: %s\n", program_name(o, i).c_str(),
-				       v.op_id, nat.name, v.first_a.c_str(), other.name, v.first_b.c_str());
-			else if (seen.insert(sig).second)
+			// Printed first in every case: a timing-dependent divergence
+			// does not come back when investigate() runs it again.
+			printf("uepoll-fuzz: divergence in %s at op #%ld\n  %s: %s\n  %s: %s\n", program_name(o, i).c_str(),
+			       v.op_id, nat.name, v.first_a.c_str(), other.name, v.first_b.c_str());
+			if (o.minimize && seen.insert(sig).second)
 				investigate(p, nat, other, program_name(o, i), tot);
-			else
-				printf("uepoll-fuzz: divergence in %s at op #%ld, same kind as before: %s\n",
-				       program_name(o, i).c_str(), v.op_id, sig.c_str());
+			else if (o.minimize)
+				printf("uepoll-fuzz: same kind as before: %s\n", sig.c_str());
 			if (tot.divergences >= o.max_divergences)
 				break;
 		}
