@@ -19,6 +19,13 @@ const sys_ops &sys_raw();
 //   process_vm_*v     - user copies through /proc/self/mem.
 constexpr unsigned SYS_REFUSED_KCMP = 1;
 constexpr unsigned SYS_REFUSED_PROCESS_VM = 2;
+// kcmp_file() with the caller's getpid(): a series of comparisons (an
+// identity index search) asks for the pid once, not once per call.  The
+// pid is never cached across calls: a fork or clone child has another, and
+// a vfork child shares our memory, so a cache it wrote would mislead us.
+long sys_raw_getpid();
+long sys_raw_kcmp_file(long pid, int a, int b);
+
 // Tries each call once (at start-up), and returns what is refused.
 unsigned sys_raw_probe();
 // What was found refused so far (by the probe or by a later call).

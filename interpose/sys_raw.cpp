@@ -212,10 +212,11 @@ static long identity_of(int fd, file_identity *id)
 	return 0;
 }
 
-static long r_kcmp_file(int a, int b)
+long sys_raw_getpid() { return r_getpid(); }
+
+long sys_raw_kcmp_file(long pid, int a, int b)
 {
 	if (!(sys_raw_refused() & SYS_REFUSED_KCMP)) {
-		long pid = r_getpid();
 		long r = raw(SYS_kcmp, pid, pid, KCMP_FILE, a, b);
 		if (!is_refusal(r))
 			return r;
@@ -229,6 +230,8 @@ static long r_kcmp_file(int a, int b)
 		return r;
 	return ia == ib ? 0 : ia < ib ? 1 : 2; // kcmp's answers: 0 same, 1 less, 2 greater
 }
+
+static long r_kcmp_file(int a, int b) { return sys_raw_kcmp_file(r_getpid(), a, b); }
 
 // /proc/self/mem, for the copies when process_vm_* are refused: opened on
 // first use and kept (an internal fd).  The file's side of an access to it
