@@ -56,9 +56,11 @@ size_t hash_cap;
 std::atomic<bool> busy{false};
 thread_local bool tls_holding;
 // Removals asked for by a handler that interrupted this thread's holder.
+// Each slot is taken by a handler (which runs whole between two of the
+// holder's instructions) and emptied by the holder with one exchange: no
+// handler can slip between a read and a write of the holder's.
 constexpr int MAX_PENDING = 8;
-thread_local core::epfile *tls_pending[MAX_PENDING];
-thread_local int tls_npending;
+thread_local std::atomic<core::epfile *> tls_pending[MAX_PENDING];
 
 void *map_pages(void *old, size_t old_bytes, size_t bytes)
 {
@@ -212,15 +214,18 @@ struct index_lock {
 		// their files are let go outside it.
 		core::epfile *drop[MAX_PENDING];
 		int n = 0;
-		while (tls_npending > 0) {
-			core::epfile *f = tls_pending[--tls_npending];
+		for (std::atomic<core::epfile *> &slot : tls_pending) {
+			core::epfile *f = slot.exchange(nullptr, std::memory_order_relaxed);
+			if (!f)
+				continue;
 			if (size_t pos = position_of(f); pos < count)
 				erase_at(pos);
 			drop[n++] = f;
 		}
 		busy.store(false, std::memory_order_release);
 		// Cleared after the release: a handler in between queues its
-		// removal for this thread's next section rather than wait.
+		// removal for this thread's next section rather than wait (the
+		// file is held meanwhile, its entry dropped as dead if met).
 		std::atomic_signal_fence(std::memory_order_seq_cst);
 		tls_holding = false;
 		core::depth_leave();
@@ -233,13 +238,14 @@ struct index_lock {
 // f held until then.  False when the queue is full.
 bool queue_removal(core::epfile *f)
 {
-	if (tls_npending == MAX_PENDING)
-		return false;
-	core::epfile_get(f);
-	tls_pending[tls_npending] = f;
-	std::atomic_signal_fence(std::memory_order_seq_cst);
-	tls_npending++;
-	return true;
+	for (std::atomic<core::epfile *> &slot : tls_pending) {
+		if (slot.load(std::memory_order_relaxed))
+			continue;
+		core::epfile_get(f);
+		slot.store(f, std::memory_order_relaxed);
+		return true;
+	}
+	return false;
 }
 
 // An fd by which entry i can be compared now, or -1 (then it is dropped:
