@@ -25,11 +25,11 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "interpose/file_index.hpp"
 #include "interpose/hooks.hpp"
+#include "interpose/sys.hpp"
 
 namespace uepoll::interpose {
 
@@ -68,8 +68,7 @@ struct anon_name {
 		// /proc readlink, which costs several.  (On an expired periodic
 		// timer it moves the expiry forward and counts the overruns, as
 		// the next read() or timerfd_gettime() of the program would.)
-		struct itimerspec its;
-		if (raw_syscall(SYS_timerfd_gettime, fd, reinterpret_cast<long>(&its)) == 0) {
+		if (sys_raw_is_timerfd(fd) == 1) {
 			strcpy(s, "anon_inode:[timerfd]");
 			return;
 		}
