@@ -7,8 +7,9 @@
 // files live.  Each entry is compared through its file's poll_fd, checked
 // to still be that file's number in the fd table; an entry that fails the
 // check is dropped on the way.  No per-call work grows with the number of
-// open files but the O(log n) comparisons (and a memmove of pointers on
-// insert and remove).
+// open files but the O(log n) comparisons of a search (and a memmove of
+// entries on insert and remove); a removal makes none (file_index.cpp,
+// LABELS).
 #pragma once
 
 #include <cstddef>
@@ -28,11 +29,11 @@ struct index_spot {
 // f was installed in the table at fd (a new file for us): index it.
 // spot: from file_index_find(fd) just before, or nullptr.
 void file_index_add(core::epfile *f, int fd, const index_spot *spot = nullptr);
-// fd, f's last known fd, is about to be closed: drop f (O(log n)).  True
-// if it was there.
+// fd, f's last known fd, is about to be closed: drop f (O(log n), found
+// by its label: no kcmp).  True if it was there.
 bool file_index_remove_fd(core::epfile *f, int fd);
 // f died without file_index_remove_fd() (its number was reused behind our
-// back): drop it before its last reference goes (a scan: the rare path).
+// back): drop it before its last reference goes (by its label too).
 // Every entry must leave before its file is freed: a search reads it.
 void file_index_remove(core::epfile *f);
 // The indexed file that fd (an fd of this process) is, referenced; nullptr

@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -101,6 +102,12 @@ static long try_process_vm()
 	return raw(SYS_process_vm_readv, raw(SYS_getpid), L(&local), 1, L(&remote), 1, 0);
 }
 
+static long try_timerfd_gettime()
+{
+	struct itimerspec its;
+	return raw(SYS_timerfd_gettime, -1, L(&its));
+}
+
 // Is this thread under a seccomp filter?  When /proc cannot tell us, we
 // assume it is: the child's try is safe either way.
 static bool seccomp_filtered()
@@ -151,7 +158,23 @@ unsigned sys_raw_probe()
 	if (!(have & SYS_REFUSED_PROCESS_VM) &&
 	    (filtered ? refused_in_child(try_process_vm) : is_refusal(try_process_vm())))
 		note_refused(SYS_REFUSED_PROCESS_VM);
+	if (!(have & SYS_REFUSED_TIMERFD_GETTIME) &&
+	    (filtered ? refused_in_child(try_timerfd_gettime) : is_refusal(try_timerfd_gettime())))
+		note_refused(SYS_REFUSED_TIMERFD_GETTIME);
 	return sys_raw_refused();
+}
+
+long sys_raw_is_timerfd(int fd)
+{
+	if (sys_raw_refused() & SYS_REFUSED_TIMERFD_GETTIME)
+		return -ENOSYS;
+	struct itimerspec its;
+	long r = raw(SYS_timerfd_gettime, fd, L(&its));
+	if (is_refusal(r)) {
+		note_refused(SYS_REFUSED_TIMERFD_GETTIME);
+		return r;
+	}
+	return r == 0 ? 1 : 0;
 }
 
 // The open-file identity kcmp gives, from what else the kernel shows of a
@@ -212,10 +235,11 @@ static long identity_of(int fd, file_identity *id)
 	return 0;
 }
 
-static long r_kcmp_file(int a, int b)
+long sys_raw_getpid() { return r_getpid(); }
+
+long sys_raw_kcmp_file(long pid, int a, int b)
 {
 	if (!(sys_raw_refused() & SYS_REFUSED_KCMP)) {
-		long pid = r_getpid();
 		long r = raw(SYS_kcmp, pid, pid, KCMP_FILE, a, b);
 		if (!is_refusal(r))
 			return r;
@@ -229,6 +253,8 @@ static long r_kcmp_file(int a, int b)
 		return r;
 	return ia == ib ? 0 : ia < ib ? 1 : 2; // kcmp's answers: 0 same, 1 less, 2 greater
 }
+
+static long r_kcmp_file(int a, int b) { return sys_raw_kcmp_file(r_getpid(), a, b); }
 
 // /proc/self/mem, for the copies when process_vm_* are refused: opened on
 // first use and kept (an internal fd).  The file's side of an access to it
