@@ -373,6 +373,9 @@ uint32_t ep_eventpoll_poll_observe(epfile *f);
 // no item anywhere waits to be confirmed.  Called by ep_io_stamp() and
 // the close path.
 void ep_confirm_queued(epfile *t);
+// Is any item anywhere waiting to be confirmed?  One load: the I/O hooks
+// ask before they look the file up to settle its items.
+bool ep_any_unconfirmed();
 
 // ---- the max_user_watches sysctl ---------------------------------------------
 

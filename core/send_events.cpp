@@ -462,6 +462,8 @@ void ep_set_observed(eventpoll *ep)
 // armed, so that the call's wake-up queues it at the tail, where the
 // kernel's callback would.  An item inside a running scan is left to it:
 // the scan re-polls it.
+bool ep_any_unconfirmed() { return unconfirmed_items.load(std::memory_order_acquire) != 0; }
+
 void ep_confirm_queued(epfile *t)
 {
 	if (!t || unconfirmed_items.load(std::memory_order_acquire) == 0)

@@ -26,12 +26,20 @@ io_call io_begin(int fd, uintptr_t slot, bool read_side)
 	io_call c;
 	core::epfile *f = fdt_file(slot);
 	bool stamp = f && (f->peer.load(std::memory_order_relaxed) || f->kind == core::file_kind::eventfd);
-	if (!f || (!stamp && !core::helper_running()))
+	// Items a ctl queued unconfirmed are settled before the call changes
+	// the file (ep_io_stamp() does it for the files it stamps): one that
+	// becomes ready only now must be queued now, behind what was queued
+	// since (a socket whose peer is gone has no stamp; uepoll-fuzz seed
+	// 373719950 program 627).
+	bool settle = f && !stamp && core::ep_any_unconfirmed();
+	if (!f || (!stamp && !settle && !core::helper_running()))
 		return c;
 	long err;
 	if (core::epfile *ref = fdt_get(fd, &err)) {
 		if (stamp)
 			c.st = core::ep_io_stamp(ref, read_side);
+		else if (settle)
+			core::ep_confirm_queued(ref);
 		c.win = core::ep_io_window_open(ref);
 		core::epfile_put(ref);
 	}

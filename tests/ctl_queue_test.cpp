@@ -195,3 +195,27 @@ DIFF_TEST(ctl_queue, ready_add_then_mod_keeps_its_place)
 	t.events("wait max 1", b.epoll_wait(ep, out, 1, 0), out);
 	t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
 }
+
+// Two items of one datagram socket (a number and its dup) whose peer is
+// gone, both idle at their ADDs; shutdown(SHUT_RD) makes the file ready.
+// The kernel's wake-up runs the newer item's callback first (plain entries
+// go to the head of the wait queue), so a wait for one event reports the
+// dup.  uepoll must settle the two unconfirmed items before the shutdown
+// (not ready then), so that the shutdown's wake-up queues them in its own
+// order; a socket with no peer takes no I/O stamp, and the items were
+// confirmed at the harvest instead, in ADD order.  (uepoll-fuzz seed
+// 373719950 program 627; its replay is in integration/fuzz/replays.)
+DIFF_TEST(ctl_queue, io_without_a_peer_settles_idle_items_first)
+{
+	int sv[2];
+	ASSERT_EQ(b.socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sv), 0);
+	t.step("close the peer", b.close(sv[1]));
+	int dup = b.fcntl_dupfd(sv[0], 10, true);
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add A", add(b, ep, sv[0], EPOLLIN, kA));
+	t.step("add B (dup)", add(b, ep, dup, EPOLLIN | EPOLLRDHUP, kB));
+	t.step("shutdown RD", b.shutdown(sv[0], SHUT_RD));
+	epoll_event out[4];
+	t.events("wait max 1", b.epoll_wait(ep, out, 1, 0), out);
+	t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
+}
