@@ -608,8 +608,8 @@ core::epfile *fdt_get(int fd, long *err)
 
 core::file_kind fdt_kind(int fd)
 {
-	if (core::epfile *known = fdt_file(fdt_peek(fd)))
-		return known->kind; // one load, the usual case
+	// Through a reference, never a bare load of the slot: a racing close
+	// may free the file between the load and the read of its kind.
 	long err;
 	core::epfile *f = fdt_get(fd, &err);
 	if (!f)

@@ -42,6 +42,8 @@ static void shim_init()
 		log(log_level::info, "kcmp is refused: file identity from (dev, ino, open flags, eventfd id)");
 	if (refused & SYS_REFUSED_PROCESS_VM)
 		log(log_level::info, "process_vm_readv/writev are refused: user copies through /proc/self/mem");
+	if (refused & SYS_REFUSED_TIMERFD_GETTIME)
+		log(log_level::info, "timerfd_gettime is refused: anon-inode files are named through /proc/self/fd");
 }
 
 // Is epfd a native epoll fd (one the kernel made, not us)?
