@@ -17,11 +17,47 @@ epfile *epfile_alloc() { return slab_new<epfile>(); }
 // I/O hooks read `peer` without it, as a hint that a peer may exist.
 static spinlock peer_lock;
 
+// Bumped whenever the files made so far may get a writer outside this
+// process (ep_files_may_escape()); a pair linked at the current epoch has
+// every writer here.  Saturates: past 0xfffe no pair counts as private.
+static std::atomic<uint32_t> escape_epoch{0};
+constexpr uint32_t ESCAPE_EPOCH_MAX = 0xfffe;
+
+void escape_epoch_bump()
+{
+	uint32_t e = escape_epoch.load(std::memory_order_relaxed);
+	while (e <= ESCAPE_EPOCH_MAX && !escape_epoch.compare_exchange_weak(e, e + 1, std::memory_order_seq_cst)) {
+	}
+}
+
+uint32_t escape_epoch_now() { return escape_epoch.load(std::memory_order_seq_cst); }
+
+void epfile_stdio_opened(epfile *f)
+{
+	std::lock_guard g(peer_lock);
+	f->pair_epoch = 0;
+	if (epfile *p = f->peer.load(std::memory_order_relaxed))
+		p->pair_epoch = 0;
+}
+
+bool epfile_pair_private(const epfile *f, const epfile *p)
+{
+	uint32_t e = escape_epoch.load(std::memory_order_seq_cst);
+	if (e > ESCAPE_EPOCH_MAX)
+		return false;
+	std::lock_guard g(peer_lock);
+	return f->pair_epoch == e + 1 && p->pair_epoch == e + 1 && f->peer.load(std::memory_order_relaxed) == p;
+}
+
 void epfile_link_peers(epfile *a, epfile *b)
 {
 	std::lock_guard g(peer_lock);
 	a->peer.store(b, std::memory_order_relaxed);
 	b->peer.store(a, std::memory_order_relaxed);
+	// Linked now, so both ends were made (or connected) by this process
+	// since the last escape.
+	uint32_t e = escape_epoch.load(std::memory_order_seq_cst);
+	a->pair_epoch = b->pair_epoch = e > ESCAPE_EPOCH_MAX ? 0 : static_cast<uint16_t>(e + 1);
 }
 
 static void epfile_unlink_peer(epfile *f)

@@ -230,4 +230,23 @@ FILE *fopen(const char *path, const char *mode)
 	return f;
 }
 
+// fdopen: a FILE on an fd of an in-process pair.  Its writes may go out
+// through glibc's internal __write (the *_unlocked calls, a full buffer),
+// past every hook: the pair no longer counts as one whose every write the
+// hooks see (core/io_hints.cpp, read_leaves_no_edge()).
+FILE *fdopen(int fd, const char *mode)
+{
+	STDIO_NEXT(fdopen, nullptr);
+	FILE *f = real.fdopen(fd, mode);
+	if (f) {
+		errno_guard keep_errno;
+		long err;
+		if (core::epfile *ef = fdt_get(fd, &err)) {
+			core::epfile_stdio_opened(ef);
+			core::epfile_put(ef);
+		}
+	}
+	return f;
+}
+
 } // namespace uepoll::api

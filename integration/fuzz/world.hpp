@@ -117,6 +117,7 @@ struct world {
 	int fd_of_file(uint32_t f) const;
 	bool has_fd(uint32_t f) const { return fd_of_file(f) >= 0; }
 	bool is_inet(uint32_t f) const;
+	bool in_process_stream(uint32_t f) const;
 
 private:
 	std::string label;
