@@ -1,6 +1,7 @@
 // interpose/hooks_spawn.cpp - calls that may give another process our fds
 // without running fork()'s handlers: posix_spawn (glibc's uses clone with
-// CLONE_VM|CLONE_VFORK; system() and popen() go through it), clone().
+// CLONE_VM|CLONE_VFORK), system() and popen() (they call glibc's own
+// posix_spawn, which no preload sees), clone().
 // Each is an escape for the in-process pairs (core::ep_files_may_escape()):
 // the new process may keep a pipe's or a socketpair's end and write it
 // with no hook of ours to see.  Made before the call, so that the items a
@@ -44,6 +45,25 @@ int clone(int (*fn)(void *), void *stack, int flags, void *arg, pid_t *ptid, voi
 	if (!(flags & CLONE_THREAD))
 		core::ep_files_may_escape();
 	return real.clone(fn, stack, flags, arg, ptid, tls, ctid);
+}
+
+int system(const char *command)
+{
+	if (!next_resolve() || !real.system)
+		return -1;
+	if (command) // system(NULL) only asks whether a shell exists
+		core::ep_files_may_escape();
+	return real.system(command);
+}
+
+FILE *popen(const char *command, const char *type)
+{
+	if (!next_resolve() || !real.popen) {
+		errno = ENOSYS;
+		return nullptr;
+	}
+	core::ep_files_may_escape();
+	return real.popen(command, type);
 }
 
 } // namespace uepoll::api

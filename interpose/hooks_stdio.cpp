@@ -238,7 +238,10 @@ FILE *fdopen(int fd, const char *mode)
 {
 	STDIO_NEXT(fdopen, nullptr);
 	FILE *f = real.fdopen(fd, mode);
-	if (f) {
+	// Only a file we know has a peer to forget (no identification of an
+	// fd we never saw: its slot says so without a system call).
+	core::epfile *known = f ? fdt_file(fdt_peek(fd)) : nullptr;
+	if (known && known->peer.load(std::memory_order_relaxed)) {
 		errno_guard keep_errno;
 		long err;
 		if (core::epfile *ef = fdt_get(fd, &err)) {

@@ -129,7 +129,9 @@ namespace uepoll::interpose {
 			     char *const[], char *const[]))                                                        \
 	X(int, posix_spawnp, (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, \
 			      char *const[], char *const[]))                                                       \
-	X(int, clone, (int (*)(void *), void *, int, void *, ...))
+	X(int, clone, (int (*)(void *), void *, int, void *, ...))                                                 \
+	X(int, system, (const char *))                                                                             \
+	X(FILE *, popen, (const char *, const char *))
 
 struct next_table {
 #define UEPOLL_NEXT_FIELD(ret, name, args) ret(*name) args;

@@ -132,6 +132,8 @@ EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_act
 {
 	return api::posix_spawnp(pid, file, fa, attr, argv, envp);
 }
+EXPORT int system(const char *command) { return api::system(command); }
+EXPORT FILE *popen(const char *command, const char *type) { return api::popen(command, type); }
 // glibc's clone: the three trailing arguments are read whatever the flags
 // say (the callee looks at them only when they say so).
 EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)

@@ -5,12 +5,14 @@
 // reports: nothing until new data arrives.  Where a writer may be outside
 // (a forked child kept the write end), the extra report stays, and new
 // data the child writes after the partial read is never lost.
+#include <cstring>
 #include <fcntl.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <string>
@@ -226,6 +228,67 @@ TEST(et_partial, forked_writer_keeps_the_rereport_and_loses_nothing)
 	trace ue = uepoll::test::run_isolated(fn, uepoll::test::uepoll_backend());
 	lines documented = native;
 	documented[8] = "after partial read 2 = 1 {IN data=feedface0000f011}";
+	EXPECT_EQ(ue.lines, documented) << ue.str();
+#endif
+}
+
+// An escape after the partial read: the write end sent with SCM_RIGHTS
+// (here to ourselves) may be written by whoever receives it.  The item
+// the partial read kept is re-armed at the send, and reports the
+// remainder once more on uepoll only (deviation 1, pinned): before the
+// send both agree.
+TEST(et_partial, scm_rights_send_rearms_a_kept_item)
+{
+	uepoll::test::scenario fn = [](backend &b, trace &t) {
+		int ep = b.epoll_create1(EPOLL_CLOEXEC);
+		int p[2], sv[2];
+		b.pipe2(p, O_NONBLOCK);
+		b.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+		t.step("add", add(b, ep, p[0], EPOLLIN | EPOLLET, 0xfeedface0000f021ULL));
+		t.step("write", b.write(p[1], "0123456789", 10));
+		epoll_event out[4];
+		t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
+		char buf[8];
+		t.step("partial read", b.read(p[0], buf, 3));
+		t.events("after partial read", b.epoll_wait(ep, out, 4, 0), out);
+		char one = 'f';
+		iovec iov{&one, 1};
+		alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+		msghdr m{};
+		m.msg_iov = &iov;
+		m.msg_iovlen = 1;
+		m.msg_control = ctl;
+		m.msg_controllen = sizeof ctl;
+		cmsghdr *cm = CMSG_FIRSTHDR(&m);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &p[1], sizeof(int));
+		ssize_t r;
+#ifndef UEPOLL_TESTS_NATIVE_ONLY
+		if (!b.is_native())
+			r = uepoll::api::sendmsg(sv[0], &m, 0);
+		else
+#endif
+			r = ::sendmsg(sv[0], &m, 0);
+		t.step("send the write end", r);
+		t.events("after the send", b.epoll_wait(ep, out, 4, 0), out);
+	};
+	const lines native = {
+		"add = 0",
+		"write = 10",
+		"wait = 1 {IN data=feedface0000f021}",
+		"partial read = 3",
+		"after partial read = 0",
+		"send the write end = 1",
+		"after the send = 0",
+	};
+	trace nat = uepoll::test::run_isolated(fn, uepoll::test::native_backend());
+	EXPECT_EQ(nat.lines, native) << nat.str();
+#ifndef UEPOLL_TESTS_NATIVE_ONLY
+	trace ue = uepoll::test::run_isolated(fn, uepoll::test::uepoll_backend());
+	lines documented = native;
+	documented[6] = "after the send = 1 {IN data=feedface0000f021}";
 	EXPECT_EQ(ue.lines, documented) << ue.str();
 #endif
 }
