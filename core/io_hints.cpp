@@ -239,7 +239,7 @@ static bool read_leaves_no_edge(epfile *f)
 		for (epitem &epi : f->f_ep) {
 			std::lock_guard h(epi.ep->lock);
 			if ((epi.event.events & EPOLLET) && epi.exclusive)
-				return false; // its wake-up walk skips differently: keep it simple
+				return false; // its wake-up walk skips (and parks) differently: not modelled
 			suppressed |= (epi.event.events & EPOLLET) && epi.et_read_suppressed;
 		}
 	}

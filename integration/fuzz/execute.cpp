@@ -85,6 +85,11 @@ bool world::in_process_stream(uint32_t f) const
 	int pfd = fd_of_file(o.peer);
 	if (pfd < 0)
 		return false;
+	// An EPOLLEXCLUSIVE ET item keeps the re-arm (its wake-up walk skips
+	// differently): the whole file keeps the deviation.
+	for (const item &i : items)
+		if (i.file == f && (i.events & EPOLLET) && (i.events & EPOLLEXCLUSIVE))
+			return false;
 	int q = -1;
 	return o.kind != fkind::tcp || (ioctl(pfd, SIOCOUTQ, &q) == 0 && q == 0);
 }
