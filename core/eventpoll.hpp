@@ -162,8 +162,9 @@ struct epitem {
 // issue asks uepoll for at most 128 bytes per watched fd beyond native;
 // an item is 120 bytes (plus its pollfd and pitems slots, 16), and a few
 // bytes of its padding are kept for the tiering work (a hot/cold flag, an
-// idle counter, a shard index): any growth past 120 must be a decision,
-// made here.
+// idle counter, a shard index) and the last two for issue 13
+// (et_read_kept, et_hint_skipped): the item has no padding left, and any
+// growth past 120 must be a decision, made here.
 static_assert(sizeof(void *) != 8 || sizeof(epitem) <= 120, "epitem grew: see the budget above");
 
 using epitem_rbtree = bi::rbtree<epitem, bi::member_hook<epitem, epitem_tree_hook, &epitem::rbn>,
