@@ -79,7 +79,8 @@ int world::fd_of_file(uint32_t f) const
 bool world::in_process_stream(uint32_t f) const
 {
 	const ofile &o = files[f];
-	bool stream = o.kind == fkind::pipe_r || (o.kind == fkind::unix_sock && !o.dgram) || o.kind == fkind::tcp;
+	bool stream = o.kind == fkind::pipe_r || (o.kind == fkind::unix_sock && !o.dgram && !o.seqpacket) ||
+		      o.kind == fkind::tcp;
 	if (!stream || !o.peer || files[o.peer].released)
 		return false;
 	int pfd = fd_of_file(o.peer);
@@ -347,6 +348,7 @@ void world::do_socketpair(const op &o)
 		return;
 	uint32_t x = new_file(fkind::unix_sock), y = new_file(fkind::unix_sock);
 	files[x].dgram = files[y].dgram = o.x == SOCK_DGRAM;
+	files[x].seqpacket = files[y].seqpacket = o.x == SOCK_SEQPACKET;
 	files[x].peer = y;
 	files[y].peer = x;
 	opened(sv[0], x, o.a);

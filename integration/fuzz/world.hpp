@@ -66,6 +66,7 @@ struct ofile {
 	bool et_partial = false;
 	bool released = false;         // its last fd was closed
 	bool dgram = false;            // an AF_UNIX SOCK_DGRAM end (a UDP socket is fkind::udp)
+	bool seqpacket = false;        // an AF_UNIX SOCK_SEQPACKET end: messages, no byte count (deviation 1)
 };
 
 struct item {
