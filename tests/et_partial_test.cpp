@@ -292,3 +292,47 @@ TEST(et_partial, scm_rights_send_rearms_a_kept_item)
 	EXPECT_EQ(ue.lines, documented) << ue.str();
 #endif
 }
+
+// The same escape by fork(), after the partial read: the fork handlers
+// re-arm the kept item in the parent (and the child's copy), which then
+// reports the remainder once more on uepoll only (deviation 1, pinned).
+TEST(et_partial, fork_rearms_a_kept_item)
+{
+	uepoll::test::scenario fn = [](backend &b, trace &t) {
+		int ep = b.epoll_create1(EPOLL_CLOEXEC);
+		int p[2];
+		b.pipe2(p, O_NONBLOCK);
+		t.step("add", add(b, ep, p[0], EPOLLIN | EPOLLET, 0xfeedface0000f031ULL));
+		t.step("write", b.write(p[1], "0123456789", 10));
+		epoll_event out[4];
+		t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
+		char buf[8];
+		t.step("partial read", b.read(p[0], buf, 3));
+		t.events("after partial read", b.epoll_wait(ep, out, 4, 0), out);
+		fflush(nullptr);
+		pid_t pid = backend_fork(b);
+		if (pid == 0)
+			_exit(0);
+		int status = -1;
+		waitpid(pid, &status, 0);
+		t.step("child", WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		t.events("after the fork", b.epoll_wait(ep, out, 4, 0), out);
+	};
+	const lines native = {
+		"add = 0",
+		"write = 10",
+		"wait = 1 {IN data=feedface0000f031}",
+		"partial read = 3",
+		"after partial read = 0",
+		"child = 1",
+		"after the fork = 0",
+	};
+	trace nat = uepoll::test::run_isolated(fn, uepoll::test::native_backend());
+	EXPECT_EQ(nat.lines, native) << nat.str();
+#ifndef UEPOLL_TESTS_NATIVE_ONLY
+	trace ue = uepoll::test::run_isolated(fn, uepoll::test::uepoll_backend());
+	lines documented = native;
+	documented[6] = "after the fork = 1 {IN data=feedface0000f031}";
+	EXPECT_EQ(ue.lines, documented) << ue.str();
+#endif
+}
