@@ -175,6 +175,17 @@ static epfile *peer_to_tell_of_close(epfile *f, int fd, uint32_t *key)
 		told = false;
 	if (f->kind == file_kind::socket && f->conn_reset.load(std::memory_order_relaxed))
 		told = false; // closed already (tcp_done)
+	// Both ends sent their FIN (over loopback, each acknowledged inside
+	// its call): this socket is TCP_CLOSE already (tcp_fin() in FIN_WAIT2
+	// -> tcp_time_wait() -> tcp_done()), and tcp_close() sends nothing,
+	// unread data or not (uepoll-fuzz seed 1052829628 program 3588).
+	if (f->kind == file_kind::socket && f->fin_sent.load(std::memory_order_relaxed)) {
+		if (epfile *q = epfile_get_peer(f)) {
+			if (q->fin_sent.load(std::memory_order_relaxed))
+				told = false;
+			epfile_put(q);
+		}
+	}
 	// An AF_UNIX datagram receiver frees the datagrams it did not read
 	// (unix_release_sock): their sender gets room back, an OUT wake-up
 	// (sock_wfree -> unix_write_space).
