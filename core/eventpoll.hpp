@@ -124,6 +124,18 @@ struct epitem {
 	// EPOLLEXCLUSIVE, fixed at ADD (MOD cannot change it): read under
 	// f_lock, so a byte of its own, apart from the bits above.
 	bool exclusive = false;
+	// The read side stays suppressed after a read that left data behind,
+	// on a pair whose every writer is in this process (core/io_hints.cpp,
+	// read_leaves_no_edge()): an escape (a fork, a spawn, SCM_RIGHTS)
+	// re-arms it (ep_files_may_escape()).  Cleared by any change of the
+	// read side.  A byte of what was padding (the item stays 120 bytes).
+	bool et_read_kept = false;
+	// A write hint left this item out since its last report, taking a
+	// poller's look for one that saw the write's data (seen_by_level() in
+	// core/wakeup.cpp): the look may have been made just before the data
+	// arrived, so a partial read must re-arm the item rather than keep it.
+	// The item's last padding byte.
+	bool et_hint_skipped = false;
 
 	epoll_filefd ffd() const { return {file, fd}; }
 	uint32_t et_suppressed() const
@@ -134,8 +146,10 @@ struct epitem {
 	// Stops (suppress) or resumes polling the sides among `sides`.
 	void et_suppress(uint32_t sides, bool suppress)
 	{
-		if (sides & EP_READ_SIDE & ~EPOLLPRI)
+		if (sides & EP_READ_SIDE & ~EPOLLPRI) {
 			et_read_suppressed = suppress;
+			et_read_kept = false;
+		}
 		if (sides & EPOLLPRI)
 			et_pri_suppressed = suppress;
 		if (sides & EP_WRITE_SIDE)
@@ -148,8 +162,9 @@ struct epitem {
 // issue asks uepoll for at most 128 bytes per watched fd beyond native;
 // an item is 120 bytes (plus its pollfd and pitems slots, 16), and a few
 // bytes of its padding are kept for the tiering work (a hot/cold flag, an
-// idle counter, a shard index): any growth past 120 must be a decision,
-// made here.
+// idle counter, a shard index) and the last two for issue 13
+// (et_read_kept, et_hint_skipped): the item has no padding left, and any
+// growth past 120 must be a decision, made here.
 static_assert(sizeof(void *) != 8 || sizeof(epitem) <= 120, "epitem grew: see the budget above");
 
 using epitem_rbtree = bi::rbtree<epitem, bi::member_hook<epitem, epitem_tree_hook, &epitem::rbn>,
@@ -231,6 +246,12 @@ struct epfile {
 	// Whether the helper left a readiness of this file for the end of an
 	// I/O window.
 	std::atomic<bool> io_deferred{false};
+	// The escape epoch (ep_files_may_escape()) at which this file was
+	// linked to its in-process peer, plus one; 0: never linked, or written
+	// by a path no hook sees (stdio).  While it is the current epoch, every
+	// writer of the pair is in this process (core/io_hints.cpp,
+	// read_leaves_no_edge()).  Two bytes of what was padding.
+	uint16_t pair_epoch = 0;
 };
 // 112 bytes in release builds (the debug spinlock records its owner), one
 // size class of the allocator (oneTBB's bins: 96, 112, 128, 160...); it
@@ -294,6 +315,14 @@ epfile *epfile_alloc();
 // Records that a and b are the two ends of one pipe or socketpair, so that
 // a write on one is an edge on the other.
 void epfile_link_peers(epfile *a, epfile *b);
+// The files linked so far may now be written from outside this process: a
+// fork, a spawn, a clone, an fd sent with SCM_RIGHTS.  Their partial reads
+// re-arm again (deviation 1 of docs/deviations.md).
+void ep_files_may_escape();
+// A FILE was opened on f's fd (fdopen): glibc's stdio may write it through
+// its internal __write, past every hook, so its pair is no longer one whose
+// every write the hooks see.
+void epfile_stdio_opened(epfile *f);
 inline void epfile_get(epfile *f) { f->f_count.fetch_add(1, std::memory_order_relaxed); }
 // Twin of get_file_rcu(): a reference unless the file is already going away.
 inline bool epfile_tryget(epfile *f)

@@ -19,10 +19,12 @@ void efd_reopen(int fd, int efd_flags, bool cloexec)
 	}
 }
 
-// Before fork(): take every instance's locks so the child inherits
-// consistent structures.  Try-locks in a retry loop, because the list
-// order is not the nesting order ep_send_events() takes ep->mtx in.
-void ep_fork_prepare()
+std::atomic<bool> any_read_kept{false};
+
+// Every instance's ep->mtx, all_lock and epnested_mutex.  Try-locks in a
+// retry loop, because the list order is not the nesting order
+// ep_send_events() takes ep->mtx in.
+static void lock_all_instances()
 {
 	epnested_mutex.lock();
 	for (;;) {
@@ -43,6 +45,58 @@ void ep_fork_prepare()
 		all_lock.unlock();
 		sched_yield();
 	}
+}
+
+static void unlock_all_instances()
+{
+	for (eventpoll &ep : all_eps_list())
+		ep.mtx.unlock();
+	all_lock.unlock();
+	epnested_mutex.unlock();
+}
+
+// The items whose read side a partial read left suppressed because every
+// writer of their pair was in this process (epitem::et_read_kept) poll
+// their read side again: from now on a writer may be elsewhere, and its
+// data would come with no hook to tell us.  The remainder is then
+// reported once more (deviation 1), never lost.  Every ep->mtx held.
+static void unkeep_all_locked()
+{
+	for (eventpoll &ep : all_eps_list()) {
+		for (epitem &epi : ep.rbr) {
+			std::lock_guard g(ep.lock);
+			if (!epi.et_read_kept)
+				continue;
+			epi.et_suppress(EP_READ_SIDE, false);
+			ep_slot_update(&ep, &epi);
+		}
+	}
+}
+
+void ep_files_may_escape()
+{
+	// Bumped first: a read hook that keeps an item after this sees the
+	// new epoch and undoes it (core/io_hints.cpp), one before is walked.
+	escape_epoch_bump();
+	// From a signal handler that interrupted one of our locked sections
+	// only the epoch can move (a documented hole: SCM_RIGHTS sent there).
+	if (!any_read_kept.load(std::memory_order_seq_cst) || in_locked_section())
+		return;
+	lock_all_instances();
+	unkeep_all_locked();
+	unlock_all_instances();
+}
+
+// Before fork(): take every instance's locks so the child inherits
+// consistent structures.
+void ep_fork_prepare()
+{
+	lock_all_instances();
+	// The child keeps a copy of every fd: each pair may now have a writer
+	// outside this process (and, in the child, one in the parent).
+	escape_epoch_bump();
+	if (any_read_kept.load(std::memory_order_seq_cst))
+		unkeep_all_locked();
 	helper_fork_prepare();
 	internal_fds_fork_prepare();
 	tiers_fork_prepare();

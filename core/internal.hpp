@@ -158,6 +158,17 @@ struct file_ref {
 // The other end of f with a reference, or nullptr.
 epfile *epfile_get_peer(epfile *f);
 void epfile_fork_child();
+// f and its peer p were linked since the last escape (ep_files_may_escape()),
+// and no stdio FILE was opened on either: every writer of the pair is in
+// this process and writes through a hook.
+bool epfile_pair_private(const epfile *f, const epfile *p);
+// The escape epoch (core/file.cpp): bumped by ep_files_may_escape() before
+// it re-arms the kept items (epitem::et_read_kept); an item is kept only if
+// the epoch, read again after the bit is set, did not move.
+void escape_epoch_bump();
+uint32_t escape_epoch_now();
+// Some item was kept once (sticky): an escape must walk the instances.
+extern std::atomic<bool> any_read_kept;
 
 // ---- io_window.cpp: the I/O window protocol ---------------------------------
 

@@ -5,6 +5,7 @@
 // in net/), made here because poll(2) sees levels, not these edges.  The
 // I/O hooks of interpose/ call ep_io_hint*() after the real call.
 #include <cerrno>
+#include <fcntl.h>
 #include <mutex>
 #include <sys/socket.h>
 
@@ -204,6 +205,85 @@ static uint32_t pri_kept_by_read(epfile *f)
 	return up ? uint32_t{EPOLLPRI} : 0;
 }
 
+// A read that took part of the data of a byte stream whose every writer is
+// in this process, and left the rest: no edge (the kernel wakes nobody on
+// the reader's side), so the reader's edge-triggered items keep their read
+// side suppressed instead of being re-armed, which would report the
+// remainder once more (deviation 1 of docs/deviations.md).  Sound because
+// every byte that can arrive later comes from a hooked write in this
+// process, whose hint queues the items (hint_write): that is why it holds
+// only for
+// - pipes and AF_UNIX stream socketpairs made here (a write puts its data
+//   in the reader's queue inside the call), and loopback TCP pairs whose
+//   writer has every byte it sent acknowledged (SIOCOUTQ 0: nothing left
+//   that a window update could release later, with no hook to see it);
+// - whose pair no fork, spawn, clone or SCM_RIGHTS has let out since it
+//   was linked, and with no stdio FILE on it (epfile_pair_private());
+// - whose writer is non-blocking: a blocking write that waits for room
+//   adds data in steps and is hinted only at its end, which may need the
+//   reader to read on first.
+// Costs one FIONREAD (plus F_GETFL, and SIOCOUTQ for TCP) on this path
+// only: a read that filled its buffer, on a file with a suppressed ET
+// item; a shorter read (it took all there was) makes no system call more.
+// Datagram sockets (a FIONREAD counts one datagram), listeners (accept is
+// no read), eventfds and everything else keep the re-arm.
+static bool read_leaves_no_edge(epfile *f)
+{
+	if (f->kind != file_kind::pipe_read && f->kind != file_kind::unix_socket && f->kind != file_kind::socket)
+		return false;
+	if (!f->peer.load(std::memory_order_relaxed) || f->rdhup_seen.load(std::memory_order_relaxed))
+		return false;
+	bool suppressed = false;
+	{
+		std::lock_guard g(f->f_lock);
+		for (epitem &epi : f->f_ep) {
+			std::lock_guard h(epi.ep->lock);
+			if ((epi.event.events & EPOLLET) && epi.exclusive)
+				return false; // its wake-up walk skips (and parks) differently: not modelled
+			suppressed |= (epi.event.events & EPOLLET) && epi.et_read_suppressed;
+		}
+	}
+	if (!suppressed)
+		return false;
+	epfile *p = epfile_get_peer(f);
+	if (!p)
+		return false;
+	bool keep = false;
+	int fd = f->poll_fd.load(std::memory_order_relaxed), pfd = p->poll_fd.load(std::memory_order_relaxed);
+	if (epfile_pair_private(f, p) && fd >= 0 && pfd >= 0 && !p->dead.load(std::memory_order_relaxed) &&
+	    g_sys->inq(fd) > 0) {
+		long fl = g_sys->fcntl(pfd, F_GETFL, 0);
+		keep = fl >= 0 && (fl & O_NONBLOCK) && (f->kind != file_kind::socket || g_sys->outq(pfd) == 0);
+	}
+	epfile_put(p);
+	return keep;
+}
+
+// Marks the suppressed read sides of f's ET items kept (epitem::
+// et_read_kept), unless an escape began meanwhile, or a write hint skipped
+// one of them since its report (epitem::et_hint_skipped): then re-arms
+// them as any read would.  The bit is set under ep->lock before the epoch
+// is read again; ep_files_may_escape() bumps the epoch before it walks the
+// bits, and a hint's skip_is_safe() looks at the bit under the same lock.
+static void keep_read_side(epfile *f)
+{
+	uint32_t epoch = escape_epoch_now();
+	any_read_kept.store(true, std::memory_order_seq_cst);
+	bool skipped = false;
+	{
+		std::lock_guard g(f->f_lock);
+		for (epitem &epi : f->f_ep) {
+			std::lock_guard h(epi.ep->lock);
+			if (!(epi.event.events & EPOLLET) || !epi.et_read_suppressed)
+				continue;
+			epi.et_read_kept = true;
+			skipped |= epi.et_hint_skipped;
+		}
+	}
+	if (skipped || escape_epoch_now() != epoch)
+		ep_rearm_side(f, EP_READ_SIDE & ~pri_kept_by_read(f), false);
+}
+
 // A read returned `result`.  Twin of the wake-ups a read makes: the
 // writer's room (pipe_read(), eventfd_read(), sock_wfree ->
 // unix_write_space(), sk_stream_write_space()).
@@ -214,8 +294,15 @@ static void hint_read(epfile *f, long result, long requested, const io_stamp &st
 	// arrival is an edge.  Not once the read side is shut: its IN is a
 	// state, and no arrival is to come (nor at EOF, result 0).
 	if ((result > 0 || result == -EAGAIN) && f->et_items.load(std::memory_order_relaxed) &&
-	    !f->rdhup_seen.load(std::memory_order_relaxed))
-		ep_rearm_side(f, EP_READ_SIDE & ~pri_kept_by_read(f), false);
+	    !f->rdhup_seen.load(std::memory_order_relaxed)) {
+		// Only a read that filled its buffer may have left data: a
+		// shorter one took all there was (a stream read stops early only
+		// at an urgent mark, and then re-arms as before).
+		if (result > 0 && result >= requested && read_leaves_no_edge(f))
+			keep_read_side(f);
+		else
+			ep_rearm_side(f, EP_READ_SIDE & ~pri_kept_by_read(f), false);
+	}
 	// A stream read that returns nothing may still free an skb: the
 	// one of out-of-band data it steps over (manage_oob()).
 	if (result <= 0 && st.peer_outq < 0)

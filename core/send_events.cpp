@@ -356,8 +356,10 @@ int ep_send_events(eventpoll *ep, epoll_event *uevents, int maxevents, int own_f
 				epi->level_out_seen.store(reported_looks[2 * i + 1], std::memory_order_relaxed);
 			if (r & (EPOLLERR | EPOLLHUP))
 				epi->et_dead = true;
-			if (r & EP_READ_SIDE)
+			if (r & EP_READ_SIDE) {
 				epi->et_suppress(EP_READ_SIDE, true);
+				epi->et_hint_skipped = false; // a new report: skips before it are moot
+			}
 			if (r & EP_WRITE_SIDE)
 				epi->et_suppress(EP_WRITE_SIDE, true);
 			epi->on_list = false;

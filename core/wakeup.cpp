@@ -144,6 +144,23 @@ static bool seen_by_level(const epitem *epi, uint32_t key, const io_stamp *st)
 	return false;
 }
 
+// seen_by_level() may be wrong for the few instructions between a stamp
+// and its write's syscall (a look counted then saw the file before the
+// data).  A read-kept item (core/io_hints.cpp, keep_read_side()) cannot
+// afford it: nothing would re-arm it, so it takes the wake-up (at worst
+// an extra report, in that race).  An ET item not kept remembers the skip,
+// so that a later partial read re-arms it instead of keeping it.
+static bool skip_is_safe(epitem *epi)
+{
+	if (!(epi->event.events & EPOLLET))
+		return true;
+	std::lock_guard g(epi->ep->lock);
+	if (epi->et_read_kept)
+		return false;
+	epi->et_hint_skipped = true;
+	return true;
+}
+
 // Twin of __wake_up() on a file's wait queue: run the callback of every item
 // watching f.  Non-exclusive items always; exclusive ones in ADD order until
 // one of them woke a waiter (the kernel's nr_exclusive = 1).  Exclusive
@@ -204,7 +221,7 @@ void file_wakeup(epfile *f, uint32_t revents, int depth, wake_kind kind)
 				continue;
 			// One write in this process is seen twice: by a poller (an observed
 			// walk) and by the write hook (this event walk).  Not twice.
-			if (seen_by_level(&epi, key, st))
+			if (seen_by_level(&epi, key, st) && skip_is_safe(&epi))
 				continue;
 			bool pw = false;
 			ep_poll_callback(&epi, key, &pw, kind);

@@ -16,6 +16,7 @@
 #include <ctime>
 #include <poll.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -122,5 +123,17 @@ int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsi
 long seccomp(unsigned op, unsigned flags, void *args);
 ssize_t getdelim(char **line, size_t *cap, int delim, FILE *f);
 FILE *fopen(const char *path, const char *mode);
+FILE *fdopen(int fd, const char *mode);
+
+// Calls that may hand our fds to another process without fork()'s
+// handlers (hooks_spawn.cpp): each one is an escape for the in-process
+// pairs (core::ep_files_may_escape()).
+int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
+		char *const argv[], char *const envp[]);
+int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+		 const posix_spawnattr_t *attr, char *const argv[], char *const envp[]);
+int clone(int (*fn)(void *), void *stack, int flags, void *arg, pid_t *ptid, void *tls, pid_t *ctid);
+int system(const char *command);
+FILE *popen(const char *command, const char *type);
 
 } // namespace uepoll::api

@@ -128,6 +128,22 @@ static void note_received_fds(const struct msghdr *msg)
 	}
 }
 
+// A message that carries fds (SCM_RIGHTS) may give another process a
+// writer of an in-process pair: an escape (core::ep_files_may_escape()),
+// made before the send.
+static void note_sent_fds(const struct msghdr *msg)
+{
+	if (!msg || !msg->msg_control || msg->msg_controllen < sizeof(struct cmsghdr))
+		return;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(const_cast<struct msghdr *>(msg), cm)) {
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+			errno_guard keep_errno;
+			core::ep_files_may_escape();
+			return;
+		}
+	}
+}
+
 static size_t iov_len(const struct iovec *iov, int n)
 {
 	size_t total = 0;
@@ -204,11 +220,14 @@ ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sock
 }
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
+	note_sent_fds(msg);
 	SOCK_HOOK(false, msg ? iov_len(msg->msg_iov, static_cast<int>(msg->msg_iovlen)) : 0,
 		UEPOLL_CALL_NEXT(ssize_t, sendmsg, SYS_sendmsg, fd, msg, flags));
 }
 int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags)
 {
+	for (unsigned i = 0; vec && i < vlen; i++)
+		note_sent_fds(&vec[i].msg_hdr);
 	SOCK_HOOK(false, vlen, UEPOLL_CALL_NEXT(int, sendmmsg, SYS_sendmmsg, fd, vec, vlen, flags));
 }
 

@@ -230,4 +230,26 @@ FILE *fopen(const char *path, const char *mode)
 	return f;
 }
 
+// fdopen: a FILE on an fd of an in-process pair.  Its writes may go out
+// through glibc's internal __write (the *_unlocked calls, a full buffer),
+// past every hook: the pair no longer counts as one whose every write the
+// hooks see (core/io_hints.cpp, read_leaves_no_edge()).
+FILE *fdopen(int fd, const char *mode)
+{
+	STDIO_NEXT(fdopen, nullptr);
+	FILE *f = real.fdopen(fd, mode);
+	// Only a file we know has a peer to forget (no identification of an
+	// fd we never saw: its slot says so without a system call).
+	core::epfile *known = f ? fdt_file(fdt_peek(fd)) : nullptr;
+	if (known && known->peer.load(std::memory_order_relaxed)) {
+		errno_guard keep_errno;
+		long err;
+		if (core::epfile *ef = fdt_get(fd, &err)) {
+			core::epfile_stdio_opened(ef);
+			core::epfile_put(ef);
+		}
+	}
+	return f;
+}
+
 } // namespace uepoll::api

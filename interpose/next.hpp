@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <poll.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -122,7 +123,15 @@ namespace uepoll::interpose {
 	X(ssize_t, getline, (char **, size_t *, FILE *))                                                           \
 	X(int, prctl, (int, ...))                                                                                  \
 	X(FILE *, fopen, (const char *, const char *))                                                             \
-	X(FILE *, fopen64, (const char *, const char *))
+	X(FILE *, fopen64, (const char *, const char *))                                                          \
+	X(FILE *, fdopen, (int, const char *))                                                                     \
+	X(int, posix_spawn, (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, \
+			     char *const[], char *const[]))                                                        \
+	X(int, posix_spawnp, (pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, \
+			      char *const[], char *const[]))                                                       \
+	X(int, clone, (int (*)(void *), void *, int, void *, ...))                                                 \
+	X(int, system, (const char *))                                                                             \
+	X(FILE *, popen, (const char *, const char *))
 
 struct next_table {
 #define UEPOLL_NEXT_FIELD(ret, name, args) ret(*name) args;

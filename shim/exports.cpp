@@ -121,6 +121,31 @@ EXPORT int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec
 EXPORT int fclose(FILE *f) { return api::fclose(f); }
 EXPORT FILE *fopen(const char *p, const char *mode) { return api::fopen(p, mode); }
 EXPORT FILE *fopen64(const char *p, const char *mode) { return api::fopen(p, mode); }
+EXPORT FILE *fdopen(int fd, const char *mode) { return api::fdopen(fd, mode); }
+EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+		       const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	return api::posix_spawn(pid, path, fa, attr, argv, envp);
+}
+EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+			const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	return api::posix_spawnp(pid, file, fa, attr, argv, envp);
+}
+EXPORT int system(const char *command) { return api::system(command); }
+EXPORT FILE *popen(const char *command, const char *type) { return api::popen(command, type); }
+// glibc's clone: the three trailing arguments are read whatever the flags
+// say (the callee looks at them only when they say so).
+EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+	va_list ap;
+	va_start(ap, arg);
+	pid_t *ptid = va_arg(ap, pid_t *);
+	void *tls = va_arg(ap, void *);
+	pid_t *ctid = va_arg(ap, pid_t *);
+	va_end(ap);
+	return api::clone(fn, stack, flags, arg, ptid, tls, ctid);
+}
 
 // issue 11: creators of new files.  open and openat read their mode only
 // with O_CREAT/O_TMPFILE, as glibc does.

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <csignal>
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
@@ -102,6 +103,25 @@ long syscall(long nr, long a, long b, long c, long d, long e, long f)
 	// a sandbox of the program's own
 	case SYS_seccomp:
 		return api::seccomp(static_cast<unsigned>(a), static_cast<unsigned>(b), ptr<void>(c));
+	// a new process that may keep our fds (no fork() handler runs): the
+	// in-process pairs are no longer known to have every writer here
+	case SYS_clone:
+		if (!(a & CLONE_THREAD))
+			core::ep_files_may_escape();
+		break;
+#ifdef SYS_clone3
+	case SYS_clone3: // its flags are in user memory: taken as a new process
+		core::ep_files_may_escape();
+		break;
+#endif
+#ifdef SYS_fork
+	case SYS_fork:
+#endif
+#ifdef SYS_vfork
+	case SYS_vfork:
+#endif
+		core::ep_files_may_escape();
+		break;
 	default:
 		break;
 	}

@@ -66,6 +66,7 @@ struct ofile {
 	bool et_partial = false;
 	bool released = false;         // its last fd was closed
 	bool dgram = false;            // an AF_UNIX SOCK_DGRAM end (a UDP socket is fkind::udp)
+	bool seqpacket = false;        // an AF_UNIX SOCK_SEQPACKET end: messages, no byte count (deviation 1)
 };
 
 struct item {
@@ -117,6 +118,7 @@ struct world {
 	int fd_of_file(uint32_t f) const;
 	bool has_fd(uint32_t f) const { return fd_of_file(f) >= 0; }
 	bool is_inet(uint32_t f) const;
+	bool in_process_stream(uint32_t f) const;
 
 private:
 	std::string label;
