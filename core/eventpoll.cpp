@@ -172,11 +172,7 @@ sleeping_mutex epnested_mutex; // twin of epnested_mutex
 spinlock all_lock;
 // Every instance, for fork and the helper.  Never destroyed: the helper
 // thread may still walk it while exit() runs the static destructors.
-eventpoll_list &all_eps_list()
-{
-	static eventpoll_list *l = new eventpoll_list;
-	return *l;
-}
+eventpoll_list &all_eps_list() { return static_forever<eventpoll_list>(); }
 std::atomic<long> epoll_watches{0}; // twin of user->epoll_watches (per process here)
 std::atomic<uint64_t> stat_waits, stat_sync_polls, stat_callbacks;
 

@@ -43,13 +43,11 @@ struct internal_fd_registry {
 
 namespace {
 
-// Never destroyed: threads may exit (and destroy their entries) while exit()
-// runs the static destructors.
-internal_fd_registry &registry()
-{
-	static internal_fd_registry *r = new internal_fd_registry;
-	return *r;
-}
+// Threads may exit (and destroy their entries) while exit() runs the
+// static destructors.  Its first use may come from inside jemalloc's
+// initialisation (ensure_init() -> core_init() -> here): a malloc there
+// deadlocked redis-server at start-up.
+internal_fd_registry &registry() { return static_forever<internal_fd_registry>(); }
 
 // The fd table's mark "ours" goes from fd, unless the program got the
 // number meanwhile (the fd table then holds the program's file there).

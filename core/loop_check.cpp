@@ -19,8 +19,7 @@ static eventpoll *inserting_into;        // twin of inserting_into
 // static destructors.
 static std::vector<epfile *, slab_allocator<epfile *>> &tfile_check_list_ref()
 {
-	static auto *v = new std::vector<epfile *, slab_allocator<epfile *>>;
-	return *v;
+	return static_forever<std::vector<epfile *, slab_allocator<epfile *>>>();
 }
 
 // Twin of PATH_ARR_SIZE / path_limits / path_count.

@@ -38,4 +38,16 @@ template <typename T> void slab_delete(T *p)
 	scalable_free(p);
 }
 
+// The one T of the process, made at its first use in static storage and
+// never destroyed: threads may still use it while exit() runs the static
+// destructors, and its first use may come from inside the program's
+// malloc (jemalloc closes an fd through syscall() while it initialises
+// under its own lock), where calling malloc again would deadlock.
+template <typename T> T &static_forever()
+{
+	alignas(T) static unsigned char storage[sizeof(T)];
+	static T *p = new (storage) T();
+	return *p;
+}
+
 } // namespace uepoll::core

@@ -16,9 +16,11 @@ set -eu
 # plots of integration/bench/run-all.sh; iproute2 (ss, ip) for debugging the
 # network side by hand.
 # (Debian 12's nginx-light is only a transitional package for nginx.)
+# libjemalloc2: the shim test shim_jemalloc_basic_modes (uepoll under
+# another malloc, as redis-server runs).
 PACKAGES="build-essential cmake g++ pkg-config libboost-dev libtbb-dev
 libunwind-dev libgtest-dev libgmock-dev libbenchmark-dev nginx curl wrk
-socat python3 gnuplot-nox procps iproute2 ca-certificates"
+socat python3 gnuplot-nox procps iproute2 ca-certificates libjemalloc2"
 
 # Packages dpkg does not report as "install ok installed".
 missing=""

@@ -21,6 +21,9 @@
 #   --expect-uepoll FILE  the uepoll stdout must equal FILE, and is NOT
 #                         compared with the native one (for a documented
 #                         difference, or a direct assertion)
+#   --also-preload LIBS   preload LIBS on both sides, before LIBUEPOLL
+#                         (another malloc: jemalloc's start-up calls
+#                         syscall(SYS_close) under its own lock)
 #   --timeout SECONDS     bound of each run (default 25)
 #   --keep DIR            write the outputs into DIR (default: a temp dir,
 #                         removed)
@@ -33,6 +36,7 @@ LIB=""
 EXPECT_NATIVE=""
 EXPECT_UEPOLL=""
 BOUND=25
+ALSO=""
 KEEP=""
 
 usage() {
@@ -45,6 +49,7 @@ while [[ $# -gt 0 ]]; do
         --expect-native) EXPECT_NATIVE=$2; shift ;;
         --expect-uepoll) EXPECT_UEPOLL=$2; shift ;;
         --timeout) BOUND=$2; shift ;;
+        --also-preload) ALSO=$2; shift ;;
         --keep) KEEP=$2; shift ;;
         -h | --help) usage; exit 0 ;;
         --) shift; break ;;
@@ -103,8 +108,13 @@ show() {
 
 CMD=("$@")
 echo "$PROG: ${CMD[*]}"
-run native -u LD_PRELOAD
-run uepoll LD_PRELOAD="$LIB"
+if [[ -n ${ALSO:-} ]]; then
+    run native LD_PRELOAD="$ALSO"
+    run uepoll LD_PRELOAD="$ALSO $LIB"
+else
+    run native -u LD_PRELOAD
+    run uepoll LD_PRELOAD="$LIB"
+fi
 
 # The preload took (or did not) as intended.
 grep -qx 'shimtest: backend=native' "$OUT/native.err" ||
