@@ -62,12 +62,28 @@ JOBS=${NODE_JOBS:-2}
 # a few minutes (see docs/integration.md for what each group covers and
 # what the whole groups gave).
 DEFAULT_TESTS="
-test-net-* test-dgram-* test-timers-* test-stream-*pipe* test-fs-watch*
-test-child-process-* test-http-1.0* test-http-agent* test-http-keep-alive*
-test-http-pipeline* test-http-client-* test-http-server-* test-http-upgrade*
-test-http-response-* test-http-request-* test-http-outgoing-*
-test-process-kill* test-process-exit* test-process-beforeexit*
-test-worker-message-port* test-worker-exit* test-worker-terminate*
+test-net-pingpong test-net-keepalive test-net-allow-half-open test-net-bytes-*
+test-net-reconnect test-net-write-* test-net-end-* test-net-connect-reset*
+test-net-connect-paused-connection test-net-connect-options-path
+test-net-server-pause-on-connect test-net-server-max-connections*
+test-net-server-close test-net-server-reset test-net-server-listen-path
+test-net-socket-timeout* test-net-socket-reset-* test-net-listen-fd0
+test-net-pipe-connect-errors
+test-dgram-connect-send-* test-dgram-send-callback-* test-dgram-bind-fd*
+test-dgram-close*
+test-timers-unref* test-timers-immediate*
+test-stream-pipe-deadlock test-stream-pipe-await-drain*
+test-fs-watch*
+test-child-process-fork-net* test-child-process-fork-dgram
+test-child-process-stdio-big-write-end test-child-process-stdio-merge-stdouts-into-cat
+test-child-process-ipc* test-child-process-exec-timeout* test-child-process-kill
+test-child-process-spawn-timeout-kill-signal test-child-process-fork-ref*
+test-child-process-exec-maxbuf test-child-process-spawnsync-timeout
+test-http-keep-alive* test-http-pipeline* test-http-upgrade*
+test-http-server-request-timeout* test-http-client-timeout* test-http-client-abort*
+test-process-kill-pid test-process-exit-code
+test-worker-message-port-drain test-worker-message-port-close-while-receiving
+test-worker-terminate-timers test-worker-exit-code
 "
 PATTERNS=${NODE_TESTS:-$DEFAULT_TESTS}
 
@@ -137,7 +153,10 @@ echo "anon_inode:[eventpoll] fds in a listening node: native $EP_NATIVE, uepoll 
 
 # The tests: each pattern expanded in test/parallel/.
 TESTS=()
-for p in $PATTERNS; do
+set -f # the patterns are expanded in test/parallel/, not here
+read -ra PATS <<<"$(echo $PATTERNS)"
+set +f
+for p in "${PATS[@]}"; do
     p=${p%.js}
     for f in "$SRC"/test/parallel/$p.js; do
         [[ -f $f ]] && TESTS+=("$(basename "$f" .js)")
