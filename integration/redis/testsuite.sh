@@ -29,9 +29,10 @@
 #   unit/type/list-2, unit/type/list-3, unit/geo, unit/hyperloglog  pass
 #                   natively but are stress and fuzz loops (24, 59, 183 and
 #                   68 s natively) left out for time (REDIS_UNITS runs them).
-# Of the 79, 29 (the replication, aof, rdb, cluster, tls, shutdown, ...
-# units, tagged external:skip) report no test in external mode: they are
-# kept so that the list stays the suite's.
+# Of the 79, 45 report no test in external mode (most are tagged
+# external:skip: replication, aof, rdb, cluster, acl, maxmemory, ...;
+# unit/tls tests only with --tls; unit/printver prints the version): they
+# are kept so that the list stays the suite's.
 #
 # Output: the tests whose status differs, then
 #   result native <outcome>      outcome: pass: N ok, N err, N exception
