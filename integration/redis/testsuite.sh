@@ -126,7 +126,20 @@ run_side() {
         --enable-debug-command yes --enable-protected-configs yes \
         --enable-module-command yes &
     SERVER_PID=$!
-    wait_until 10 port_open "$port" || { echo "$side: server did not listen" >&2; return; }
+    if ! wait_until 30 port_open "$port"; then
+        # Recorded for outcome(); the server is stopped, the suite not run.
+        {
+            echo -n "server did not listen within 30 s ($(alive "$SERVER_PID" && echo "still running" || echo "exited"), "
+            echo -n "$(ls "$TMP/$side/redis.log" >/dev/null 2>&1 && echo "wrote its log" || echo "no log written"))"
+        } >"$TMP/$side.nolisten"
+        echo "$side: $(cat "$TMP/$side.nolisten")"
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=
+        : >"$TMP/$side.tests"
+        : >"$TMP/$side.log"
+        return
+    fi
     for unit in $UNITS; do args+=(--single "$unit"); done
     # --clients 1: one test client, the same order on both sides.
     (cd "$SRC" && timeout --kill-after=10 1800 ./runtest --host 127.0.0.1 --port "$port" \
@@ -146,6 +159,10 @@ run_side() {
 # outcome SIDE: pass when the suite reported tests and none failed.
 outcome() {
     local ok err exc
+    if [[ -f $TMP/$1.nolisten ]]; then
+        echo "fail: $(cat "$TMP/$1.nolisten")"
+        return
+    fi
     ok=$(grep -c '^ok|' "$TMP/$1.tests" || true)
     err=$(grep -c '^err|' "$TMP/$1.tests" || true)
     exc=$(grep -c '^exception|' "$TMP/$1.tests" || true)
@@ -162,7 +179,9 @@ run_side uepoll "$LIB"
 NATIVE=$(outcome native)
 UEPOLL=$(outcome uepoll)
 # Test by test: a name with another status (or only on one side).
-if ! diff <(sort "$TMP/native.tests") <(sort "$TMP/uepoll.tests") >"$TMP/diff"; then
+if [[ -f $TMP/native.nolisten || -f $TMP/uepoll.nolisten ]]; then
+    : # nothing to compare test by test
+elif ! diff <(sort "$TMP/native.tests") <(sort "$TMP/uepoll.tests") >"$TMP/diff"; then
     echo "tests that differ (< native, > uepoll):"
     cat "$TMP/diff"
     UEPOLL="fail: differs from native ($UEPOLL)"
