@@ -107,7 +107,7 @@ if [[ ! -x $NODE_BIN || ! -f $NODE_ROOT/usr/share/nodejs/acorn/dist/acorn.js ]];
     for d in "$DEB"/debs/*.deb; do dpkg -x "$d" "$NODE_ROOT"; done
 fi
 # The version of that node (nodejs_18.20.4+dfsg-1~deb12u3_amd64.deb: 18.20.4).
-NODE_DEB=$(ls "$DEB"/debs/nodejs_*.deb 2>/dev/null | head -1)
+NODE_DEB=$(find "$DEB/debs" -maxdepth 1 -name 'nodejs_*.deb' 2>/dev/null | sort | head -1)
 [[ -n $NODE_DEB ]] || skip "no nodejs .deb in $DEB/debs"
 UPSTREAM=$(dpkg-deb -f "$NODE_DEB" Version | sed -E 's/^[0-9]+://; s/-[^-]*$//')
 VERSION=${UPSTREAM%%+*}
@@ -153,9 +153,8 @@ echo "anon_inode:[eventpoll] fds in a listening node: native $EP_NATIVE, uepoll 
 
 # The tests: each pattern expanded in test/parallel/.
 TESTS=()
-set -f # the patterns are expanded in test/parallel/, not here
-read -ra PATS <<<"$(echo $PATTERNS)"
-set +f
+# Words (read does not expand globs: they are expanded in test/parallel/).
+read -ra PATS <<<"${PATTERNS//$'\n'/ }"
 for p in "${PATS[@]}"; do
     p=${p%.js}
     for f in "$SRC"/test/parallel/$p.js; do
@@ -197,6 +196,7 @@ run_test() {
 export -f run_test
 
 START=$SECONDS
+# shellcheck disable=SC2016 # $1 is run_test's, in the inner bash
 printf '%s\n' "${TESTS[@]}" |
     xargs -P "$JOBS" --process-slot-var=SLOT -I{} bash -c 'run_test "$1"' _ {}
 TOOK=$((SECONDS - START))

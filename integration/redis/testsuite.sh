@@ -76,7 +76,7 @@ unit/oom-score-adj unit/shutdown unit/networking unit/cluster
 unit/client-eviction unit/violations unit/replybufsize
 unit/cluster-scripting unit/cluster/misc unit/cluster/links
 "
-UNITS=$(echo ${REDIS_UNITS:-$DEFAULT_UNITS})
+UNITS=$(tr -s ' \n' '  ' <<<"${REDIS_UNITS:-$DEFAULT_UNITS}" | sed 's/^ //; s/ $//')
 
 skip() {
     echo "result native skip: $1"
