@@ -12,6 +12,9 @@
 #               empty, which needs deb-src entries in /etc/apt/sources.list.d)
 #   UEPOLL_CACHE  where the source is kept (default /var/tmp/uepoll-cache)
 #   REDIS_UNITS   the units to run (default: the list below)
+#   REDIS_RUNTEST_ARGS  more arguments for runtest (e.g. "--baseport 25111"
+#                 for a second run at the same time, with another REDIS_SRC:
+#                 the suite's own ports and tests/tmp are fixed per tree)
 #   KEEP_LOGS=1   keep the suite's logs and the servers' logs (they are kept
 #                 anyway when the result is not a pass; the directory is
 #                 printed)
@@ -141,6 +144,8 @@ run_side() {
         return
     fi
     for unit in $UNITS; do args+=(--single "$unit"); done
+    # shellcheck disable=SC2206 # words
+    args+=(${REDIS_RUNTEST_ARGS:-})
     # --clients 1: one test client, the same order on both sides.
     (cd "$SRC" && timeout --kill-after=10 1800 ./runtest --host 127.0.0.1 --port "$port" \
         --clients 1 --timeout 120 "${args[@]}") >"$TMP/$side.log" 2>&1 || rc=$?
