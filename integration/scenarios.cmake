@@ -9,7 +9,7 @@
 # redis-benchmark, tcl, node, libpython3.11-testsuite), and python-asyncio and
 # redis-benchmark take more than a minute, too long for the default test
 # command.  Times measured here (2 shared cores): python-selectors ~35 s,
-# python-asyncio ~2 min, redis-benchmark ~50-75 s, redis-testsuite ~15 min (79 units of
+# python-asyncio ~2 min, redis-benchmark ~50-75 s, redis-testsuite ~9 min (79 units of
 # Redis's own suite, both sides; its source is fetched with apt-get source),
 # node-transcript ~3 s, node-testsuite ~8 min (162 tests of Node.js 18's
 # test/parallel, both sides; Debian's nodejs and its source fetched with apt,
