@@ -133,7 +133,7 @@ fi
 mount -t overlay overlay -o "lowerdir=$NODE_ROOT/usr/share:/usr/share" /usr/share 2>/dev/null ||
     skip "overlay mount of Debian's usr/share/nodejs failed"
 export LD_LIBRARY_PATH=$NODE_LIBDIR
-"$NODE_BIN" -e 'process.exit(0)' 2>/dev/null || skip "Debian's node does not start"
+timeout 60 "$NODE_BIN" -e 'process.exit(0)' 2>/dev/null || skip "Debian's node does not start"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/uepoll-node-suite.XXXXXX")
 cleanup() {
@@ -148,7 +148,7 @@ for(const f of fs.readdirSync("/proc/self/fd")){try{if(fs.readlinkSync("/proc/se
 console.log(n);s.close()})'
 EP_NATIVE=$(timeout 30 "$NODE_BIN" -e "$FDCHECK" 2>&1 || echo error)
 EP_UEPOLL=$(LD_PRELOAD=$LIB timeout 30 "$NODE_BIN" -e "$FDCHECK" 2>&1 || echo error)
-echo "node $("$NODE_BIN" -p 'process.version + " (libuv " + process.versions.uv + ")"'), tests from $SRC"
+echo "node $(timeout 60 "$NODE_BIN" -p 'process.version + " (libuv " + process.versions.uv + ")"'), tests from $SRC"
 echo "anon_inode:[eventpoll] fds in a listening node: native $EP_NATIVE, uepoll $EP_UEPOLL"
 
 # The tests: each pattern expanded in test/parallel/.
