@@ -9,8 +9,12 @@
 # redis-benchmark, tcl, node, libpython3.11-testsuite), and python-asyncio and
 # redis-benchmark take more than a minute, too long for the default test
 # command.  Times measured here (2 shared cores): python-selectors ~35 s,
-# python-asyncio ~2 min, redis-benchmark ~50-75 s, redis-testsuite ~4 min (16 units of
-# Redis's own suite; its source is fetched with apt-get source), node-transcript ~3 s.
+# python-asyncio ~2 min, redis-benchmark ~50-75 s, redis-testsuite ~9 min (79 units of
+# Redis's own suite, both sides; its source is fetched with apt-get source),
+# node-transcript ~3 s, node-testsuite ~8 min (162 tests of Node.js 18's
+# test/parallel, both sides; Debian's nodejs and its source fetched with apt,
+# unpacked, not installed; needs root for its mount namespace), measured
+# 2026-12-07 at load 10-15 (docs/integration.md).
 # The nginx scenarios (integration/nginx/*.sh, Debian's nginx, wrk, curl,
 # python3) take 0.5-1.5 min each, nginx-million 6-7 min (measured times in
 # README "Programs tested").
@@ -24,8 +28,9 @@ if(UEPOLL_INTEGRATION_SCENARIOS)
       "python-selectors|python/selectors.sh|300"
       "python-asyncio|python/asyncio.sh|900"
       "redis-benchmark|redis/benchmark.sh|400"
-      "redis-testsuite|redis/testsuite.sh|900"
+      "redis-testsuite|redis/testsuite.sh|3000"
       "node-transcript|node/transcript.sh|120"
+      "node-testsuite|node/testsuite.sh|1800"
       "nginx-static|nginx/static.sh|400"
       "nginx-workers|nginx/workers.sh|600"
       "nginx-proxy|nginx/proxy.sh|600"
