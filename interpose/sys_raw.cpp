@@ -231,7 +231,20 @@ static long identity_of(int fd, file_identity *id)
 	long fl = raw(SYS_fcntl, fd, F_GETFL);
 	if (fl < 0)
 		return fl;
-	*id = {st.st_dev, st.st_ino, fl, (st.st_mode & S_IFMT) == 0 ? eventfd_id(fd) : -1};
+	long extra = -1;
+	if ((st.st_mode & S_IFMT) == 0) {
+		// An anon inode: every such file has the same (dev, ino).  An
+		// eventfd has an id; the others (timerfd, signalfd, a native
+		// epoll, ...) have nothing of their own, and two of them made
+		// alike would look like one file: a new timerfd taken for a copy
+		// of another, whose items then outlive it.  Each is taken for a
+		// file of its own instead (keyed by its number); the rarer copy
+		// of one made behind our back is then missed (deviation 8).
+		extra = eventfd_id(fd);
+		if (extra < 0)
+			extra = -2 - fd;
+	}
+	*id = {st.st_dev, st.st_ino, fl, extra};
 	return 0;
 }
 
