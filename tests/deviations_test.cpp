@@ -24,20 +24,12 @@ using uepoll::test::mod;
 namespace {
 
 using uepoll::test::backend;
+using uepoll::test::backend_fork;
 using uepoll::test::run_isolated;
 using uepoll::test::scenario;
 using uepoll::test::trace;
 using lines = std::vector<std::string>;
 
-// fork() as a program under the shim would call it: uepoll's fork copies its instances.
-pid_t backend_fork([[maybe_unused]] backend &b)
-{
-#ifndef UEPOLL_TESTS_NATIVE_ONLY
-	if (!b.is_native())
-		return uepoll::api::fork();
-#endif
-	return fork();
-}
 
 } // namespace
 

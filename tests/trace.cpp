@@ -1,6 +1,10 @@
 // tests/trace.cpp - recording, formatting and the two-backend runner.
 #include "tests/trace.hpp"
 
+#ifndef UEPOLL_TESTS_NATIVE_ONLY
+#include "shim/api.hpp"
+#endif
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -157,6 +161,30 @@ trace differential(const scenario &fn, bool isolate)
 int wait_some(backend &b, int epfd, struct epoll_event *evs, int max, int timeout_ms)
 {
 	return b.epoll_wait(epfd, evs, max, timeout_ms);
+}
+
+void expect_deviation(const scenario &fn, const std::vector<std::string> &native,
+		      const std::vector<std::pair<size_t, std::string>> &changed)
+{
+	trace nat = run_isolated(fn, native_backend());
+	EXPECT_EQ(nat.lines, native) << nat.str();
+#ifndef UEPOLL_TESTS_NATIVE_ONLY
+	trace ue = run_isolated(fn, uepoll_backend());
+	std::vector<std::string> documented = native;
+	for (const auto &[i, line] : changed)
+		if (i < documented.size())
+			documented[i] = line;
+	EXPECT_EQ(ue.lines, documented) << ue.str();
+#endif
+}
+
+pid_t backend_fork([[maybe_unused]] backend &b)
+{
+#ifndef UEPOLL_TESTS_NATIVE_ONLY
+	if (!b.is_native())
+		return uepoll::api::fork();
+#endif
+	return fork();
 }
 
 } // namespace uepoll::test

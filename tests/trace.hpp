@@ -51,6 +51,17 @@ trace differential(const scenario &fn, bool isolate = true);
 // assertion or a death in the child is a "!!" line.
 trace run_isolated(const scenario &fn, backend &b);
 
+// A documented deviation (docs/deviations.md): fn's native trace must be
+// `native`, and uepoll's the same with the lines of `changed` (index ->
+// line) in their place.  Both sides are pinned: the test fails if either
+// changes.
+void expect_deviation(const scenario &fn, const std::vector<std::string> &native,
+		      const std::vector<std::pair<size_t, std::string>> &changed);
+
+// fork() as a program under the shim would call it (uepoll's fork handlers
+// run and copy its instances); the plain fork() natively.
+pid_t backend_fork(backend &b);
+
 // Waits on epfd with a generous bound for at least one event.
 int wait_some(backend &b, int epfd, struct epoll_event *evs, int max, int timeout_ms = 5000);
 
