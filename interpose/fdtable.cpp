@@ -803,8 +803,11 @@ void fdt_closed(int fd)
 void fdt_dup(int oldfd, int newfd)
 {
 	uintptr_t v = fdt_peek(oldfd);
-	if (v == FD_UNKNOWN || v == FD_INTERNAL || v == FD_CLOSING)
+	if (v == FD_INTERNAL || v == FD_CLOSING)
 		return;
+	// An unknown oldfd is identified now (fdt_get below), rarely needed
+	// but exact: the copy is known to share its file, where finding that
+	// out later needs kcmp, and a sandbox may refuse kcmp (deviation 8).
 	long err;
 	core::epfile *f = fdt_get(oldfd, &err); // makes a FRESH file real: it now has two fds
 	if (!f)

@@ -237,3 +237,25 @@ TEST(sandbox, deviation_unseen_timerfd_copy_is_another_file_without_kcmp)
 	};
 	uepoll::test::expect_deviation(fn, native, {{3, "wait = 0"}});
 }
+
+// A copy made by dup(), which uepoll sees, of a timerfd it did not see
+// made: the copy is known to share the file at once (the dup identifies
+// the original), so with kcmp refused the item keyed by the copy's number
+// outlives that number while the original is open, as on the kernel.
+// (uepoll-fuzz seed 598520739 program 372, inside the podman container.)
+DIFF_TEST(sandbox, seen_dup_of_an_unseen_timerfd_without_kcmp)
+{
+	ASSERT_TRUE(refuse_syscalls({SYS_kcmp}));
+	record_refusals(t);
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	int tfd = unseen_timerfd(true);
+	ASSERT_GE(tfd, 0);
+	int copy = b.dup(tfd);
+	ASSERT_GE(copy, 0);
+	t.step("add the copy", add(b, ep, copy, EPOLLIN | EPOLLPRI, 0x94));
+	t.step("close the copy", b.close(copy));
+	epoll_event evs[4];
+	t.events("wait: the file is still open", b.epoll_wait(ep, evs, 4, 0), evs);
+	t.step("close the original", b.close(tfd));
+	t.events("wait: gone with the file", b.epoll_wait(ep, evs, 4, 0), evs);
+}
