@@ -152,9 +152,11 @@ static bool seen_by_level(const epitem *epi, uint32_t key, const io_stamp *st)
 // so that a later partial read re-arms it instead of keeping it.
 static bool skip_is_safe(epitem *epi)
 {
+	// Under ep->lock: a harvest rewrites event.events (a ONESHOT item is
+	// disarmed) under it (TSan, threads.oneshot_event_wakes_one).
+	std::lock_guard g(epi->ep->lock);
 	if (!(epi->event.events & EPOLLET))
 		return true;
-	std::lock_guard g(epi->ep->lock);
 	if (epi->et_read_kept)
 		return false;
 	epi->et_hint_skipped = true;
