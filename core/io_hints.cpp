@@ -176,6 +176,40 @@ static void hint_udp_error_consumed(epfile *f, long result)
 	}
 }
 
+// A datagram sent to a loopback port with no socket (its receiver closed)
+// is answered inside the send: the softirq that the send's
+// local_bh_enable() runs finds no socket, icmp_send() answers port
+// unreachable, and __udp4_lib_err() sets sk_err and sk_error_report()
+// wakes the sender with EPOLLERR, after the OUT of its freed skb.  A send
+// that succeeded found no sk_err pending (sock_alloc_send_pskb() fails
+// with it), so an ERR a look sees now is this datagram's answer: a new
+// edge for every item, ET or nested (uepoll-fuzz seeds 3446174620 program
+// 4421 and 3724133737 program 294).  One ppoll(2) per such send, and only
+// for a watched socket whose in-process receiver is gone or was never
+// here.  With IP_RECVERR an unread error-queue entry also keeps POLLERR
+// up: such a socket is woken with ERR again at each send, a wake-up the
+// kernel makes only when another ICMP comes (docs/deviations.md, 2).  An
+// ICMP that the softirq leaves for ksoftirqd arrives after the call: the
+// pollers see it then, as natively (deviation 2 too).
+static void hint_udp_icmp_after_send(epfile *f)
+{
+	{
+		std::lock_guard g(f->f_lock);
+		if (f->f_ep.empty())
+			return;
+	}
+	if (epfile *p = epfile_get_peer(f)) {
+		bool alive = !p->dead.load(std::memory_order_acquire);
+		epfile_put(p);
+		if (alive)
+			return;
+	}
+	pollfd p{f->poll_fd.load(std::memory_order_relaxed), 0, 0};
+	timespec zero{};
+	if (p.fd >= 0 && g_sys->ppoll(&p, 1, &zero, nullptr) == 1 && (p.revents & POLLERR))
+		file_wake_edge(f, EPOLLERR);
+}
+
 // Out-of-band data: PRI is tcp_poll()'s urg_data & TCP_URG_VALID (an
 // AF_UNIX stream's: unix_poll()'s oob_skb), a state that a read of the
 // normal data before the mark leaves as it is, waking nobody; only taking
@@ -412,6 +446,7 @@ static void hint_write(epfile *f, long result, long requested, const io_stamp &s
 		if (f->et_items.load(std::memory_order_relaxed))
 			ep_rearm_side(f, EP_WRITE_SIDE, true);
 		file_wake_edge(f, EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
+		hint_udp_icmp_after_send(f);
 	}
 	// Data for a closed TCP peer: its RST resets us inside this call
 	// (tcp_reset: ERR|HUP, a wake-up with no key).
