@@ -195,6 +195,15 @@ static int ep_modify(eventpoll *ep, epitem *epi, const epoll_event *event)
 	{
 		std::lock_guard g(ep->lock);
 		unconfirmed = epi->unconfirmed;
+		// Queued unconfirmed by an earlier ctl and still the last item of
+		// the ready list: ready with the old events, the kernel leaves it
+		// where it is; ready only with the new ones, it queues it at the
+		// tail; not ready, the harvest drops it.  The tail either way, so
+		// the settling poll below would change nothing: it stays queued
+		// unconfirmed, for the harvest to check with the new events, and a
+		// run of MODs with no wait between makes no system call.
+		if (unconfirmed && ep_is_linked(epi) && &ep->rdllist.back() == epi && !ep_poll_at_ctl(ep, epi))
+			unconfirmed = false;
 	}
 	if (unconfirmed) {
 		// Queued by an earlier ctl without a poll: whether the kernel would

@@ -219,3 +219,38 @@ DIFF_TEST(ctl_queue, io_without_a_peer_settles_idle_items_first)
 	t.events("wait max 1", b.epoll_wait(ep, out, 1, 0), out);
 	t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
 }
+
+// A run of MODs of the item last queued by a ctl, with no wait between:
+// uepoll keeps it queued unconfirmed without polling it (the kernel's
+// answer puts it at the tail either way), and the harvest checks it with
+// its last events.  Pipes, which take no in-process readiness shortcut:
+// idle through the run (dropped at the wait), made ready in the middle of
+// one (reported after the item queued before it), and one MODed from IN to
+// OUT (ready only with the new events).  Each with one MOD of an earlier
+// item between, which must still be settled by a poll.
+DIFF_TEST(ctl_queue, mod_runs_of_the_last_queued_item)
+{
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	int p1[2], p2[2], p3[2];
+	b.pipe2(p1, O_NONBLOCK);
+	b.pipe2(p2, O_NONBLOCK);
+	b.pipe2(p3, O_NONBLOCK);
+	t.step("write B", b.write(p2[1], "b", 1));
+	t.step("add B (ready)", add(b, ep, p2[0], EPOLLIN, kB));
+	t.step("add A (idle)", add(b, ep, p1[0], EPOLLIN, kA));
+	for (int i = 0; i < 3; i++)
+		t.step("mod A (idle, last)", mod(b, ep, p1[0], EPOLLIN | EPOLLRDHUP, kA + i));
+	epoll_event out[4];
+	t.events("wait 1", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("mod A", mod(b, ep, p1[0], EPOLLIN, kA));
+	t.step("mod A again", mod(b, ep, p1[0], EPOLLIN, kA + 4));
+	t.step("write A", b.write(p1[1], "a", 1));
+	t.step("mod A after the write", mod(b, ep, p1[0], EPOLLIN, kA + 5));
+	t.step("add C (write end, IN: idle)", add(b, ep, p3[1], EPOLLIN, kC));
+	t.step("mod B (not last)", mod(b, ep, p2[0], EPOLLIN, kB + 1));
+	t.step("mod C to OUT", mod(b, ep, p3[1], EPOLLOUT, kC + 1));
+	t.step("mod C to OUT again", mod(b, ep, p3[1], EPOLLOUT | EPOLLET, kC + 2));
+	t.events("wait 2", b.epoll_wait(ep, out, 4, 0), out);
+	t.events("wait 3", b.epoll_wait(ep, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("wait 1 = 1 {IN data=7f00c0de000b}"));
+}
