@@ -141,6 +141,8 @@ void world::replaced(int fd, uint32_t f)
 void world::release(uint32_t f)
 {
 	files[f].released = true;
+	if (files[f].kind == fkind::epoll && on_epoll_release)
+		on_epoll_release();
 	auto gone = [f](const item &i) { return i.file == f || i.ep == f; };
 	for (auto &i : items)
 		if (gone(i))

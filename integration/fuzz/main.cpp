@@ -290,6 +290,9 @@ int main(int argc, char **argv)
 	// A preloaded side's child, after its exec (runner.cpp).
 	if (argc >= 4 && strcmp(argv[1], "--exec-side") == 0)
 		return exec_side(atoi(argv[2]), atoi(argv[3]), argc >= 5 && strcmp(argv[4], "--emit") == 0);
+	// A --threads round's child under --preload, after its exec (threads.cpp).
+	if (argc == 7 && strcmp(argv[1], "--exec-threads") == 0)
+		return exec_threads(argv + 2);
 	options o = parse(argc, argv);
 	setvbuf(stdout, nullptr, _IOLBF, 0);
 	// Tiers (core/tiers.cpp): park an fd in a poller's shard at the first

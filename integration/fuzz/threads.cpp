@@ -8,7 +8,9 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <mutex>
 #include <poll.h>
 #include <sched.h>
@@ -38,6 +40,10 @@ struct shared_state {
 	std::atomic<uint64_t> seq{0};
 	std::atomic<bool> done{false};
 	std::atomic<long> waits{0};
+	// Per waiter thread: bumped before and after each epoll_wait (odd:
+	// inside one), for grace().
+	static constexpr int MAX_WAITERS = 16;
+	std::atomic<uint64_t> wait_calls[MAX_WAITERS] = {};
 	std::mutex mu; // retired, violations
 	std::unordered_map<uint64_t, uint64_t> retired;
 	std::vector<std::string> violations;
@@ -48,6 +54,22 @@ struct shared_state {
 		uint64_t s = seq.load() + 1;
 		retired.emplace(data, s);
 		seq.store(s, std::memory_order_release);
+	}
+	// Returns when every wait that was in progress at the call has
+	// returned: the kernel releases a closed epoll instance only when the
+	// last call holding its file (an epoll_wait blocked on it) is over, and
+	// until then its items and the items watching it live on.  Bounded
+	// (the waits time out within 4 ms).
+	void grace()
+	{
+		uint64_t seen[MAX_WAITERS];
+		for (int i = 0; i < MAX_WAITERS; i++)
+			seen[i] = wait_calls[i].load(std::memory_order_acquire);
+		for (int i = 0; i < MAX_WAITERS; i++)
+			for (int spins = 0; (seen[i] & 1) && wait_calls[i].load(std::memory_order_acquire) == seen[i] &&
+					    spins < 100000;
+			     spins++)
+				usleep(50);
 	}
 	void violation(const std::string &v)
 	{
@@ -72,8 +94,9 @@ struct shared_state {
 	}
 };
 
-void waiter(const side &s, shared_state &st, std::vector<int> epfds, uint64_t seed)
+void waiter(const side &s, shared_state &st, std::vector<int> epfds, uint64_t seed, int index)
 {
+	std::atomic<uint64_t> &calls = st.wait_calls[index];
 	uint64_t r = seed;
 	epoll_event evs[32];
 	while (!st.done.load(std::memory_order_acquire)) {
@@ -81,8 +104,10 @@ void waiter(const side &s, shared_state &st, std::vector<int> epfds, uint64_t se
 		int ep = epfds[r % epfds.size()];
 		int max = 1 + static_cast<int>((r >> 16) % 32);
 		int timeout = static_cast<int>((r >> 32) % 5); // 0..4 ms: mostly blocked
+		calls.fetch_add(1, std::memory_order_seq_cst);
 		uint64_t start = st.seq.load(std::memory_order_acquire);
 		int n = s.b->epoll_wait(ep, evs, max, timeout);
+		calls.fetch_add(1, std::memory_order_release);
 		st.waits.fetch_add(1, std::memory_order_relaxed);
 		for (int i = 0; i < n; i++)
 			st.check(evs[i].data.u64, evs[i].events, start, ep);
@@ -137,6 +162,60 @@ void pace(uint64_t r)
 		sched_yield();
 }
 
+// The record goes back through a shared mapping of a memfd, which a child
+// that execs itself under LD_PRELOAD (--preload) maps again; its number
+// sits above the programs' numbers, as runner.cpp's own fds do.
+constexpr int REGION_FD_MIN = 950;
+int region_fd = -1;
+
+char *map_region(int fd)
+{
+	void *p = mmap(nullptr, REGION, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		abort();
+	return static_cast<char *>(p);
+}
+
+char *shared_region()
+{
+	static char *r;
+	if (!r) {
+		int fd = memfd_create("uepoll-fuzz-threads", MFD_CLOEXEC);
+		region_fd = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, REGION_FD_MIN);
+		close(fd);
+		if (region_fd < 0 || ftruncate(region_fd, REGION) != 0)
+			abort();
+		r = map_region(region_fd);
+	}
+	return r;
+}
+
+void write_lines(char *region, const std::vector<std::string> &lines)
+{
+	std::string txt;
+	for (auto &l : lines)
+		txt += l + "\n";
+	txt.resize(std::min(txt.size(), REGION - 1));
+	memcpy(region, txt.c_str(), txt.size() + 1);
+}
+
+// In the child of a --preload side: becomes a fresh uepoll-fuzz under
+// LD_PRELOAD that runs the round on libc, which the shim answers
+// (exec_threads()).  Without it the child would run native epoll.
+[[noreturn]] void exec_preloaded(uint64_t seed, int setup_ops, int mutator_ops, int threads, const char *lib)
+{
+	int rfd = fcntl(region_fd, F_DUPFD, REGION_FD_MIN); // without FD_CLOEXEC
+	if (rfd < 0)
+		_exit(125);
+	std::string a[] = {std::to_string(seed), std::to_string(setup_ops), std::to_string(mutator_ops),
+			   std::to_string(threads), std::to_string(rfd)};
+	const char *argv[] = {"uepoll-fuzz", "--exec-threads", a[0].c_str(), a[1].c_str(), a[2].c_str(),
+			      a[3].c_str(), a[4].c_str(), nullptr};
+	setenv("LD_PRELOAD", lib, 1);
+	execv("/proc/self/exe", const_cast<char *const *>(argv));
+	_exit(126);
+}
+
 // The body of the child: returns the lines to send back.
 std::vector<std::string> child(const program &setup, const program &mut, int threads, const side &s, uint64_t seed)
 {
@@ -145,14 +224,15 @@ std::vector<std::string> child(const program &setup, const program &mut, int thr
 		w.run(o);
 	shared_state st;
 	w.on_retire = [&st](uint64_t d) { st.retire(d); };
+	w.on_epoll_release = [&st] { st.grace(); };
 	std::vector<int> epfds;
 	for (auto &[fd, f] : w.fds)
 		if (w.files[f].kind == fkind::epoll)
 			epfds.push_back(fd);
 	std::vector<std::thread> ws;
 	if (!epfds.empty())
-		for (int i = 1; i < threads; i++)
-			ws.emplace_back(waiter, std::cref(s), std::ref(st), epfds, mix64(seed + i));
+		for (int i = 1; i < threads && i <= shared_state::MAX_WAITERS; i++)
+			ws.emplace_back(waiter, std::cref(s), std::ref(st), epfds, mix64(seed + i), i - 1);
 	uint64_t r = mix64(seed ^ 0x70616365ULL);
 	for (auto &o : mut) {
 		w.run(o);
@@ -175,21 +255,16 @@ mt_result run_mt(uint64_t seed, int setup_ops, int mutator_ops, int threads, con
 	mt_result res;
 	res.setup = generate(seed, setup_ops);
 	res.mutator = generate_mutator(seed, mutator_ops, static_cast<uint32_t>(setup_ops));
-	static char *region = static_cast<char *>(
-		mmap(nullptr, REGION, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
-	if (region == MAP_FAILED)
-		abort();
+	char *region = shared_region();
 	region[0] = 0;
 	fflush(nullptr);
 	pid_t pid = fork();
 	if (pid == 0) {
 		signal(SIGPIPE, SIG_IGN);
-		alarm(CHILD_SECONDS);
-		std::string txt;
-		for (auto &l : child(res.setup, res.mutator, threads, s, seed))
-			txt += l + "\n";
-		txt.resize(std::min(txt.size(), REGION - 1));
-		memcpy(region, txt.c_str(), txt.size() + 1);
+		alarm(CHILD_SECONDS); // survives the exec
+		if (s.preload)
+			exec_preloaded(seed, setup_ops, mutator_ops, threads, s.preload);
+		write_lines(region, child(res.setup, res.mutator, threads, s, seed));
 		_exit(0);
 	}
 	int status = 0;
@@ -213,6 +288,19 @@ mt_result run_mt(uint64_t seed, int setup_ops, int mutator_ops, int threads, con
 	else if (WEXITSTATUS(status) != 0)
 		res.violations.push_back("the run exited with " + std::to_string(WEXITSTATUS(status)));
 	return res;
+}
+
+int exec_threads(char **argv)
+{
+	uint64_t seed = strtoull(argv[0], nullptr, 10);
+	int setup_ops = atoi(argv[1]), mutator_ops = atoi(argv[2]), threads = atoi(argv[3]), fd = atoi(argv[4]);
+	char *region = map_region(fd);
+	close(fd);
+	program setup = generate(seed, setup_ops);
+	program mut = generate_mutator(seed, mutator_ops, static_cast<uint32_t>(setup_ops));
+	signal(SIGPIPE, SIG_IGN);
+	write_lines(region, child(setup, mut, threads, native_side(), seed));
+	return 0;
 }
 
 } // namespace uepoll::fuzz

@@ -28,6 +28,9 @@ struct mt_result {
 
 // One round: a generated setup program of setup_ops ops, then `threads`-1
 // waiters against a mutator running mutator_ops ops.  Runs in a child.
+// With s.preload the round's child execs uepoll-fuzz under LD_PRELOAD,
+// which runs it here: argv is "SEED SETUP_OPS MUTATOR_OPS THREADS REGION_FD".
 mt_result run_mt(uint64_t seed, int setup_ops, int mutator_ops, int threads, const side &s);
+int exec_threads(char **argv);
 
 } // namespace uepoll::fuzz

@@ -111,6 +111,10 @@ struct world {
 	std::vector<line> lines;
 	std::vector<int> expect_icmp;            // UDP fds that sent to a closed port (settle)
 	std::function<void(uint64_t)> on_retire; // an item's data stops being valid
+	// An epoll instance's last number was closed, before its items (and the
+	// items watching it) are retired: a wait blocked on the instance holds
+	// its file, and the kernel releases it only when that wait returns.
+	std::function<void()> on_epoll_release;
 	long ops_run = 0;
 
 	// Model queries.
