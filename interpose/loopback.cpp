@@ -34,19 +34,55 @@ struct local_entry {
 	unsigned long seq;     // order of registration (entries move when others go)
 };
 
+// TCP clients of ours closed before an accept() paired them: their
+// addresses, the newest overwriting the oldest, no reference held.  The
+// connection waits in the listener's queue with the client's FIN, and the
+// client is an orphan that answers data with an RST (tcp_rcv_state_process,
+// TCPABORTONDATA): accept() marks the socket it returns (peer_closed), as
+// the close of a paired client does (uepoll-fuzz seed 2094072589 program
+// 2391).  Under the registry's lock.
+struct closed_clients {
+	static constexpr int MAX = 32;
+	sockaddr_storage addr[MAX]{};
+	socklen_t len[MAX] = {};
+	int next = 0, n = 0;
+
+	void add(const sockaddr_storage &a, socklen_t l)
+	{
+		addr[next] = a;
+		len[next] = l;
+		next = (next + 1) % MAX;
+		n += n < MAX;
+	}
+	// Takes the entry for (a, l) out, if there is one.
+	bool take(const sockaddr_storage &a, socklen_t l)
+	{
+		for (int i = 0; i < MAX; i++)
+			if (len[i] == l && l && memcmp(&addr[i], &a, l) == 0) {
+				len[i] = 0;
+				n--;
+				return true;
+			}
+		return false;
+	}
+};
+
 // A fixed table of entries, dropped when their file dies.
 struct registry {
 	static constexpr int MAX = 128;
-	local_entry e[MAX];
+	local_entry e[MAX]{};
 	int n = 0;
 	unsigned long next_seq = 0;
 	core::spinlock lock;
+	closed_clients *closed = nullptr; // where dead entries' addresses go (TCP clients)
 
 	// Drops entries whose file is gone.  Called with lock held.
 	void sweep()
 	{
 		for (int i = 0; i < n;) {
 			if (e[i].file->dead.load(std::memory_order_acquire)) {
+				if (closed)
+					closed->add(e[i].addr, e[i].len);
 				core::epfile_put(e[i].file);
 				e[i] = e[--n];
 			} else {
@@ -57,7 +93,7 @@ struct registry {
 	bool empty()
 	{
 		std::lock_guard g(lock);
-		return n == 0;
+		return n == 0 && (!closed || closed->n == 0);
 	}
 	// Takes over the reference f.
 	void add(const sockaddr_storage &a, socklen_t len, core::epfile *f, const sockaddr_storage *dest = nullptr)
@@ -72,7 +108,12 @@ struct registry {
 	}
 };
 
-registry tcp_clients; // connected TCP clients, until accept() pairs them
+constinit closed_clients tcp_closed_clients;
+// Connected TCP clients, until accept() pairs them.
+struct tcp_client_registry : registry {
+	constexpr tcp_client_registry() { closed = &tcp_closed_clients; }
+};
+constinit tcp_client_registry tcp_clients;
 registry listeners;   // listening sockets
 registry udp_bound;   // bound UDP sockets
 
@@ -259,6 +300,7 @@ void loopback_accepted(int fd)
 	if (raw_syscall(SYS_getpeername, fd, reinterpret_cast<long>(&peer), reinterpret_cast<long>(&len)) < 0)
 		return;
 	core::epfile *client = nullptr;
+	bool client_closed = false;
 	{
 		std::lock_guard g(tcp_clients.lock);
 		tcp_clients.sweep();
@@ -270,10 +312,19 @@ void loopback_accepted(int fd)
 				break;
 			}
 		}
+		if (!client)
+			client_closed = tcp_closed_clients.take(peer, len);
+	}
+	long err;
+	if (client_closed) {
+		if (core::epfile *server = fdt_get(fd, &err)) {
+			server->peer_closed.store(true, std::memory_order_relaxed);
+			core::epfile_put(server);
+		}
+		return;
 	}
 	if (!client)
 		return;
-	long err;
 	if (core::epfile *server = fdt_get(fd, &err)) {
 		core::epfile_link_peers(server, client);
 		core::epfile_put(server);

@@ -313,3 +313,36 @@ DIFF_TEST(edges_tcp, read_before_the_urgent_mark_is_no_pri_edge)
 	EXPECT_TRUE(t.contains("after recv OOB = 0"));
 	EXPECT_TRUE(t.contains("new urgent byte = 1 {PRI data=d64}"));
 }
+
+// A client of ours closed while its connection waited in the listener's
+// queue: the connection accepted after that has the client's FIN, and data
+// sent on it reaches an orphan that answers with an RST inside the send,
+// an ERR|HUP wake-up queued before an item a later ctl queues.  (uepoll-fuzz
+// seed 2094072589 program 2391: the accept found no client to pair with,
+// and the RST was seen only at the next wait, after that ctl's item.)
+DIFF_TEST(edges_tcp, data_for_a_client_closed_before_accept_resets)
+{
+	sockaddr_in sa;
+	int l = uepoll::test::tcp_listener(b, &sa);
+	ASSERT_GE(l, 0);
+	int c = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_GE(c, 0);
+	ASSERT_EQ(b.connect(c, (sockaddr *)&sa, sizeof sa), 0);
+	t.step("close the client", b.close(c));
+	int s = b.accept4(l, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	ASSERT_GE(s, 0);
+	pollfd p{s, POLLRDHUP, 0};
+	b.poll(&p, 1, 5000); // the FIN has arrived
+	int e = b.eventfd(0, EFD_NONBLOCK);
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add the server end (ET)", add(b, ep, s, EPOLLIN | EPOLLET, 0xd21));
+	epoll_event out[4];
+	t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("send", b.send(s, "x", 1, 0));
+	uint64_t one = 1;
+	t.step("write the eventfd", b.write(e, &one, sizeof one));
+	t.step("add the eventfd", add(b, ep, e, EPOLLIN, 0xd22));
+	t.events("after", b.epoll_wait(ep, out, 1, 0), out);
+	t.events("then", b.epoll_wait(ep, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("after = 1 {IN|ERR|HUP data=d21}"));
+}
