@@ -41,29 +41,45 @@ struct local_entry {
 // TCPABORTONDATA): accept() marks the socket it returns (peer_closed), as
 // the close of a paired client does (uepoll-fuzz seed 2094072589 program
 // 2391).  Under the registry's lock.
+// An entry is the client's address and where it connected: a connection
+// from another process that happens to use the same source port, to
+// another of our listeners, is not taken for it.
 struct closed_clients {
 	static constexpr int MAX = 32;
-	sockaddr_storage addr[MAX]{};
+	sockaddr_storage addr[MAX]{}, dest[MAX]{};
 	socklen_t len[MAX] = {};
 	int next = 0, n = 0;
 
-	void add(const sockaddr_storage &a, socklen_t l)
+	void add(const sockaddr_storage &a, socklen_t l, const sockaddr_storage &d)
 	{
+		n += len[next] == 0;
 		addr[next] = a;
+		dest[next] = d;
 		len[next] = l;
 		next = (next + 1) % MAX;
-		n += n < MAX;
 	}
-	// Takes the entry for (a, l) out, if there is one.
-	bool take(const sockaddr_storage &a, socklen_t l)
+	// Takes the entry of a client at (a, l) that connected to a listener
+	// at `local` out, if there is one.
+	bool take(const sockaddr_storage &a, socklen_t l, const sockaddr_storage &local)
 	{
 		for (int i = 0; i < MAX; i++)
-			if (len[i] == l && l && memcmp(&addr[i], &a, l) == 0) {
+			if (len[i] == l && l && memcmp(&addr[i], &a, l) == 0 && same_address(dest[i], local)) {
 				len[i] = 0;
 				n--;
 				return true;
 			}
 		return false;
+	}
+	static bool same_address(const sockaddr_storage &x, const sockaddr_storage &y)
+	{
+		if (x.ss_family != y.ss_family)
+			return false;
+		if (x.ss_family == AF_INET) {
+			const auto *a = reinterpret_cast<const sockaddr_in *>(&x), *b = reinterpret_cast<const sockaddr_in *>(&y);
+			return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
+		}
+		const auto *a = reinterpret_cast<const sockaddr_in6 *>(&x), *b = reinterpret_cast<const sockaddr_in6 *>(&y);
+		return a->sin6_port == b->sin6_port && IN6_ARE_ADDR_EQUAL(&a->sin6_addr, &b->sin6_addr);
 	}
 };
 
@@ -82,7 +98,7 @@ struct registry {
 		for (int i = 0; i < n;) {
 			if (e[i].file->dead.load(std::memory_order_acquire)) {
 				if (closed)
-					closed->add(e[i].addr, e[i].len);
+					closed->add(e[i].addr, e[i].len, e[i].dest);
 				core::epfile_put(e[i].file);
 				e[i] = e[--n];
 			} else {
@@ -300,7 +316,7 @@ void loopback_accepted(int fd)
 	if (raw_syscall(SYS_getpeername, fd, reinterpret_cast<long>(&peer), reinterpret_cast<long>(&len)) < 0)
 		return;
 	core::epfile *client = nullptr;
-	bool client_closed = false;
+	bool client_closed = false, maybe_closed;
 	{
 		std::lock_guard g(tcp_clients.lock);
 		tcp_clients.sweep();
@@ -312,8 +328,15 @@ void loopback_accepted(int fd)
 				break;
 			}
 		}
-		if (!client)
-			client_closed = tcp_closed_clients.take(peer, len);
+		maybe_closed = !client && tcp_closed_clients.n;
+	}
+	if (maybe_closed) {
+		sockaddr_storage local;
+		socklen_t llen;
+		if (local_name(fd, &local, &llen)) {
+			std::lock_guard g(tcp_clients.lock);
+			client_closed = tcp_closed_clients.take(peer, len, local);
+		}
 	}
 	long err;
 	if (client_closed) {

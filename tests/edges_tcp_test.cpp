@@ -346,3 +346,45 @@ DIFF_TEST(edges_tcp, data_for_a_client_closed_before_accept_resets)
 	t.events("then", b.epoll_wait(ep, out, 4, 0), out);
 	EXPECT_TRUE(t.contains("after = 1 {IN|ERR|HUP data=d21}"));
 }
+
+// The other side of that: a connection from a socket uepoll did not see
+// made (another process's, here made with plain libc calls), from the same
+// address as a client of ours closed before accept() but to another
+// listener, is a live connection: data sent on it brings no RST and no
+// wake-up.  (The closed client is remembered with where it connected.)
+DIFF_TEST(edges_tcp, same_source_port_to_another_listener_is_not_the_closed_client)
+{
+	sockaddr_in l1a, l2a, ca;
+	int l1 = uepoll::test::tcp_listener(b, &l1a);
+	int l2 = uepoll::test::tcp_listener(b, &l2a);
+	ASSERT_GE(l1, 0);
+	ASSERT_GE(l2, 0);
+	int one = 1;
+	int c = b.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_GE(c, 0);
+	ASSERT_EQ(setsockopt(c, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
+	ASSERT_TRUE(uepoll::test::bind_loopback(b, c, &ca));
+	ASSERT_EQ(b.connect(c, (sockaddr *)&l1a, sizeof l1a), 0);
+	t.step("close the client", b.close(c));
+	int other = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_GE(other, 0);
+	ASSERT_EQ(setsockopt(other, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
+	ASSERT_EQ(::bind(other, (sockaddr *)&ca, sizeof ca), 0);
+	ASSERT_EQ(::connect(other, (sockaddr *)&l2a, sizeof l2a), 0);
+	int s = b.accept4(l2, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	ASSERT_GE(s, 0);
+	int ep = b.epoll_create1(EPOLL_CLOEXEC);
+	t.step("add (OUT, ET)", add(b, ep, s, EPOLLOUT | EPOLLET, 0xd31));
+	epoll_event out[4];
+	t.events("wait", b.epoll_wait(ep, out, 4, 0), out);
+	t.step("send", b.send(s, "x", 1, 0));
+	char buf[8];
+	pollfd p{other, POLLIN, 0};
+	::poll(&p, 1, 5000);
+	t.step("the other end reads", ::read(other, buf, sizeof buf));
+	t.events("after", b.epoll_wait(ep, out, 4, 0), out);
+	EXPECT_TRUE(t.contains("after = 0"));
+	::close(other);
+	for (int fd : {s, l1, l2})
+		b.close(fd);
+}
