@@ -195,16 +195,12 @@ static int ep_modify(eventpoll *ep, epitem *epi, const epoll_event *event)
 	{
 		std::lock_guard g(ep->lock);
 		unconfirmed = epi->unconfirmed;
-		// Queued unconfirmed by an earlier ctl and still the last item of
-		// the ready list: ready with the old events, the kernel leaves it
-		// where it is; ready only with the new ones, it queues it at the
-		// tail; not ready, the harvest drops it.  The tail either way, so
-		// the settling poll below would change nothing: it stays queued
-		// unconfirmed, for the harvest to check with the new events, and a
-		// run of MODs with no wait between makes no system call.
-		if (unconfirmed && ep_is_linked(epi) && &ep->rdllist.back() == epi && !ep_poll_at_ctl(ep, epi))
-			unconfirmed = false;
 	}
+	// The settling poll below is needed even when the item is the last of
+	// the ready list: whether the kernel keeps it there (ready with the
+	// old events) decides its place ahead of what is queued after the MOD,
+	// and a later settle could only poll the new events (uepoll-fuzz seed
+	// 3127631620 program 1934).
 	if (unconfirmed) {
 		// Queued by an earlier ctl without a poll: whether the kernel would
 		// have it on the list (ready then) or queue it now, at the tail
