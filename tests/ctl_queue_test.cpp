@@ -221,9 +221,11 @@ DIFF_TEST(ctl_queue, io_without_a_peer_settles_idle_items_first)
 }
 
 // A run of MODs of the item last queued by a ctl, with no wait between:
-// uepoll keeps it queued unconfirmed without polling it (the kernel's
-// answer puts it at the tail either way), and the harvest checks it with
-// its last events.  Pipes, which take no in-process readiness shortcut:
+// each MOD settles it with its old events first (a shortcut that skipped
+// that poll got the order wrong: uepoll-fuzz seeds 3127631620 program 1934
+// and 1798470224 program 908, whose replays pin it), and the harvest
+// checks it with its last events.  Pipes, which take no in-process
+// readiness shortcut:
 // idle through the run (dropped at the wait), made ready in the middle of
 // one (reported after the item queued before it), and one MODed from IN to
 // OUT (ready only with the new events).  Each with one MOD of an earlier
