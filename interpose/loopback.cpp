@@ -34,6 +34,37 @@ struct local_entry {
 	unsigned long seq;     // order of registration (entries move when others go)
 };
 
+bool is_loopback(const struct sockaddr *a)
+{
+	if (!a)
+		return false;
+	if (a->sa_family == AF_INET)
+		return (ntohl(reinterpret_cast<const sockaddr_in *>(a)->sin_addr.s_addr) >> 24) == 127;
+	if (a->sa_family == AF_INET6) {
+		const auto *a6 = reinterpret_cast<const sockaddr_in6 *>(a);
+		return IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr) || IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr);
+	}
+	return false;
+}
+
+// Does a packet to dest reach a socket bound to local?  Same family and
+// port, and the same address or the wildcard.
+bool reaches(const struct sockaddr *dest, const sockaddr_storage &local)
+{
+	if (dest->sa_family != local.ss_family)
+		return false;
+	if (dest->sa_family == AF_INET) {
+		const auto *d = reinterpret_cast<const sockaddr_in *>(dest);
+		const auto *l = reinterpret_cast<const sockaddr_in *>(&local);
+		return d->sin_port == l->sin_port &&
+		       (l->sin_addr.s_addr == htonl(INADDR_ANY) || l->sin_addr.s_addr == d->sin_addr.s_addr);
+	}
+	const auto *d = reinterpret_cast<const sockaddr_in6 *>(dest);
+	const auto *l = reinterpret_cast<const sockaddr_in6 *>(&local);
+	return d->sin6_port == l->sin6_port &&
+	       (IN6_IS_ADDR_UNSPECIFIED(&l->sin6_addr) || IN6_ARE_ADDR_EQUAL(&l->sin6_addr, &d->sin6_addr));
+}
+
 // TCP clients of ours closed before an accept() paired them: their
 // addresses, the newest overwriting the oldest, no reference held.  The
 // connection waits in the listener's queue with the client's FIN, and the
@@ -63,23 +94,13 @@ struct closed_clients {
 	bool take(const sockaddr_storage &a, socklen_t l, const sockaddr_storage &local)
 	{
 		for (int i = 0; i < MAX; i++)
-			if (len[i] == l && l && memcmp(&addr[i], &a, l) == 0 && same_address(dest[i], local)) {
+			if (len[i] == l && l && memcmp(&addr[i], &a, l) == 0 &&
+			    reaches(reinterpret_cast<const sockaddr *>(&dest[i]), local)) {
 				len[i] = 0;
 				n--;
 				return true;
 			}
 		return false;
-	}
-	static bool same_address(const sockaddr_storage &x, const sockaddr_storage &y)
-	{
-		if (x.ss_family != y.ss_family)
-			return false;
-		if (x.ss_family == AF_INET) {
-			const auto *a = reinterpret_cast<const sockaddr_in *>(&x), *b = reinterpret_cast<const sockaddr_in *>(&y);
-			return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
-		}
-		const auto *a = reinterpret_cast<const sockaddr_in6 *>(&x), *b = reinterpret_cast<const sockaddr_in6 *>(&y);
-		return a->sin6_port == b->sin6_port && IN6_ARE_ADDR_EQUAL(&a->sin6_addr, &b->sin6_addr);
 	}
 };
 
@@ -132,37 +153,6 @@ struct tcp_client_registry : registry {
 constinit tcp_client_registry tcp_clients;
 registry listeners;   // listening sockets
 registry udp_bound;   // bound UDP sockets
-
-bool is_loopback(const struct sockaddr *a)
-{
-	if (!a)
-		return false;
-	if (a->sa_family == AF_INET)
-		return (ntohl(reinterpret_cast<const sockaddr_in *>(a)->sin_addr.s_addr) >> 24) == 127;
-	if (a->sa_family == AF_INET6) {
-		const auto *a6 = reinterpret_cast<const sockaddr_in6 *>(a);
-		return IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr) || IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr);
-	}
-	return false;
-}
-
-// Does a packet to dest reach a socket bound to local?  Same family and
-// port, and the same address or the wildcard.
-bool reaches(const struct sockaddr *dest, const sockaddr_storage &local)
-{
-	if (dest->sa_family != local.ss_family)
-		return false;
-	if (dest->sa_family == AF_INET) {
-		const auto *d = reinterpret_cast<const sockaddr_in *>(dest);
-		const auto *l = reinterpret_cast<const sockaddr_in *>(&local);
-		return d->sin_port == l->sin_port &&
-		       (l->sin_addr.s_addr == htonl(INADDR_ANY) || l->sin_addr.s_addr == d->sin_addr.s_addr);
-	}
-	const auto *d = reinterpret_cast<const sockaddr_in6 *>(dest);
-	const auto *l = reinterpret_cast<const sockaddr_in6 *>(&local);
-	return d->sin6_port == l->sin6_port &&
-	       (IN6_IS_ADDR_UNSPECIFIED(&l->sin6_addr) || IN6_ARE_ADDR_EQUAL(&l->sin6_addr, &d->sin6_addr));
-}
 
 // The first registered socket that dest reaches, referenced, or null.
 core::epfile *lookup(registry &r, const struct sockaddr *dest)
