@@ -225,9 +225,14 @@ void ep_slot_update(eventpoll *ep, epitem *epi)
 	int fd = armed ? f->poll_fd.load() : -1;
 	short events = ep_poll_events(epi);
 	// An epoll file is only ever readable (ep_eventpoll_poll); its eventfd
-	// underneath is always writable: never ask it for OUT.
+	// underneath is always writable: never ask it for OUT.  Its wake-up key
+	// is EPOLLIN alone (ep_poll_safewake()), so an item that asked for
+	// RDNORM but not IN is never woken by it: only a ctl's poll or the
+	// harvest of an LT report asks the instance, and a look on its behalf
+	// would drop the instance's stale items (__ep_eventpoll_poll) when the
+	// kernel leaves them queued.
 	if (is_file_epoll(f))
-		events &= POLLIN | POLLRDNORM;
+		events &= POLLIN;
 	if (epi->cold) {
 		// Armed: its poller keeps it.  Disarmed (queued, reported, closed):
 		// it woke, it is hot again, and its next arming is in the hot set.

@@ -145,7 +145,7 @@ static int ep_sync_poll(eventpoll *ep, int depth, int own_fd = -1, bool may_defe
 			if (buf[i].fd >= 0 && is_file_epoll(items[i]->file)) {
 				// An epoll file is only ever readable; an edge-triggered
 				// item whose IN was reported waits for a direct wake-up.
-				bool wants_in = buf[i].events & (POLLIN | POLLRDNORM);
+				bool wants_in = buf[i].events & POLLIN; // EPOLLIN: the only key (ep_slot_update)
 				buf[i].fd = -1;
 				buf[i].revents = wants_in ? 1 : 0; // 1 marks "ask the instance"
 				nested |= wants_in;

@@ -554,6 +554,38 @@ DIFF_TEST(nesting, nested_wakeup_key_is_epollin_only)
 	EXPECT_TRUE(t.contains("outer = 0"));
 }
 
+// An item on an epoll fd that asks RDNORM but not IN is never woken
+// (ep_poll_safewake()'s key is EPOLLIN), so a wait on its instance does
+// not look into the watched one: a stale item there (queued, then made
+// not ready by a MOD, which leaves it queued) keeps its place.  Asking the
+// watched instance on that item's behalf ran __ep_eventpoll_poll(), which
+// drops the stale item; a later MOD then queued it behind the others.
+// (Fuzzer: seed 2956630757 program 13.)
+DIFF_TEST(nesting, unwoken_rdnorm_item_leaves_the_watched_ready_list_alone)
+{
+	int inner = b.epoll_create1(EPOLL_CLOEXEC);
+	int outer = b.epoll_create1(EPOLL_CLOEXEC);
+	int p[2];
+	ASSERT_EQ(b.pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+	int e = b.eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC);
+	t.step("outer watches inner for RDNORM|WRNORM", add(b, outer, inner, EPOLLRDNORM | EPOLLWRNORM, 0xe01));
+	t.step("write the pipe", b.write(p[1], "x", 1));
+	t.step("inner watches the read end", add(b, inner, p[0], EPOLLIN, 0xe02));
+	epoll_event ev{};
+	ev.events = EPOLLPRI;
+	ev.data.u64 = 0xe03;
+	t.step("MOD the read end to PRI (queued, not ready)", b.epoll_ctl(inner, EPOLL_CTL_MOD, p[0], &ev));
+	t.step("inner watches a ready eventfd", add(b, inner, e, EPOLLIN, 0xe04));
+	epoll_event out[4];
+	t.events("outer", b.epoll_wait(outer, out, 4, 0), out);
+	ev.events = EPOLLIN;
+	ev.data.u64 = 0xe05;
+	t.step("MOD the read end back to IN", b.epoll_ctl(inner, EPOLL_CTL_MOD, p[0], &ev));
+	t.events("inner, one event", b.epoll_wait(inner, out, 1, 0), out);
+	EXPECT_TRUE(t.contains("outer = 0"));
+	EXPECT_TRUE(t.contains("inner, one event = 1 {IN data=e05}"));
+}
+
 // A chain as deep as the loop check allows is polled to its leaf: the
 // ADD of a four-deep chain (three instances over one over a ready
 // eventfd) into a fifth instance finds it ready.  (Fuzzer: seed 20261123
